@@ -1,0 +1,43 @@
+"""convstore config: each resolved setting and where it came from, passwords masked."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from convstore.cli.options import ConfigOption, DatabaseOption, FileStoreOption, OneFormatOption
+
+
+def show_config(
+    output_format: OneFormatOption = "table",
+    file_store: FileStoreOption = None,
+    db: DatabaseOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show where convstore looks for each store, and why."""
+    from convstore.cli import render
+    from convstore.config import Settings, masked
+
+    settings = Settings.resolve(file_store=file_store, db=db, config=config)
+    data = {
+        name: None
+        if setting is None
+        else {"value": masked(setting.value), "source": setting.source}
+        for name, setting in (("file_store", settings.file_store), ("db", settings.db))
+    }
+    if settings.config_file is not None:
+        data["config_file"] = {"value": str(settings.config_file), "source": "read"}
+    if output_format == "json":
+        typer.echo(json.dumps(data))
+        return
+    for name, entry in data.items():
+        if entry is None:
+            render.out.print(f"{name:12} -", highlight=False)
+        else:
+            line = f"{name:12} {entry['value']}  [dim]({entry['source']})[/dim]"
+            render.out.print(line, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("config", epilog="Example:\n\n  convstore config --format json")(show_config)

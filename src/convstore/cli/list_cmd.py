@@ -1,0 +1,109 @@
+"""convstore list: every store as one listing, filtered, sorted, paged by cursor."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from convstore.cli.common import interactive, open_catalog
+from convstore.cli.options import (
+    AllPagesOption,
+    ConfigOption,
+    CursorOption,
+    DatabaseOption,
+    FileStoreOption,
+    LimitOption,
+    ListFormatOption,
+    RepoOption,
+    SinceOption,
+    SortOption,
+    SubConversationsOption,
+    TitleOption,
+    TriggerOption,
+    UntilOption,
+    UpdatedSinceOption,
+    UpdatedUntilOption,
+    UserOption,
+    VersionOption,
+)
+
+EXAMPLES = """\
+Examples:
+
+  convstore list --user alice
+
+  convstore list --since 7d --sort -updated --format jsonl
+
+  convstore list --all --format csv > conversations.csv
+
+  convstore list --limit 50 --cursor TOKEN   (TOKEN: the last stderr line of the previous page)
+"""
+
+
+def list_conversations(
+    user: UserOption = None,
+    repo: RepoOption = None,
+    trigger: TriggerOption = None,
+    title: TitleOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    updated_since: UpdatedSinceOption = None,
+    updated_until: UpdatedUntilOption = None,
+    version: VersionOption = None,
+    sub_conversations: SubConversationsOption = False,
+    sort: SortOption = "-created",
+    limit: LimitOption = 20,
+    cursor: CursorOption = None,
+    all_pages: AllPagesOption = False,
+    output_format: ListFormatOption = "table",
+    file_store: FileStoreOption = None,
+    db: DatabaseOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """List conversations of every store, newest first."""
+    from convstore.cli import render
+    from convstore.stores.base import Query, Sort, decode_cursor
+    from convstore.times import parse_optional_time as bound
+
+    order = Sort.parse(sort)
+
+    query = Query(
+        user=user,
+        repo=repo,
+        trigger=trigger,
+        title=title,
+        created_since=bound(since),
+        created_until=bound(until),
+        updated_since=bound(updated_since),
+        updated_until=bound(updated_until),
+        version=version,
+        sub_conversations=sub_conversations,
+        sort=order,
+        after=None if cursor is None else decode_cursor(order, cursor),
+    )
+    catalog = open_catalog(file_store, db, config)
+    try:
+        if all_pages:
+            render.records(catalog.search(query), output_format)
+            return
+        while True:
+            page = catalog.page(query, limit)
+            render.records(page.items, output_format)
+            if page.next_cursor is None:
+                return
+            if not (interactive() and output_format == "table"):
+                sys.stderr.write(f"more: --cursor {page.next_cursor}\n")
+                return
+            render.err.print("[dim]-- any key for more, q to quit --[/dim]", end="")
+            key = typer.getchar()
+            render.err.print()
+            if key.lower() == "q":
+                return
+            query = query.starting_after(decode_cursor(order, page.next_cursor))
+    finally:
+        catalog.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list", epilog=EXAMPLES)(list_conversations)

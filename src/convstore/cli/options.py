@@ -1,0 +1,119 @@
+"""Options and arguments that recur across commands, declared once with their help panel.
+
+Every command shows them in the same groups: store location, filters, output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+STORE_PANEL = "Store location"
+FILTER_PANEL = "Filters"
+OUTPUT_PANEL = "Output"
+
+ListFormat = Literal["table", "json", "jsonl", "csv"]
+OneFormat = Literal["table", "json"]
+SortChoice = Literal["created", "-created", "updated", "-updated", "title", "-title"]
+VersionChoice = Literal["V0", "V1"]
+
+
+def _store(*names: str, help: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=STORE_PANEL, show_default=False)
+
+
+def _filter(*names: str, help: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=FILTER_PANEL, show_default=False)
+
+
+def _output(*names: str, help: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=OUTPUT_PANEL)
+
+
+FileStoreOption = Annotated[
+    Path | None,
+    _store(
+        "--file-store",
+        help="Directory that holds sessions/ (V0 files). [env: CONVSTORE_FILE_STORE]",
+    ),
+]
+DatabaseOption = Annotated[
+    str | None,
+    _store("--db", help="SQLAlchemy URL or path to a SQLite file. [env: CONVSTORE_DB]"),
+]
+ConfigOption = Annotated[
+    Path | None,
+    _store("--config", help="config.toml to read instead of the user config directory's."),
+]
+
+ConversationIdArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Conversation id: V0 hex or V1 dashed UUID, or any V0 id.", show_default=False
+    ),
+]
+
+UserOption = Annotated[str | None, _filter("--user", help="Only this user's conversations.")]
+RepoOption = Annotated[
+    str | None, _filter("--repo", help="Repository contains this text (case-insensitive).")
+]
+TriggerOption = Annotated[
+    str | None, _filter("--trigger", help="Only this trigger (gui, resolver, slack, ...).")
+]
+TitleOption = Annotated[
+    str | None, _filter("--title", help="Title contains this text (case-insensitive).")
+]
+SinceOption = Annotated[
+    str | None, _filter("--since", help="Created at or after: ISO date/time or age (7d, 12h).")
+]
+UntilOption = Annotated[
+    str | None, _filter("--until", help="Created before: ISO date/time or age.")
+]
+UpdatedSinceOption = Annotated[
+    str | None, _filter("--updated-since", help="Last updated at or after: ISO date/time or age.")
+]
+UpdatedUntilOption = Annotated[
+    str | None, _filter("--updated-until", help="Last updated before: ISO date/time or age.")
+]
+VersionOption = Annotated[
+    VersionChoice | None, _filter("--version", help="Only V0 or only V1 conversations.")
+]
+SubConversationsOption = Annotated[
+    bool,
+    _filter(
+        "--sub-conversations",
+        help="Include sub-conversations (left out by default, as OpenHands does).",
+    ),
+]
+
+ListFormatOption = Annotated[
+    ListFormat, _output("--format", help="table for people; json, jsonl or csv for scripts.")
+]
+OneFormatOption = Annotated[
+    OneFormat, _output("--format", help="table for people, json for scripts.")
+]
+SortOption = Annotated[SortChoice, _output("--sort", help="Sort order; a leading - is descending.")]
+LimitOption = Annotated[
+    int,
+    typer.Option("--limit", min=1, help="Conversations per page.", rich_help_panel=OUTPUT_PANEL),
+]
+CursorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cursor",
+        help="Start after the page that printed this cursor.",
+        rich_help_panel=OUTPUT_PANEL,
+        show_default=False,
+    ),
+]
+AllPagesOption = Annotated[
+    bool, _output("--all", help="Stream every matching conversation, no paging.")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask; required when stdin is not a terminal.")
+]

@@ -1,0 +1,217 @@
+"""Every table, panel and machine format lives here, once.
+
+stdout carries data only; ``stderr`` (``err``) carries hints, progress and errors.
+Rich turns colour off by itself when NO_COLOR is set or the stream is not a terminal;
+a table shows times relative on a terminal and ISO 8601 anywhere else.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from convstore.model import ConversationMetadata
+    from convstore.stores.base import Removal
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+LIST_FORMATS = ("table", "json", "jsonl", "csv")
+ONE_FORMATS = ("table", "json")
+
+
+def records(items: Iterable[ConversationMetadata], fmt: str, stream: TextIO | None = None) -> int:
+    """Write records in ``fmt``, streaming; returns how many were written."""
+    target = stream or sys.stdout
+    if fmt == "json":
+        return _json_array(items, target)
+    if fmt == "jsonl":
+        return _lines(items, target)
+    if fmt == "csv":
+        return _csv(items, target)
+    return _table(items)
+
+
+def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
+    count = 0
+    target.write("[")
+    for record in items:
+        target.write(",\n" if count else "\n")
+        target.write(json.dumps(record.output_fields(), ensure_ascii=False))
+        count += 1
+    target.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
+    count = 0
+    for record in items:
+        target.write(json.dumps(record.output_fields(), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _csv(items: Iterable[ConversationMetadata], target: TextIO) -> int:
+    from convstore.model import METADATA_JSON_FIELDS
+
+    header = [*METADATA_JSON_FIELDS, "store", "version", "problems"]
+    writer = csv.writer(target, lineterminator="\n")
+    writer.writerow(header)
+    count = 0
+    for record in items:
+        data = record.output_fields()
+        writer.writerow([_csv_cell(name, data.get(name)) for name in header])
+        count += 1
+    return count
+
+
+def _csv_cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name == "problems":
+        return "; ".join(value)
+    if isinstance(value, list | dict | bool):
+        return json.dumps(value)
+    return str(value)
+
+
+def _table(items: Iterable[ConversationMetadata]) -> int:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name, style in (
+        ("", "red"),
+        ("id", "cyan"),
+        ("title", ""),
+        ("user", ""),
+        ("repository", ""),
+        ("created", ""),
+        ("version", ""),
+        ("cost", ""),
+    ):
+        table.add_column(name, style=style or None, no_wrap=name in ("id", "created"))
+    count = 0
+    for record in items:
+        table.add_row(
+            "!" if record.problems else "",
+            record.short_id,
+            record.title or "",
+            record.user_id or "",
+            record.selected_repository or "",
+            when(record.created_at),
+            record.version,
+            f"${record.accumulated_cost:.2f}",
+        )
+        count += 1
+    if count:
+        out.print(table)
+        if any(row for row in table.columns[0].cells):
+            err.print("[red]![/red] marks a conversation with problems: see `convstore show ID`")
+    return count
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    if not out.is_terminal:
+        return value.isoformat().replace("+00:00", "Z")
+    return relative(value, datetime.now(UTC))
+
+
+def relative(value: datetime, now: datetime) -> str:
+    seconds = (now - value).total_seconds()
+    suffix = "ago" if seconds >= 0 else "from now"
+    seconds = abs(seconds)
+    for unit, size in (
+        ("year", 365 * 86400),
+        ("month", 30 * 86400),
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+    ):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count > 1 else ''} {suffix}"
+    return "just now"
+
+
+def one(
+    record: ConversationMetadata,
+    fmt: str,
+    *,
+    twin: ConversationMetadata | None = None,
+    disk_usage: int | None = None,
+) -> None:
+    """Every field of one conversation, where it lives, its twin, problems and size."""
+    details = {
+        "location": record.location,
+        "twin": None
+        if twin is None
+        else f"{twin.version} {twin.conversation_id} ({twin.location})",
+        "size_on_disk": disk_usage,
+    }
+    if fmt == "json":
+        sys.stdout.write(
+            json.dumps({**record.output_fields(), **details}, ensure_ascii=False) + "\n"
+        )
+        return
+    from rich.table import Table
+
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in record.output_fields().items():
+        if name == "problems":
+            continue
+        table.add_row(name, _plain(value))
+    for name, value in details.items():
+        if value is not None:
+            table.add_row(name, f"{value:,} bytes" if name == "size_on_disk" else str(value))
+    out.print(table)
+    for problem in record.problems:
+        out.print(f"[red]problem:[/red] {problem}", highlight=False)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def removals(plans: list[Removal], console: Console) -> None:
+    """What a deletion removes, and what blocks it, one conversation per paragraph."""
+    for plan in plans:
+        record = plan.record
+        console.print(
+            f"[bold]{record.conversation_id}[/bold] {record.version} "
+            f"{record.title or '(no title)'!r} in {record.location}",
+            highlight=False,
+        )
+        for path in plan.paths:
+            console.print(f"  remove directory {path}", highlight=False)
+        for row in plan.rows:
+            console.print(f"  delete {row}", highlight=False)
+        if plan.bytes_on_disk:
+            console.print(f"  frees {plan.bytes_on_disk:,} bytes", highlight=False)
+        for blocker in plan.blockers:
+            console.print(f"  [red]blocked:[/red] {blocker}", highlight=False)
+
+
+def paged(items: Iterator[ConversationMetadata], size: int) -> Iterator[list[ConversationMetadata]]:
+    page: list[ConversationMetadata] = []
+    for record in items:
+        page.append(record)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page

@@ -1,0 +1,51 @@
+"""convstore show: one conversation, every field, where it lives, its twin and problems."""
+
+from __future__ import annotations
+
+import typer
+
+from convstore.cli.common import open_catalog
+from convstore.cli.options import (
+    ConfigOption,
+    ConversationIdArgument,
+    DatabaseOption,
+    FileStoreOption,
+    OneFormatOption,
+    UserOption,
+)
+
+EXAMPLES = """\
+Examples:
+
+  convstore show 0f83cf799c8c5a129939996ab6ae6908
+
+  convstore show 0f83cf79-9c8c-5a12-9939-996ab6ae6908 --format json
+"""
+
+
+def show(
+    conversation_id: ConversationIdArgument,
+    user: UserOption = None,
+    output_format: OneFormatOption = "table",
+    file_store: FileStoreOption = None,
+    db: DatabaseOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show every field of one conversation, where it lives, and what is wrong with it."""
+    from convstore.cli import render
+
+    catalog = open_catalog(file_store, db, config)
+    try:
+        record = catalog.get(conversation_id, user)
+        render.one(
+            record,
+            output_format,
+            twin=catalog.twin(record),
+            disk_usage=catalog.disk_usage(record),
+        )
+    finally:
+        catalog.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EXAMPLES)(show)

@@ -1,0 +1,161 @@
+"""Where the stores are: flags, then ``CONVSTORE_*``, then config.toml, then OpenHands' own
+environment, then ``~/.openhands``. Each resolved setting remembers where it came from,
+so ``convstore config`` can say why convstore looks where it looks.
+
+Giving a store location as a flag scopes the run to the stores named by flags: an
+operator who types ``--db URL`` means that database, not that database plus whatever
+files happen to sit in ``~/.openhands``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from convstore.errors import UsageError
+
+CONFIG_KEYS = ("file_store", "db")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One resolved value and the place it came from (``flag``, ``env CONVSTORE_DB``, ...)."""
+
+    value: str
+    source: str
+    explicit: bool  # False when it is only the default location, which may not exist
+
+
+@dataclass(frozen=True)
+class Settings:
+    file_store: Setting | None
+    db: Setting | None
+    config_file: Path | None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        file_store: str | Path | None = None,
+        db: str | None = None,
+        config: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        env = os.environ if environ is None else environ
+        config_path = config if config is not None else default_config_path()
+        from_file = _read_config(config_path, required=config is not None)
+        if file_store is not None or db is not None:
+            return cls(
+                file_store=None if file_store is None else Setting(str(file_store), "flag", True),
+                db=None if db is None else Setting(db, "flag", True),
+                config_file=config_path if from_file else None,
+            )
+        config_source = f"config {config_path}"
+        return cls(
+            file_store=_first(
+                _env(env, "CONVSTORE_FILE_STORE"),
+                _configured(from_file, "file_store", config_source),
+                _env(env, "FILE_STORE_PATH"),
+                Setting(str(Path.home() / ".openhands"), "default", False),
+            ),
+            db=_first(
+                _env(env, "CONVSTORE_DB"),
+                _configured(from_file, "db", config_source),
+                _openhands_database(env),
+                _persistence_database(env),
+            ),
+            config_file=config_path if from_file else None,
+        )
+
+
+def default_config_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path("convstore") / "config.toml"
+
+
+def _read_config(path: Path, required: bool) -> dict[str, str]:
+    try:
+        with path.open("rb") as stream:
+            data = tomllib.load(stream)
+    except FileNotFoundError as error:
+        if required:
+            raise UsageError(f"config file {path} does not exist") from error
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"cannot read config file {path}: {error}") from error
+    unknown = sorted(set(data) - set(CONFIG_KEYS))
+    if unknown:
+        raise UsageError(
+            f"config file {path}: unknown key {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})"
+        )
+    return {key: str(value) for key, value in data.items()}
+
+
+def _first(*candidates: Setting | None) -> Setting | None:
+    return next((candidate for candidate in candidates if candidate is not None), None)
+
+
+def _env(env: Mapping[str, str], name: str) -> Setting | None:
+    value = env.get(name)
+    return Setting(value, f"env {name}", True) if value else None
+
+
+def _configured(values: dict[str, str], key: str, source: str) -> Setting | None:
+    return Setting(values[key], source, True) if key in values else None
+
+
+def _openhands_database(env: Mapping[str, str]) -> Setting | None:
+    """OpenHands' PostgreSQL settings (``DB_HOST`` and friends, with its defaults)."""
+    host = env.get("DB_HOST")
+    if not host:
+        return None
+    user = quote(env.get("DB_USER", "postgres"), safe="")
+    password = env.get("DB_PASS", "postgres")
+    auth = f"{user}:{quote(password, safe='')}" if password else user
+    port = env.get("DB_PORT", "5432")
+    name = env.get("DB_NAME", "openhands")
+    return Setting(f"postgresql://{auth}@{host}:{port}/{name}", "env DB_HOST, DB_*", True)
+
+
+def _persistence_database(env: Mapping[str, str]) -> Setting:
+    directory = env.get("OH_PERSISTENCE_DIR")
+    if directory:
+        return Setting(str(Path(directory) / "openhands.db"), "env OH_PERSISTENCE_DIR", True)
+    return Setting(str(Path.home() / ".openhands" / "openhands.db"), "default", False)
+
+
+def database_url(value: str) -> str:
+    """A SQLAlchemy URL for ``--db``: a URL as given, or a path to a SQLite file.
+
+    SQLite files are opened with ``mode=rw`` so a mistyped path is an error instead
+    of a new empty database; ``postgresql://`` means psycopg 3.
+    """
+    if "://" not in value:
+        return sqlite_url(Path(value))
+    scheme, rest = value.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme in ("sqlite", "sqlite+pysqlite") and rest.startswith("/") and "?" not in rest:
+        return sqlite_url(Path(rest[1:]))
+    return value
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///file:{quote(str(path.expanduser().absolute()))}?mode=rw&uri=true"
+
+
+def masked(value: str) -> str:
+    """A store location fit to print: the password of a URL replaced by ``***``."""
+    if "://" not in value or "@" not in value:
+        return value
+    scheme, rest = value.split("://", 1)
+    credentials, _, location = rest.rpartition("@")
+    if ":" not in credentials:
+        return value
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{location}"

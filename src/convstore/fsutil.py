@@ -1,0 +1,86 @@
+"""File-system primitives whose guarantees the stores rely on.
+
+A metadata file is replaced, never rewritten in place: a crash leaves the old or the
+new content, never a torn file. A conversation directory is locked with ``flock`` on
+the directory itself, so two writers serialize without leaving lock files behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+# Temporary files start with "." so OpenHands (and `list`) never take them for data,
+# and end with a suffix `verify` can recognise when a crash leaves one behind.
+TEMPORARY_SUFFIX = ".convstore-tmp"
+
+
+def temporary_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+
+
+def atomic_write(target: Path, data: bytes, like: os.stat_result | None = None) -> None:
+    """Replace ``target`` with ``data``: temporary file, fsync, rename, fsync the directory.
+
+    ``like`` is the stat of the file being replaced: the new file keeps its mode and,
+    where permitted, its owner, so OpenHands can still rewrite a file root touched.
+    """
+    temporary = temporary_name(target)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            if like is not None:
+                os.fchmod(stream.fileno(), stat.S_IMODE(like.st_mode))
+                with contextlib.suppress(PermissionError):
+                    os.fchown(stream.fileno(), like.st_uid, like.st_gid)
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    fsync_directory(target.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def locked_directory(directory: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on a directory for the duration of the block."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def tree_size(root: Path) -> int:
+    """Bytes in the regular files below ``root``, never following a symbolic link."""
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total

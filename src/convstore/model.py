@@ -1,0 +1,382 @@
+"""One model for the metadata of a conversation, whatever store and generation it comes from.
+
+OpenHands reads metadata.json and V1 rows with pydantic in lax mode; this model
+validates the same way, so "OpenHands would reject this" and "convstore reports a
+problem" mean the same thing. Unlike OpenHands, reading never fails: a value that
+does not validate is dropped to its default and recorded as a problem sentence, and
+keys convstore does not know are kept in ``extra`` so a rewrite loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr
+from pydantic import ValidationError as PydanticValidationError
+
+from convstore.ids import id_problem, parse_uuid
+
+GIT_PROVIDERS = frozenset({"github", "gitlab", "bitbucket", "enterprise_sso"})
+GIT_PROVIDERS_1X = frozenset({"bitbucket_data_center", "forgejo", "azure_devops"})
+TRIGGERS = frozenset(
+    {
+        "resolver",
+        "gui",
+        "suggested_task",
+        "openhands_api",
+        "slack",
+        "microagent_management",
+        "jira",
+        "jira_dc",
+        "linear",
+        "bitbucket",
+    }
+)
+TRIGGERS_1X = frozenset({"automation"})
+KNOWN_GIT_PROVIDERS = GIT_PROVIDERS | GIT_PROVIDERS_1X
+KNOWN_TRIGGERS = TRIGGERS | TRIGGERS_1X
+EXECUTION_STATUSES = frozenset(
+    {"idle", "running", "paused", "finished", "error", "stuck", "deleting"}
+)
+
+Store = Literal["files", "sql"]
+Version = Literal["V0", "V1"]
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are UTC, as OpenHands reads them (and SQLite stores no zone)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime, or None when it is not one.
+
+    The one parser for every path (full records, light summaries, SQL text), so a
+    record sorts the same wherever it was read.
+    """
+    if isinstance(value, datetime):
+        return as_utc(value)
+    try:
+        if isinstance(value, str):
+            return as_utc(datetime.fromisoformat(value))
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _timestamp(value: Any) -> datetime:
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise ValueError("not an ISO 8601 timestamp")
+    return parsed
+
+
+def _stringify_number(value: Any) -> Any:
+    # github_user_id was an int in January 2025 and a str afterwards: both are ids.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_timestamp)]
+LegacyId = Annotated[str | None, BeforeValidator(_stringify_number)]
+
+# The fields of metadata.json, in the order OpenHands writes them.
+METADATA_JSON_FIELDS: tuple[str, ...] = (
+    "conversation_id",
+    "selected_repository",
+    "user_id",
+    "selected_branch",
+    "git_provider",
+    "title",
+    "last_updated_at",
+    "trigger",
+    "pr_number",
+    "created_at",
+    "llm_model",
+    "accumulated_cost",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "sandbox_id",
+    "conversation_version",
+    "is_public",
+    "public_share_token",
+    "shared_at",
+)
+# Columns of conversation_metadata that metadata.json never had (V1 rows, 1.x revisions),
+# and the owner's org from the 1.x enterprise ownership table.
+SQL_ONLY_FIELDS: tuple[str, ...] = (
+    "max_budget_per_task",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "context_window",
+    "per_turn_token",
+    "parent_conversation_id",
+    "public",
+    "tags",
+    "agent_kind",
+    "execution_status",
+    "org_id",
+)
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+DATETIME_FIELDS = frozenset({"created_at", "last_updated_at", "shared_at"})
+
+
+class ConversationMetadata(BaseModel):
+    """A conversation's metadata, where it lives, and what is wrong with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str
+    selected_repository: str | None = None
+    user_id: str | None = None
+    selected_branch: str | None = None
+    git_provider: str | None = None
+    title: str | None = None
+    last_updated_at: UtcDatetime | None = None
+    trigger: str | None = None
+    pr_number: list[int] = []
+    created_at: UtcDatetime | None = None
+    llm_model: str | None = None
+    accumulated_cost: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    sandbox_id: str | None = None
+    conversation_version: str | None = None
+    is_public: bool | None = None
+    public_share_token: str | None = None
+    shared_at: UtcDatetime | None = None
+    github_user_id: LegacyId = None
+
+    max_budget_per_task: float | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    context_window: int | None = None
+    per_turn_token: int | None = None
+    parent_conversation_id: str | None = None
+    public: bool | None = None
+    tags: dict[str, str] | None = None
+    agent_kind: str | None = None
+    execution_status: str | None = None
+    org_id: str | None = None
+
+    store: Store
+    version: Version
+    location: str
+    problems: list[str] = []
+    extra: dict[str, Any] = {}
+
+    # The fields the source actually had (keys of the file, columns of the table), so
+    # output shows a 1.x column only where the database has it.
+    _source_fields: frozenset[str] = PrivateAttr(default=frozenset())
+    # Opaque fingerprint of the record as read, for optimistic concurrency on write.
+    _token: str = PrivateAttr(default="")
+
+    @classmethod
+    def from_source(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        store: Store,
+        version: Version,
+        location: str,
+        address: str | None = None,
+        problems: Iterable[str] = (),
+        source_fields: Iterable[str] | None = None,
+    ) -> ConversationMetadata:
+        """Validate what a store holds, turning every failure into a problem sentence.
+
+        ``address`` is the id the store files the conversation under (a directory
+        name); when given it is the record's id, and a different ``conversation_id``
+        inside the data is a problem.
+        """
+        known = {
+            key: value
+            for key, value in data.items()
+            if key in _MODEL_FIELDS and not (value is None and key in _NOT_NULLABLE)
+        }
+        extra = {key: value for key, value in data.items() if key not in _MODEL_FIELDS}
+        found = [*problems]
+        user_id = known.get("user_id")
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            found.append(
+                f"user_id is a number ({user_id}); OpenHands expects a string "
+                "and skips this conversation"
+            )
+            known["user_id"] = str(user_id)
+        written_id = known.get("conversation_id")
+        if address is not None:
+            if written_id != address:
+                found.append(
+                    f"conversation_id inside the file is {_clip(written_id)}, "
+                    f"not the directory name {address!r}"
+                )
+            known["conversation_id"] = address
+        elif not isinstance(written_id, str):
+            raise ValueError("a record needs a conversation id")
+        place = {"store": store, "version": version, "location": location}
+        record = _validate_dropping_bad_fields(known, place, found)
+        rules = _v1_row_problems if version == "V1" else _v0_problems
+        record.problems = found + _value_problems(record) + rules(record, data)
+        record.extra = extra
+        record._source_fields = frozenset(data if source_fields is None else source_fields)
+        return record
+
+    @classmethod
+    def unreadable(
+        cls, address: str, *, store: Store, version: Version, location: str, problems: list[str]
+    ) -> ConversationMetadata:
+        """A conversation whose data could not be read at all: only where it is, and why."""
+        return cls(
+            conversation_id=address,
+            store=store,
+            version=version,
+            location=location,
+            problems=problems,
+        )
+
+    @property
+    def source_fields(self) -> frozenset[str]:
+        return self._source_fields
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    def with_token(self, token: str) -> ConversationMetadata:
+        self._token = token
+        return self
+
+    @property
+    def short_id(self) -> str:
+        return self.conversation_id[:8]
+
+    def output_fields(self) -> dict[str, Any]:
+        """metadata.json's fields, the SQL-only ones the source had, and where it lives."""
+        names = [*METADATA_JSON_FIELDS]
+        names += [name for name in SQL_ONLY_FIELDS if name in self._source_fields]
+        data = self.model_dump(mode="json", include=set(names))
+        ordered = {name: data[name] for name in names}
+        ordered.update(store=self.store, version=self.version, problems=self.problems)
+        return ordered
+
+
+_MODEL_FIELDS = frozenset(ConversationMetadata.model_fields) - {
+    "store",
+    "version",
+    "location",
+    "problems",
+    "extra",
+}
+# Fields whose null is a fact for the rules below to judge, not a type error to drop.
+_NOT_NULLABLE = frozenset(
+    name
+    for name, info in ConversationMetadata.model_fields.items()
+    if info.default is not None and name in _MODEL_FIELDS
+)
+
+
+def _validate_dropping_bad_fields(
+    known: dict[str, Any], place: dict[str, Any], problems: list[str]
+) -> ConversationMetadata:
+    candidate = dict(known)
+    while True:
+        try:
+            return ConversationMetadata.model_validate({**candidate, **place})
+        except PydanticValidationError as error:
+            failed = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
+            for item in error.errors():
+                if item["loc"] and str(item["loc"][0]) in candidate:
+                    problems.append(_describe(item))
+            dropped = failed & candidate.keys()
+            if not dropped:
+                raise
+            for name in dropped:
+                del candidate[name]
+
+
+def _describe(item: Any) -> str:
+    field = ".".join(str(part) for part in item["loc"])
+    message = str(item["msg"])
+    message = message[0].lower() + message[1:]
+    return f"{field} is invalid ({message}): {_clip(item['input'])}"
+
+
+def _clip(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _value_problems(record: ConversationMetadata) -> list[str]:
+    """Well-typed values OpenHands does not know or cannot accept, in any store."""
+    found: list[str] = []
+    if (problem := id_problem(record.conversation_id)) is not None:
+        found.append(problem[0].upper() + problem[1:])
+    if record.git_provider is not None and record.git_provider not in KNOWN_GIT_PROVIDERS:
+        found.append(f"git_provider {record.git_provider!r} is not a value OpenHands knows")
+    if record.trigger is not None and record.trigger not in KNOWN_TRIGGERS:
+        found.append(f"trigger {record.trigger!r} is not a value OpenHands knows")
+    status = record.execution_status
+    if status is not None and status not in EXECUTION_STATUSES:
+        found.append(f"execution_status {status!r} is not a value OpenHands knows")
+    if record.accumulated_cost < 0:
+        found.append(f"accumulated_cost is negative ({record.accumulated_cost})")
+    found += [
+        f"{name} is negative ({getattr(record, name)})"
+        for name in TOKEN_FIELDS
+        if getattr(record, name) < 0
+    ]
+    return found
+
+
+def _v0_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[str]:
+    """What makes OpenHands' V0 reader hide or skip a conversation."""
+    found: list[str] = []
+    if "created_at" not in data:
+        found.append("created_at is missing, so OpenHands hides this conversation")
+    found += [
+        f"{name} is null, so OpenHands skips this conversation"
+        for name in sorted(_NOT_NULLABLE | {"created_at"})
+        if name in data and data[name] is None and name != "conversation_id"
+    ]
+    return found
+
+
+def _v1_row_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[str]:
+    """The rules of FORMATS.md a V1 row must satisfy for OpenHands to load it."""
+    found: list[str] = []
+    if parse_uuid(record.conversation_id) is None:
+        found.append("conversation_id is not a UUID, so OpenHands cannot load this V1 row")
+    if record.sandbox_id is None:
+        found.append("sandbox_id is null, so OpenHands cannot load this V1 row")
+    found += [
+        f"{name} is null; OpenHands needs both timestamps of a V1 row"
+        for name in ("created_at", "last_updated_at")
+        if data.get(name) is None
+    ]
+    if "pr_number" in data and data["pr_number"] is None:
+        found.append("pr_number is null; OpenHands expects a JSON list ([])")
+    found += [
+        f"{name} is null; OpenHands expects a number >= 0"
+        for name in (*TOKEN_FIELDS, "accumulated_cost")
+        if name in data and data[name] is None
+    ]
+    parent = record.parent_conversation_id
+    if parent is not None and parse_uuid(parent) is None:
+        found.append(f"parent_conversation_id {parent!r} is not a UUID")
+    return found
+
+
+def format_v0_datetime(value: datetime) -> str:
+    """The form OpenHands writes in metadata.json: ISO 8601, UTC with a ``Z`` suffix."""
+    return as_utc(value).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,318 @@
+"""A realistic demo store: V0 files of every generation, a few broken, and an
+OpenHands-shaped SQLite database with V0 and V1 rows, several users and sub-conversations.
+
+The generations follow FORMATS.md: each adds or changes keys, in the order OpenHands
+wrote them. Tests build their fixtures from the same functions, so the demo and the
+tests exercise the same shapes. Everything is derived from a seed: two runs with the
+same seed write the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from convstore.errors import UsageError
+from convstore.model import TRIGGERS, format_v0_datetime
+
+USERS = ("alice", "bob", "carol", "dave")
+REPOSITORIES = (
+    "acme/webshop",
+    "acme/billing",
+    "octo/infra",
+    "octo/docs",
+    None,
+)
+TITLES = (
+    "Fix flaky login test",
+    "Add CSV export",
+    "Upgrade to Python 3.12",
+    "Investigate memory leak in worker",
+    "Write release notes",
+    "Refactor payment module",
+    "Café menu: handle Unicode titles",
+    "Set up CI cache",
+    "Migrate settings page to React",
+    "Triage issue #1234",
+)
+MODELS = ("anthropic/claude-sonnet-4", "openai/gpt-4o", "litellm_proxy/claude-3-7-sonnet")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One historical shape of metadata.json (FORMATS.md, "Older generations")."""
+
+    name: str
+    since: datetime
+    fields: tuple[str, ...]
+    naive_created_at: bool = False
+    github_user_id: str = "none"  # "int", "str", "either" or "none"
+
+
+def _date(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+_FIRST = ("conversation_id", "github_user_id", "selected_repository", "title", "last_updated_at")
+_CURRENT = (
+    "conversation_id",
+    "selected_repository",
+    "user_id",
+    "selected_branch",
+    "git_provider",
+    "title",
+    "last_updated_at",
+    "trigger",
+    "pr_number",
+    "created_at",
+    "llm_model",
+    "accumulated_cost",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "sandbox_id",
+    "conversation_version",
+    "is_public",
+    "public_share_token",
+    "shared_at",
+)
+
+
+def _without(fields: tuple[str, ...], *names: str) -> tuple[str, ...]:
+    return tuple(name for name in fields if name not in names)
+
+
+GENERATIONS: tuple[Generation, ...] = (
+    Generation("2025-01-02", _date("2025-01-02"), _FIRST, github_user_id="either"),
+    Generation(
+        "2025-01-06",
+        _date("2025-01-06"),
+        (*_FIRST, "created_at"),
+        naive_created_at=True,
+        github_user_id="either",
+    ),
+    Generation("2025-01-13", _date("2025-01-13"), (*_FIRST, "created_at"), github_user_id="int"),
+    Generation("2025-01-14", _date("2025-01-14"), (*_FIRST, "created_at"), github_user_id="str"),
+    Generation(
+        "2025-03",
+        _date("2025-03-01"),
+        (
+            "conversation_id",
+            "github_user_id",
+            "selected_repository",
+            "user_id",
+            "selected_branch",
+            "title",
+            "last_updated_at",
+            "created_at",
+        ),
+        github_user_id="str",
+    ),
+    Generation(
+        "2025-04",
+        _date("2025-04-01"),
+        (
+            "conversation_id",
+            "github_user_id",
+            "selected_repository",
+            "user_id",
+            "selected_branch",
+            "title",
+            "last_updated_at",
+            "trigger",
+            "created_at",
+            "accumulated_cost",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+        ),
+        github_user_id="str",
+    ),
+    Generation(
+        "2025-05",
+        _date("2025-05-01"),
+        _without(
+            _CURRENT,
+            "llm_model",
+            "sandbox_id",
+            "conversation_version",
+            "is_public",
+            "public_share_token",
+            "shared_at",
+        ),
+    ),
+    Generation(
+        "2025-06",
+        _date("2025-06-01"),
+        _without(
+            _CURRENT,
+            "sandbox_id",
+            "conversation_version",
+            "is_public",
+            "public_share_token",
+            "shared_at",
+        ),
+    ),
+    Generation(
+        "2025-10",
+        _date("2025-10-01"),
+        _without(_CURRENT, "is_public", "public_share_token", "shared_at"),
+    ),
+    Generation("2025-12", _date("2025-12-01"), _CURRENT),
+)
+
+
+def generation(name: str) -> Generation:
+    for candidate in GENERATIONS:
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def v0_document(gen: Generation, rng: random.Random, conversation_id: str) -> dict[str, Any]:
+    """A metadata.json of generation ``gen`` with plausible values, keys in written order."""
+    created = gen.since + timedelta(seconds=rng.randrange(0, 25 * 24 * 3600))
+    updated = created + timedelta(seconds=rng.randrange(60, 5 * 24 * 3600))
+    prompt = rng.randrange(1_000, 400_000)
+    completion = rng.randrange(100, 40_000)
+    values: dict[str, Any] = {
+        "conversation_id": conversation_id,
+        "selected_repository": rng.choice(REPOSITORIES),
+        "user_id": rng.choice(USERS),
+        "selected_branch": rng.choice(("main", "develop", None)),
+        "git_provider": "github",
+        "title": rng.choice(TITLES),
+        "last_updated_at": format_v0_datetime(updated),
+        "trigger": rng.choice(sorted(TRIGGERS)[:4]),
+        "pr_number": rng.choice(([], [rng.randrange(1, 5000)])),
+        "created_at": format_v0_datetime(created),
+        "llm_model": rng.choice(MODELS),
+        "accumulated_cost": round(prompt * 3e-6 + completion * 15e-6, 6),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "sandbox_id": None,
+        "conversation_version": "V0",
+        "is_public": False,
+        "public_share_token": None,
+        "shared_at": None,
+    }
+    if gen.naive_created_at:
+        values["created_at"] = created.replace(tzinfo=None).isoformat()
+    github_id = rng.randrange(10_000, 9_000_000)
+    kind = gen.github_user_id
+    if kind == "either":
+        kind = rng.choice(("int", "str"))
+    values["github_user_id"] = github_id if kind == "int" else str(github_id)
+    if gen.name == "2025-03" and rng.random() < 0.2:
+        values["user_id"] = rng.randrange(1, 999)  # early files may carry a number
+    return {name: values[name] for name in gen.fields}
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """How OpenHands writes metadata.json: compact JSON, UTF-8."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# Breakage found in real stores, each as (name, bytes of metadata.json).
+def _broken(rng: random.Random) -> list[tuple[str, bytes]]:
+    good = v0_document(GENERATIONS[-1], rng, uuid.UUID(int=rng.getrandbits(128)).hex)
+    text = encode(good)
+    wrong_id = dict(good, conversation_id="somewhere-else")
+    unknown_trigger = dict(good, trigger="carrier_pigeon")
+    null_pr = dict(good, pr_number=None)
+    return [
+        ("truncated", text[: len(text) // 2]),
+        ("byte order mark", b"\xef\xbb\xbf" + text),
+        ("wrong id", encode(wrong_id)),
+        ("unknown trigger", encode(unknown_trigger)),
+        ("null pr_number", encode(null_pr)),
+        ("not an object", b"[1, 2, 3]"),
+    ]
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    files: int
+    broken: int
+    v0_rows: int
+    v1_rows: int
+    file_store: Path
+    database: Path
+
+
+def write_sample(
+    directory: Path, *, files: int = 300, rows: int = 120, seed: int = 7
+) -> SampleSummary:
+    """Write a demo file store and database under ``directory`` (which must be new or empty)."""
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory} is not empty; give a new directory for the sample")
+    rng = random.Random(seed)
+    sessions = directory / "sessions"
+    sessions.mkdir(parents=True)
+    for index in range(files):
+        gen = GENERATIONS[index % len(GENERATIONS)]
+        conversation_id = uuid.UUID(int=rng.getrandbits(128)).hex
+        _write_v0(sessions / conversation_id, encode(v0_document(gen, rng, conversation_id)))
+    broken = _broken(rng)
+    for _label, content in broken:
+        _write_v0(sessions / uuid.UUID(int=rng.getrandbits(128)).hex, content)
+    database = directory / "openhands.db"
+    v0_rows, v1_rows = _write_database(database, rng, rows)
+    return SampleSummary(files, len(broken), v0_rows, v1_rows, directory, database)
+
+
+def _write_v0(directory: Path, content: bytes) -> None:
+    directory.mkdir()
+    (directory / "metadata.json").write_bytes(content)
+
+
+def _write_database(path: Path, rng: random.Random, count: int) -> tuple[int, int]:
+    from sqlalchemy import MetaData, Table, create_engine
+
+    from convstore.schema import create_schema
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        create_schema(connection)
+        table = Table("conversation_metadata", MetaData(), autoload_with=connection)
+        rows = _rows(rng, count, set(table.columns.keys()))
+        connection.execute(table.insert(), rows)
+    engine.dispose()
+    v1 = sum(1 for row in rows if row["conversation_version"] == "V1")
+    return len(rows) - v1, v1
+
+
+def _rows(rng: random.Random, count: int, columns: set[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    parents: list[str] = []
+    for index in range(count):
+        version = "V0" if index % 4 == 0 else "V1"
+        identifier = uuid.UUID(int=rng.getrandbits(128))
+        document = v0_document(GENERATIONS[-1], rng, identifier.hex)
+        row: dict[str, Any] = {
+            **document,
+            "created_at": datetime.fromisoformat(document["created_at"]),
+            "last_updated_at": datetime.fromisoformat(document["last_updated_at"]),
+            "conversation_version": version,
+            "user_id": document["user_id"] or "",
+        }
+        if version == "V1":
+            row["conversation_id"] = str(identifier)
+            row["sandbox_id"] = f"sample-sandbox-{identifier.hex[:12]}"
+            row["created_at"] += timedelta(days=200)
+            row["last_updated_at"] += timedelta(days=200)
+            if parents and rng.random() < 0.15:
+                row["parent_conversation_id"] = rng.choice(parents)
+            else:
+                parents.append(row["conversation_id"])
+            row["execution_status"] = rng.choice(("idle", "finished", "paused", "error"))
+            row["agent_kind"] = None
+            row["tags"] = {"team": rng.choice(("web", "platform"))}
+        rows.append({name: value for name, value in row.items() if name in columns})
+    return rows

@@ -1,0 +1,224 @@
+"""Every store as one catalog: routing by id the way OpenHands does, and merged listings.
+
+Each store yields its matches in one total order (see ``base``); the catalog merges
+the streams lazily, so a page costs what its records cost, and a cursor taken from
+the last record of a page resumes every store exactly after it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import ArgumentError
+
+from convstore.config import Settings, database_url, masked
+from convstore.errors import NotFound, StoreUnavailable, UsageError
+from convstore.ids import parse_uuid, v0_form, v1_form, validate_id
+from convstore.model import ConversationMetadata
+from convstore.stores.base import (
+    ConversationStore,
+    Page,
+    Query,
+    Removal,
+    encode_cursor,
+    record_position,
+)
+from convstore.stores.files import FileStore
+from convstore.stores.sql import SqlStore
+
+
+@dataclass
+class Catalog:
+    """The file store and the SQL store, either of which may be absent."""
+
+    files: FileStore | None = None
+    sql: SqlStore | None = None
+
+    @property
+    def stores(self) -> list[ConversationStore]:
+        return [store for store in (self.files, self.sql) if store is not None]
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+
+    # Listing
+
+    def search(self, query: Query) -> Iterator[ConversationMetadata]:
+        """Every matching conversation of every store, in ``query.sort`` order."""
+        sort = query.sort
+        streams = [store.search(query) for store in self.stores]
+        return heapq.merge(
+            *streams, key=lambda record: record_position(sort, record), reverse=sort.descending
+        )
+
+    def page(self, query: Query, limit: int) -> Page:
+        """At most ``limit`` records, and a cursor when more remain."""
+        if limit < 1:
+            raise UsageError("--limit must be at least 1")
+        items = list(itertools.islice(self.search(query), limit + 1))
+        if len(items) <= limit:
+            return Page(items, None)
+        last = items[limit - 1]
+        return Page(items[:limit], encode_cursor(query.sort, record_position(query.sort, last)))
+
+    # One conversation
+
+    def get(self, conversation_id: str, user: str | None = None) -> ConversationMetadata:
+        """The conversation OpenHands would open for this id (V1 first, then V0)."""
+        validate_id(conversation_id)
+        dashed = v1_form(conversation_id)
+        candidates = []
+        if dashed is not None and self.sql is not None:
+            candidates.append(self.sql.get(dashed, "V1"))
+        if self.files is not None:
+            candidates.append(self.files.get(conversation_id))
+        if self.sql is not None:
+            candidates.append(self.sql.get(conversation_id, "V0"))
+        for record in candidates:
+            if record is not None and (user is None or record.user_id == user):
+                return record
+        owner = f" for user {user!r}" if user is not None else ""
+        raise NotFound(f"no conversation {conversation_id}{owner}")
+
+    def twin(self, record: ConversationMetadata) -> ConversationMetadata | None:
+        """The same conversation in the other version (V0 hex <-> V1 dashed), if it exists."""
+        if parse_uuid(record.conversation_id) is None:
+            return None
+        if record.version == "V0":
+            dashed = v1_form(record.conversation_id)
+            return self.sql.get(dashed, "V1") if self.sql and dashed else None
+        hexadecimal = v0_form(record.conversation_id)
+        assert hexadecimal is not None
+        for found in (
+            self.files.get(hexadecimal) if self.files else None,
+            self.sql.get(hexadecimal, "V0") if self.sql else None,
+        ):
+            if found is not None:
+                return found
+        return None
+
+    def store_of(self, record: ConversationMetadata) -> ConversationStore:
+        store = self.files if record.store == "files" else self.sql
+        assert store is not None, "a record always comes from a configured store"
+        return store
+
+    def disk_usage(self, record: ConversationMetadata) -> int | None:
+        """Bytes on disk of a V0 conversation's directory (events included)."""
+        if record.store == "files" and self.files is not None:
+            return self.files.disk_usage(record)
+        return None
+
+    def rename(
+        self, conversation_id: str, title: str, user: str | None = None
+    ) -> ConversationMetadata:
+        """Give a conversation a new title; refuses if it changed since it was read."""
+        title = title.strip()
+        if not title:
+            raise UsageError("the new title is empty")
+        record = self.get(conversation_id, user)
+        changes = {"title": title, "last_updated_at": datetime.now(UTC)}
+        return self.store_of(record).update(record, changes)
+
+    # Deleting
+
+    def plan_deletion(
+        self, conversation_ids: list[str], user: str | None = None, with_sub: bool = False
+    ) -> list[Removal]:
+        """What deleting these conversations removes, children before their parent."""
+        return self._plan([self.get(name, user) for name in conversation_ids], with_sub)
+
+    def plan_retention(self, query: Query, with_sub: bool = False) -> list[Removal]:
+        """What deleting every conversation the query matches removes."""
+        return self._plan(list(self.search(query)), with_sub)
+
+    def _plan(self, records: list[ConversationMetadata], with_sub: bool) -> list[Removal]:
+        plans: list[Removal] = []
+        seen: set[tuple[str, str]] = set()
+        for record in records:
+            children = self._children(record)
+            if children and not with_sub:
+                plan = self.store_of(record).plan_removal(record)
+                names = ", ".join(child.conversation_id for child in children[:3])
+                plan.blockers.append(
+                    f"it has {len(children)} sub-conversation(s) ({names}); "
+                    "use --with-sub-conversations to delete them too"
+                )
+                candidates = [plan]
+            else:
+                candidates = [self.store_of(child).plan_removal(child) for child in children]
+                candidates.append(self.store_of(record).plan_removal(record))
+            for plan in candidates:
+                key = (plan.record.store, plan.record.conversation_id)
+                if key not in seen:
+                    seen.add(key)
+                    plans.append(plan)
+        return plans
+
+    def _children(self, record: ConversationMetadata) -> list[ConversationMetadata]:
+        if self.sql is None or record.store != "sql":
+            return []
+        return list(self.sql.search(Query(parent=record.conversation_id, sort=Query().sort)))
+
+    def delete(self, plans: list[Removal]) -> None:
+        """Carry out plans made by ``plan_deletion``; refuses if any is blocked."""
+        blocked = [plan for plan in plans if plan.blockers]
+        if blocked:
+            first = blocked[0]
+            raise UsageError(
+                f"cannot delete {first.record.conversation_id}: {'; '.join(first.blockers)}"
+            )
+        for plan in plans:
+            self.store_of(plan.record).remove(plan)
+
+
+def open_catalog(settings: Settings, *, connect_timeout: float = 10.0) -> Catalog:
+    """The stores the settings name. A default location that does not exist is left out;
+    one named explicitly must exist."""
+    files = sql = None
+    if settings.file_store is not None:
+        root = Path(settings.file_store.value).expanduser()
+        if root.is_dir():
+            files = FileStore(root)
+        elif settings.file_store.explicit:
+            raise StoreUnavailable(
+                f"file store {root} ({settings.file_store.source}) is not a directory"
+            )
+    if settings.db is not None:
+        url = database_url(settings.db.value)
+        sqlite_file = _sqlite_path(url)
+        if sqlite_file is not None and not sqlite_file.is_file():
+            if settings.db.explicit:
+                raise StoreUnavailable(
+                    f"database {sqlite_file} ({settings.db.source}) does not exist"
+                )
+        else:
+            sql = SqlStore(_engine(url, connect_timeout))
+    if files is None and sql is None:
+        raise StoreUnavailable("no store found: give --file-store or --db (see `convstore config`)")
+    return Catalog(files=files, sql=sql)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///file:"
+    if not url.startswith(prefix):
+        return None
+    return Path(unquote(url[len(prefix) :].split("?", 1)[0]))
+
+
+def _engine(url: str, connect_timeout: float) -> Engine:
+    try:
+        if url.startswith("postgresql"):
+            return create_engine(
+                url, connect_args={"connect_timeout": max(1, round(connect_timeout))}
+            )
+        return create_engine(url)
+    except (ArgumentError, ImportError) as error:
+        raise UsageError(f"cannot use database URL {masked(url)}: {error}") from error

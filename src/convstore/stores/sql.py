@@ -1,0 +1,485 @@
+"""The ``conversation_metadata`` table: V0 rows (SaaS) and V1 rows, over any SQLAlchemy URL.
+
+The table is reflected, never declared: a real database sits at whatever OpenHands
+revision last ran, so convstore reads the columns that exist and writes only those.
+It never creates or alters OpenHands' tables. Where the 1.x enterprise ownership
+table ``conversation_metadata_saas`` exists, the owner comes from it, joined.
+
+Listings are keyset walks in chunks: each chunk is one short query that starts
+strictly after the last key returned, so no cursor or transaction stays open while a
+person reads a page, and memory holds one chunk at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Engine,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    cast,
+    event,
+    false,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+
+from convstore.errors import StoreUnavailable
+from convstore.model import ConversationMetadata, Store, Version, as_utc
+from convstore.stores.base import (
+    STORE_ORDER,
+    Position,
+    Query,
+    Removal,
+    Sort,
+    changed_since_read,
+    record_position,
+)
+from convstore.stores.files import fingerprint
+
+TABLE = "conversation_metadata"
+OWNERSHIP_TABLE = "conversation_metadata_saas"
+# Tables convstore removes with a conversation, in the same transaction, because
+# OpenHands' own delete does (FORMATS.md: cost events block the delete otherwise).
+DEPENDENT_TABLES = ("conversation_cost_events", OWNERSHIP_TABLE)
+TIMESTAMP_COLUMNS = ("created_at", "last_updated_at")
+OWNER = "convstore_owner"  # the label of the ownership table's user_id in selects
+# Chunks grow so a first page costs one small query and a full scan few large ones.
+FIRST_CHUNK, LARGEST_CHUNK = 32, 2000
+# SQLAlchemy's own SQLite text form, which OpenHands' rows carry: naive UTC.
+SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class SqlStore:
+    """Conversations as rows of ``conversation_metadata`` in one database."""
+
+    name: Store = "sql"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.display = engine.url.render_as_string(hide_password=True)
+        if self.sqlite:
+            _serialize_sqlite_writes(engine)
+        metadata = MetaData()
+        try:
+            with engine.connect() as connection:
+                names = set(inspect(connection).get_table_names())
+                if TABLE not in names:
+                    raise StoreUnavailable(
+                        f"{self.display} has no table {TABLE}: not an OpenHands database, or "
+                        "OpenHands has not created it yet (convstore never creates it)"
+                    )
+                self.table = Table(TABLE, metadata, autoload_with=connection)
+                self.ownership = (
+                    Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
+                    if OWNERSHIP_TABLE in names
+                    else None
+                )
+                self.table_names = frozenset(names)
+        except NoSuchTableError as error:
+            raise StoreUnavailable(f"{self.display}: table {error} disappeared") from error
+        except DBAPIError as error:
+            raise unavailable(self.display, error) from error
+        if self.sqlite:
+            # SQLite keeps timestamps and JSON as text; read them raw and parse them
+            # leniently here, so one odd value is a problem entry, not a crash.
+            for column in self.table.columns:
+                if column.name in TIMESTAMP_COLUMNS or column.name == "pr_number":
+                    column.type = String()
+                if column.name == "tags":
+                    column.type = String()
+        self.columns = frozenset(self.table.columns.keys())
+
+    # Reading
+
+    def _select(self) -> Select[Any]:
+        table = self.table
+        if self.ownership is None:
+            return select(table)
+        owner = self.ownership
+        return select(
+            table,
+            cast(owner.c.user_id, String).label(OWNER),
+            cast(owner.c.org_id, String).label("org_id"),
+        ).select_from(table.outerjoin(owner, owner.c.conversation_id == table.c.conversation_id))
+
+    def _owner_expression(self) -> ColumnElement[Any]:
+        assert self.ownership is not None
+        owner = cast(self.ownership.c.user_id, String)
+        if "user_id" in self.columns:
+            return func.coalesce(owner, self.table.c.user_id)
+        return owner
+
+    def _record(self, row: RowMapping) -> ConversationMetadata:
+        data = dict(row)
+        problems = []
+        version_text = data.get("conversation_version")
+        version: Version = "V1" if version_text == "V1" else "V0"
+        if version_text not in ("V0", "V1"):
+            problems.append(
+                f"conversation_version is {version_text!r}, neither V0 nor V1, so OpenHands "
+                "shows this row nowhere"
+            )
+        for name in TIMESTAMP_COLUMNS:
+            if isinstance(data.get(name), str):
+                data[name] = _sqlite_timestamp(data[name])
+        for name in ("pr_number", "tags"):
+            if isinstance(data.get(name), str):
+                data[name] = _json_or_text(data[name])
+        owner = data.pop(OWNER, None)
+        if owner is not None:
+            data["user_id"] = _canonical_uuid_text(owner)
+        if data.get("org_id") is not None:
+            data["org_id"] = _canonical_uuid_text(data["org_id"])
+        record = ConversationMetadata.from_source(
+            data,
+            store=self.name,
+            version=version,
+            location=f"{TABLE} in {self.display}",
+            problems=problems,
+            source_fields=data.keys(),
+        )
+        return record.with_token(_row_fingerprint(row))
+
+    def search(self, query: Query) -> Iterator[ConversationMetadata]:
+        statement = self._select().where(*self._filters(query))
+        anchor = query.after
+        chunk = FIRST_CHUNK
+        while True:
+            page = statement
+            if anchor is not None:
+                page = page.where(self._after(query.sort, anchor))
+            page = page.order_by(*self._order(query.sort)).limit(chunk)
+            rows = self._fetch(page)
+            for row in rows:
+                yield self._record(row)
+            if len(rows) < chunk:
+                return
+            last = self._record(rows[-1])
+            anchor = record_position(query.sort, last)
+            chunk = min(chunk * 2, LARGEST_CHUNK)
+
+    def get(
+        self, conversation_id: str, version: Version | None = None
+    ) -> ConversationMetadata | None:
+        statement = self._select().where(self.table.c.conversation_id == conversation_id)
+        if version is not None:
+            statement = statement.where(self._version_is(version))
+        rows = self._fetch(statement)
+        return self._record(rows[0]) if rows else None
+
+    def _fetch(self, statement: Select[Any]) -> Sequence[RowMapping]:
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(statement).mappings().all()
+        except DBAPIError as error:
+            raise unavailable(self.display, error) from error
+
+    def _version_is(self, version: Version) -> ColumnElement[bool]:
+        column = self.table.c.conversation_version
+        if version == "V1":
+            return column == "V1"
+        return or_(column.is_(None), column != "V1")
+
+    def _filters(self, query: Query) -> list[ColumnElement[bool]]:
+        table = self.table
+        found: list[ColumnElement[bool]] = []
+        if query.version is not None:
+            found.append(self._version_is(query.version))
+        if query.user is not None:
+            found.append(self._owner_is(query.user))
+        if query.trigger is not None:
+            found.append(self._column_equals("trigger", query.trigger))
+        if query.status is not None:
+            found.append(self._column_equals("execution_status", query.status))
+        if query.org is not None:
+            if self.ownership is None:
+                found.append(false())
+            else:
+                found.append(self.ownership.c.org_id.in_(_uuid_forms(query.org)))
+        if "parent_conversation_id" in self.columns:
+            parent = table.c.parent_conversation_id
+            if query.parent is not None:
+                found.append(parent == query.parent)
+            elif not query.sub_conversations:
+                found.append(parent.is_(None))
+        elif query.parent is not None:
+            found.append(false())
+        for name, needle in (("title", query.title), ("selected_repository", query.repo)):
+            if needle is not None:
+                found.append(self._contains(table.c[name], needle))
+        for name, since, until in (
+            ("created_at", query.created_since, query.created_until),
+            ("last_updated_at", query.updated_since, query.updated_until),
+        ):
+            if since is not None:
+                found.append(table.c[name] >= self._bind_time(since))
+            if until is not None:
+                found.append(table.c[name] < self._bind_time(until))
+        return found
+
+    def _column_equals(self, name: str, value: str) -> ColumnElement[bool]:
+        return self.table.c[name] == value if name in self.columns else false()
+
+    def _owner_is(self, user: str) -> ColumnElement[bool]:
+        if self.ownership is not None:
+            return self._owner_expression().in_(_uuid_forms(user))
+        return self.table.c.user_id == user
+
+    def _contains(self, column: Column[Any], needle: str) -> ColumnElement[bool]:
+        # Literal substring match: % and _ in what the operator typed match themselves.
+        escaped = needle.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        lowered = func.convstore_lower(column) if self.sqlite else func.lower(column)
+        return lowered.like(f"%{escaped}%", escape="\\")
+
+    def _bind_time(self, value: datetime) -> Any:
+        return as_utc(value).strftime(SQLITE_TIMESTAMP) if self.sqlite else as_utc(value)
+
+    def _sort_column(self, sort: Sort) -> ColumnElement[Any]:
+        name = {"created": "created_at", "updated": "last_updated_at", "title": "title"}[sort.field]
+        return self._collated(self.table.c[name])
+
+    def _collated(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        # Python compares strings by code point; so do SQLite and PostgreSQL's "C".
+        if self.sqlite or not isinstance(column.type, String):
+            return column
+        return column.collate("C")
+
+    def _order(self, sort: Sort) -> list[ColumnElement[Any]]:
+        value = self._sort_column(sort)
+        identifier = self._collated(self.table.c.conversation_id)
+        if sort.descending:
+            return [value.is_(None), value.desc(), identifier.desc()]
+        return [value.is_(None), value.asc(), identifier.asc()]
+
+    def _after(self, sort: Sort, anchor: Position) -> ColumnElement[bool]:
+        """Rows strictly after ``anchor`` in ``sort`` order (nulls last either way)."""
+        value = self._sort_column(sort)
+        identifier = self._collated(self.table.c.conversation_id)
+        rank = STORE_ORDER[self.name]
+        if sort.descending:
+            anchor_is_null = not anchor.has_value
+            later_id = identifier < anchor.conversation_id
+            later_store = rank < anchor.store_rank
+        else:
+            anchor_is_null = anchor.has_value
+            later_id = identifier > anchor.conversation_id
+            later_store = rank > anchor.store_rank
+        same_id = identifier == anchor.conversation_id
+        tie = or_(later_id, and_(same_id, true() if later_store else false()))
+        if anchor_is_null:
+            return and_(value.is_(None), tie)
+        bound = self._bind_value(sort, anchor.value)
+        later_value = value < bound if sort.descending else value > bound
+        return or_(value.is_(None), later_value, and_(value == bound, tie))
+
+    def _bind_value(self, sort: Sort, value: Any) -> Any:
+        if sort.field == "title":
+            return literal(value, String())
+        return self._bind_time(value)
+
+    # Writing
+
+    def update(self, record: ConversationMetadata, changes: dict[str, Any]) -> ConversationMetadata:
+        values = {
+            name: self._bind_time(value) if isinstance(value, datetime) else value
+            for name, value in changes.items()
+            if name in self.columns
+        }
+        with self._transaction() as connection:
+            self._check_unchanged(connection, record)
+            connection.execute(
+                self.table.update()
+                .where(self.table.c.conversation_id == record.conversation_id)
+                .values(**values)
+            )
+        updated = self.get(record.conversation_id)
+        if updated is None:
+            raise changed_since_read(record)
+        return updated
+
+    def plan_removal(self, record: ConversationMetadata) -> Removal:
+        rows = [f"{TABLE} row {record.conversation_id}"]
+        blockers: list[str] = []
+        try:
+            with self.engine.connect() as connection:
+                for table, column, cascades in _references(connection):
+                    count = connection.execute(
+                        select(func.count())
+                        .select_from(table)
+                        .where(column == record.conversation_id)
+                    ).scalar_one()
+                    if not count:
+                        continue
+                    if cascades or table.name in DEPENDENT_TABLES:
+                        rows.append(f"{count} row(s) of {table.name}")
+                    else:
+                        blockers.append(
+                            f"{count} row(s) of {table.name} reference it (foreign key "
+                            "without ON DELETE CASCADE); delete them first"
+                        )
+        except DBAPIError as error:
+            raise unavailable(self.display, error) from error
+        return Removal(record, rows=rows, blockers=blockers)
+
+    def remove(self, removal: Removal) -> None:
+        record = removal.record
+        with self._transaction() as connection:
+            self._check_unchanged(connection, record)
+            for table, column, _cascades in _references(connection):
+                if table.name in DEPENDENT_TABLES:
+                    connection.execute(table.delete().where(column == record.conversation_id))
+            connection.execute(
+                self.table.delete().where(self.table.c.conversation_id == record.conversation_id)
+            )
+
+    def _check_unchanged(self, connection: Connection, record: ConversationMetadata) -> None:
+        statement = self._select().where(self.table.c.conversation_id == record.conversation_id)
+        if not self.sqlite:
+            statement = statement.with_for_update(of=self.table)
+        row = connection.execute(statement).mappings().first()
+        if row is None or _row_fingerprint(row) != record.token:
+            raise changed_since_read(record)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class _Transaction:
+    """A write transaction; on SQLite it takes the write lock before its first read."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.context: Any = None
+
+    def __enter__(self) -> Connection:
+        try:
+            connection = self.store.engine.connect()
+            if self.store.sqlite:
+                connection = connection.execution_options(convstore_begin="IMMEDIATE")
+            self.context = connection
+            connection.begin()
+        except DBAPIError as error:
+            raise unavailable(self.store.display, error) from error
+        return connection
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        connection: Connection = self.context
+        try:
+            if error is None:
+                connection.commit()
+            else:
+                connection.rollback()
+        except DBAPIError as failure:
+            raise unavailable(self.store.display, failure) from failure
+        finally:
+            connection.close()
+        if isinstance(error, DBAPIError):
+            raise unavailable(self.store.display, error) from error
+
+
+def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]:
+    """Every (table, column, cascades) whose foreign key names conversation_metadata's id."""
+    inspector = inspect(connection)
+    found = []
+    metadata = MetaData()
+    for name in inspector.get_table_names():
+        for key in inspector.get_foreign_keys(name):
+            if key["referred_table"] == TABLE and key["referred_columns"] == ["conversation_id"]:
+                table = Table(name, metadata, autoload_with=connection)
+                cascades = (key.get("options") or {}).get("ondelete", "").upper() == "CASCADE"
+                found.append((table, table.c[key["constrained_columns"][0]], cascades))
+    if OWNERSHIP_TABLE in inspector.get_table_names() and not any(
+        table.name == OWNERSHIP_TABLE for table, _, _ in found
+    ):
+        ownership = Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
+        found.append((ownership, ownership.c.conversation_id, False))
+    return found
+
+
+def _serialize_sqlite_writes(engine: Engine) -> None:
+    """Let write transactions say BEGIN IMMEDIATE, so read-check-write is atomic.
+
+    pysqlite would otherwise begin a transaction only at the first write, after the
+    check has read, and two renames could both pass the check.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.create_function("convstore_lower", 1, _lower, deterministic=True)
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("convstore_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _sqlite_timestamp(text: str) -> Any:
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        return text
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _canonical_uuid_text(value: Any) -> str:
+    """Owner ids are UUIDs in 1.x; SQLite stores them as 32 hex digits, PostgreSQL dashed."""
+    text = str(value)
+    try:
+        return str(uuid.UUID(text)) if len(text) == 32 else text
+    except ValueError:
+        return text
+
+
+def _uuid_forms(text: str) -> list[str]:
+    """The spellings a UUID column may hold for an id: as given, dashed, hex."""
+    forms = [text]
+    try:
+        parsed = uuid.UUID(text)
+    except ValueError:
+        return forms
+    return [*forms, str(parsed), parsed.hex]
+
+
+def _row_fingerprint(row: RowMapping) -> str:
+    return fingerprint(repr(sorted(row.items())).encode())
+
+
+def unavailable(display: str, error: SQLAlchemyError) -> StoreUnavailable:
+    """One line naming the database and the reason, never the password."""
+    reason = str(getattr(error, "orig", error)).strip().splitlines()
+    return StoreUnavailable(
+        f"cannot use {display}: {reason[0] if reason else type(error).__name__}"
+    )

@@ -1,0 +1,110 @@
+"""Fixtures shared by the whole suite: real stores in temporary directories and databases."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import MetaData, Table, create_engine
+
+from convstore.sample import GENERATIONS, encode, v0_document
+from convstore.schema import create_schema
+
+pytest_plugins = ["tests.pg_plugin"]
+
+
+class FileStoreBuilder:
+    """Writes metadata.json files into ``<root>/sessions/<id>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "sessions").mkdir(parents=True, exist_ok=True)
+        self.rng = random.Random(1)
+
+    def write(self, conversation_id: str, content: bytes | dict[str, Any]) -> Path:
+        directory = self.root / "sessions" / conversation_id
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "metadata.json"
+        path.write_bytes(content if isinstance(content, bytes) else encode(content))
+        return path
+
+    def generation(self, name: str, **values: Any) -> tuple[str, dict[str, Any]]:
+        """A file of one generation of FORMATS.md, with ``values`` overriding the random ones."""
+        gen = next(candidate for candidate in GENERATIONS if candidate.name == name)
+        conversation_id = values.pop(
+            "conversation_id", uuid.UUID(int=self.rng.getrandbits(128)).hex
+        )
+        document = v0_document(gen, self.rng, conversation_id)
+        document.update(values)
+        self.write(conversation_id, document)
+        return conversation_id, document
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> FileStoreBuilder:
+    return FileStoreBuilder(tmp_path / "store")
+
+
+class Database:
+    """An OpenHands-shaped database at one revision, and a way to insert rows into it."""
+
+    def __init__(self, url: str, **schema: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        with self.engine.begin() as connection:
+            create_schema(connection, **schema)
+            self.table = Table("conversation_metadata", MetaData(), autoload_with=connection)
+
+    def insert(self, **values: Any) -> dict[str, Any]:
+        row = v1_row(**values)
+        row = {name: value for name, value in row.items() if name in self.table.columns}
+        with self.engine.begin() as connection:
+            connection.execute(self.table.insert(), [row])
+        return row
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def v1_row(**values: Any) -> dict[str, Any]:
+    """A valid V1 row (every rule of FORMATS.md holds), with ``values`` overriding."""
+    from datetime import UTC, datetime
+
+    identifier = values.pop("conversation_id", str(uuid.uuid4()))
+    created = values.pop("created_at", datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    row: dict[str, Any] = {
+        "conversation_id": identifier,
+        "user_id": "alice",
+        "selected_repository": "acme/webshop",
+        "title": "A V1 conversation",
+        "created_at": created,
+        "last_updated_at": created,
+        "pr_number": [],
+        "accumulated_cost": 0.5,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
+        "conversation_version": "V1",
+        "sandbox_id": "sandbox-" + identifier[:8],
+    }
+    row.update(values)
+    return row
+
+
+@pytest.fixture
+def make_database(database_url: str) -> Iterator[Callable[..., Database]]:
+    """Build an OpenHands-shaped database (SQLite and PostgreSQL) at a chosen revision."""
+    made: list[Database] = []
+
+    def make(**schema: Any) -> Database:
+        database = Database(database_url, **schema)
+        made.append(database)
+        return database
+
+    yield make
+    for database in made:
+        database.dispose()
