@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
+
+import typer
 
 if TYPE_CHECKING:
     from convstore.stores.catalog import Catalog
+
+P = ParamSpec("P")
 
 
 def open_catalog(file_store: Path | None, db: str | None, config: Path | None) -> Catalog:
@@ -20,3 +27,26 @@ def open_catalog(file_store: Path | None, db: str | None, config: Path | None) -
 def interactive() -> bool:
     """True when a person is at the keyboard: stdin and stdout are terminals."""
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def translated(function: Callable[P, None]) -> Callable[P, None]:
+    """Run a command, turning a library error into one stderr line and its exit status.
+
+    Applied to every command when it is registered, so the translation also holds for
+    callers that invoke the Typer app directly (tests, other front ends).
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        from convstore.cli.app import state
+        from convstore.errors import ConvstoreError
+
+        try:
+            function(*args, **kwargs)
+        except ConvstoreError as error:
+            if state.debug:
+                traceback.print_exception(error)
+            print(f"convstore: {error}", file=sys.stderr)
+            raise typer.Exit(error.exit_status) from None
+
+    return wrapper

@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from convstore.cli.common import translated
 from convstore.cli.options import ConfigOption, DatabaseOption, FileStoreOption, OneFormatOption
 
 
@@ -40,4 +41,6 @@ def show_config(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("config", epilog="Example:\n\n  convstore config --format json")(show_config)
+    app.command("config", epilog="Example:\n\n  convstore config --format json")(
+        translated(show_config)
+    )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from convstore.cli.common import open_catalog
+from convstore.cli.common import open_catalog, translated
 from convstore.cli.options import (
     FILTER_PANEL,
     ConfigOption,
@@ -103,4 +103,4 @@ def delete(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EXAMPLES)(delete)
+    app.command(epilog=EXAMPLES)(translated(delete))

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from convstore.cli.common import interactive, open_catalog
+from convstore.cli.common import interactive, open_catalog, translated
 from convstore.cli.options import (
     AllPagesOption,
     ConfigOption,
@@ -106,4 +106,4 @@ def list_conversations(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("list", epilog=EXAMPLES)(list_conversations)
+    app.command("list", epilog=EXAMPLES)(translated(list_conversations))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from convstore.cli.common import open_catalog
+from convstore.cli.common import open_catalog, translated
 from convstore.cli.options import (
     ConfigOption,
     ConversationIdArgument,
@@ -47,4 +47,4 @@ def rename(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EXAMPLES)(rename)
+    app.command(epilog=EXAMPLES)(translated(rename))

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from convstore.cli.common import translated
+
 EXAMPLES = """\
 Example:
 
@@ -39,4 +41,4 @@ def sample(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EXAMPLES)(sample)
+    app.command(epilog=EXAMPLES)(translated(sample))

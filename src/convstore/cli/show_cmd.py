@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from convstore.cli.common import open_catalog
+from convstore.cli.common import open_catalog, translated
 from convstore.cli.options import (
     ConfigOption,
     ConversationIdArgument,
@@ -48,4 +48,4 @@ def show(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=EXAMPLES)(show)
+    app.command(epilog=EXAMPLES)(translated(show))

@@ -74,19 +74,20 @@ class Catalog:
     def get(self, conversation_id: str, user: str | None = None) -> ConversationMetadata:
         """The conversation OpenHands would open for this id (V1 first, then V0)."""
         validate_id(conversation_id)
-        dashed = v1_form(conversation_id)
-        candidates = []
-        if dashed is not None and self.sql is not None:
-            candidates.append(self.sql.get(dashed, "V1"))
-        if self.files is not None:
-            candidates.append(self.files.get(conversation_id))
-        if self.sql is not None:
-            candidates.append(self.sql.get(conversation_id, "V0"))
-        for record in candidates:
+        for record in self._route(conversation_id):
             if record is not None and (user is None or record.user_id == user):
                 return record
         owner = f" for user {user!r}" if user is not None else ""
         raise NotFound(f"no conversation {conversation_id}{owner}")
+
+    def _route(self, conversation_id: str) -> Iterator[ConversationMetadata | None]:
+        dashed = v1_form(conversation_id)
+        if dashed is not None and self.sql is not None:
+            yield self.sql.get(dashed, "V1")
+        if self.files is not None:
+            yield self.files.get(conversation_id)
+        if self.sql is not None:
+            yield self.sql.get(conversation_id, "V0")
 
     def twin(self, record: ConversationMetadata) -> ConversationMetadata | None:
         """The same conversation in the other version (V0 hex <-> V1 dashed), if it exists."""
