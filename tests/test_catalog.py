@@ -72,7 +72,10 @@ def test_parent_with_sub_conversations_is_refused_without_flag(make_database):
     with pytest.raises(UsageError):
         catalog.delete(plans)
     plans = catalog.plan_deletion([parent["conversation_id"]], with_sub=True)
-    assert [p.record.conversation_id for p in plans] == [child["conversation_id"], parent["conversation_id"]]
+    assert [p.record.conversation_id for p in plans] == [
+        child["conversation_id"],
+        parent["conversation_id"],
+    ]
     catalog.delete(plans)
     assert list(catalog.search(Query(sub_conversations=True))) == []
     catalog.close()
@@ -82,7 +85,9 @@ def test_cursor_of_another_sort_is_refused():
     with pytest.raises(UsageError, match="belongs to --sort"):
         from convstore.stores.base import encode_cursor, position
 
-        token = encode_cursor(Sort("title", False), position(Sort("title", False), "a", "x", "files"))
+        token = encode_cursor(
+            Sort("title", False), position(Sort("title", False), "a", "x", "files")
+        )
         decode_cursor(Sort(), token)
     with pytest.raises(UsageError, match="invalid cursor"):
         decode_cursor(Sort(), "not a cursor!")
@@ -111,7 +116,11 @@ def test_merged_paging_yields_every_conversation_once_in_order(entries, page_siz
             identifier = uuid.UUID(int=index * 7919 % 97 + index)
             stamp = None if when is None else format_v0_datetime(when)
             if where == "files":
-                document = {"conversation_id": identifier.hex, "title": title, "last_updated_at": stamp}
+                document = {
+                    "conversation_id": identifier.hex,
+                    "title": title,
+                    "last_updated_at": stamp,
+                }
                 if when is not None:
                     document["created_at"] = stamp
                 builder.write(identifier.hex, document)
@@ -119,7 +128,9 @@ def test_merged_paging_yields_every_conversation_once_in_order(entries, page_siz
                 database.insert(
                     conversation_id=str(identifier) if where == "sql-v1" else identifier.hex,
                     conversation_version="V1" if where == "sql-v1" else "V0",
-                    created_at=when, last_updated_at=when, title=title,
+                    created_at=when,
+                    last_updated_at=when,
+                    title=title,
                 )
         catalog = catalog_of(builder.root, database)
         order = Sort.parse(sort)

@@ -38,7 +38,9 @@ def test_list_json_pages_with_cursor_on_stderr(sample):
     assert {"conversation_id", "title", "store", "version", "problems"} <= set(items[0])
     last_line = first.stderr.strip().splitlines()[-1]
     assert last_line.startswith("more: --cursor ")
-    second = run("list", *sample, "--format", "jsonl", "--limit", "5", "--cursor", last_line.split()[-1])
+    second = run(
+        "list", *sample, "--format", "jsonl", "--limit", "5", "--cursor", last_line.split()[-1]
+    )
     following = [json.loads(line) for line in second.stdout.splitlines()]
     assert len(following) == 5
     assert not {i["conversation_id"] for i in items} & {i["conversation_id"] for i in following}
@@ -74,7 +76,9 @@ def test_show_rename_and_json(sample):
 
 
 def test_rename_empty_title_is_usage_error(sample):
-    conversation_id = json.loads(run("list", *sample, "--format", "json", "--limit", "1").stdout)[0]["conversation_id"]
+    conversation_id = json.loads(run("list", *sample, "--format", "json", "--limit", "1").stdout)[
+        0
+    ]["conversation_id"]
     assert run("rename", *sample, conversation_id, "  ").exit_code == 2
 
 
@@ -93,7 +97,9 @@ def test_missing_database_exits_3(tmp_path):
 
 
 def test_delete_dry_run_changes_nothing_and_real_delete_needs_yes(sample, tmp_path):
-    listing = json.loads(run("list", *sample, "--format", "json", "--limit", "2", "--version", "V0").stdout)
+    listing = json.loads(
+        run("list", *sample, "--format", "json", "--limit", "2", "--version", "V0").stdout
+    )
     conversation_id = listing[0]["conversation_id"]
     before = sorted(p.name for p in (tmp_path / "demo" / "sessions").iterdir())
     dry = run("delete", *sample, conversation_id, "--dry-run")
@@ -105,10 +111,14 @@ def test_delete_dry_run_changes_nothing_and_real_delete_needs_yes(sample, tmp_pa
 
 
 def test_delete_without_yes_refuses_when_stdin_is_not_a_terminal(sample):
-    conversation_id = json.loads(run("list", *sample, "--format", "json", "--limit", "1").stdout)[0]["conversation_id"]
+    conversation_id = json.loads(run("list", *sample, "--format", "json", "--limit", "1").stdout)[
+        0
+    ]["conversation_id"]
     process = subprocess.run(
         [sys.executable, "-m", "convstore.cli", "delete", *sample, conversation_id],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
     assert process.returncode == 2
     assert "add --yes" in process.stderr and "Traceback" not in process.stderr
@@ -116,12 +126,18 @@ def test_delete_without_yes_refuses_when_stdin_is_not_a_terminal(sample):
 
 
 def test_retention_deletes_only_old_conversations(sample):
-    before = len(json.loads(run("list", *sample, "--all", "--format", "json", "--sub-conversations").stdout))
+    before = len(
+        json.loads(run("list", *sample, "--all", "--format", "json", "--sub-conversations").stdout)
+    )
     result = run("delete", *sample, "--older-than", "300d", "--version", "V0", "--yes")
     assert result.exit_code == 0, result.output
-    after = json.loads(run("list", *sample, "--all", "--format", "json", "--sub-conversations").stdout)
+    after = json.loads(
+        run("list", *sample, "--all", "--format", "json", "--sub-conversations").stdout
+    )
     assert 0 < len(after) < before
-    assert all(i["version"] == "V1" or i["last_updated_at"] is None for i in after if i["store"] == "files")
+    assert all(
+        i["version"] == "V1" or i["last_updated_at"] is None for i in after if i["store"] == "files"
+    )
 
 
 def test_config_masks_passwords(monkeypatch):
@@ -137,7 +153,51 @@ def test_config_masks_passwords(monkeypatch):
 def test_errors_are_one_line_without_traceback(tmp_path):
     process = subprocess.run(
         [sys.executable, "-m", "convstore.cli", "list", "--db", str(tmp_path / "missing.db")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert process.returncode == 3
     assert process.stderr.count("\n") == 1 and "Traceback" not in process.stderr
+
+
+def test_terminal_pages_on_a_key_press_and_q_quits(sample):
+    """A real pseudo-terminal: the first page, a prompt, the next page on a key, q quits."""
+    import os
+    import pty
+    import select
+    import time
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convstore.cli", "list", *sample, "--limit", "3"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    os.close(follower)
+
+    def read_until(marker, timeout=20.0):
+        seen, deadline = b"", time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                seen += os.read(leader, 65536)
+        return seen.decode(errors="replace")
+
+    def press(key):
+        # The prompt is printed just before the terminal goes raw, and going raw
+        # discards pending input: a person is never that fast, a test must wait.
+        time.sleep(1.0)
+        os.write(leader, key)
+
+    first = read_until(b"q to quit")
+    assert "any key for more" in first and "ago" in first
+    press(b" ")
+    second = read_until(b"q to quit")
+    press(b"q")
+    assert process.wait(timeout=20) == 0
+    os.close(leader)
+    rows = [line for line in (first + second).splitlines() if " V0 " in line or " V1 " in line]
+    assert len(rows) == 6 and len(set(rows)) == 6

@@ -20,7 +20,11 @@ def test_lists_newest_first_and_ignores_hidden_and_empty_directories(files):
     (files.root / "sessions" / "no-metadata" / "events").mkdir(parents=True)
     store = FileStore(files.root)
     assert [r.conversation_id for r in store.search(Query())] == [a, b, c]
-    assert [r.conversation_id for r in store.search(Query(sort=Sort("created", False)))] == [b, a, c]
+    assert [r.conversation_id for r in store.search(Query(sort=Sort("created", False)))] == [
+        b,
+        a,
+        c,
+    ]
 
 
 def test_unreadable_file_is_a_record_with_problems(files):
@@ -37,7 +41,8 @@ def test_too_large_file_is_a_bounded_error(files):
     record = FileStore(files.root).get("huge")
     assert record is not None
     assert record.problems == [
-        "metadata.json is 52,428,813 bytes, more than the 1,048,576 convstore reads; it is not metadata"
+        "metadata.json is 52,428,813 bytes, more than the 1,048,576 convstore reads; "
+        "it is not metadata"
     ]
 
 
@@ -65,7 +70,12 @@ def test_rename_refuses_when_the_file_changed_since_read(files):
     files.write(conversation_id, {**document, "title": "changed by OpenHands"})
     with pytest.raises(Conflict):
         store.update(record, {"title": "mine"})
-    assert json.loads((files.root / "sessions" / conversation_id / "metadata.json").read_bytes())["title"] == "changed by OpenHands"
+    assert (
+        json.loads((files.root / "sessions" / conversation_id / "metadata.json").read_bytes())[
+            "title"
+        ]
+        == "changed by OpenHands"
+    )
 
 
 def test_rename_refuses_a_file_it_cannot_read(files):

@@ -20,10 +20,15 @@ def open_store(database):
 def test_reads_v0_and_v1_rows_at_every_revision(make_database, revision):
     database = make_database(revision=revision)
     v1 = database.insert(created_at=T0)
-    v0 = database.insert(conversation_id="0" * 32, conversation_version="V0", created_at=T0 - timedelta(days=1))
+    v0 = database.insert(
+        conversation_id="0" * 32, conversation_version="V0", created_at=T0 - timedelta(days=1)
+    )
     store = open_store(database)
     records = list(store.search(Query()))
-    assert [(r.conversation_id, r.version) for r in records] == [(v1["conversation_id"], "V1"), ("0" * 32, "V0")]
+    assert [(r.conversation_id, r.version) for r in records] == [
+        (v1["conversation_id"], "V1"),
+        ("0" * 32, "V0"),
+    ]
     assert records[0].created_at == T0 and records[0].problems == []
     assert [r.conversation_id for r in store.search(Query(version="V0"))] == [v0["conversation_id"]]
     store.close()
@@ -44,7 +49,9 @@ def test_filters_match_literally_and_sort_nulls_last(make_database):
     database.insert(title="100 percent doneXnow", selected_repository="acme/xzy", created_at=T0)
     c = database.insert(title=None, created_at=T0 + timedelta(hours=1))
     store = open_store(database)
-    assert [r.conversation_id for r in store.search(Query(title="0% DONE_"))] == [a["conversation_id"]]
+    assert [r.conversation_id for r in store.search(Query(title="0% DONE_"))] == [
+        a["conversation_id"]
+    ]
     assert [r.conversation_id for r in store.search(Query(repo="x_y"))] == [a["conversation_id"]]
     titles = [r.conversation_id for r in store.search(Query(sort=Sort("title", False)))]
     assert titles[-1] == c["conversation_id"]
@@ -60,7 +67,9 @@ def test_sub_conversations_left_out_unless_asked(make_database):
     store = open_store(database)
     assert [r.conversation_id for r in store.search(Query())] == [parent["conversation_id"]]
     assert len(list(store.search(Query(sub_conversations=True)))) == 2
-    assert [r.conversation_id for r in store.search(Query(parent=parent["conversation_id"]))] == [child["conversation_id"]]
+    assert [r.conversation_id for r in store.search(Query(parent=parent["conversation_id"]))] == [
+        child["conversation_id"]
+    ]
     store.close()
 
 
@@ -84,7 +93,9 @@ def test_delete_plans_dependents_and_blockers_then_removes(make_database):
     store = open_store(database)
     record = store.get(row["conversation_id"])
     plan = store.plan_removal(record)
-    assert plan.blockers == [] and plan.rows == [f"conversation_metadata row {row['conversation_id']}"]
+    assert plan.blockers == [] and plan.rows == [
+        f"conversation_metadata row {row['conversation_id']}"
+    ]
     store.remove(plan)
     assert store.get(row["conversation_id"]) is None
     store.close()

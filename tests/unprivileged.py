@@ -42,4 +42,3 @@ def make_traversable(path: Path) -> None:
         if parent == Path("/"):
             break
         parent.chmod(parent.stat().st_mode | 0o011)
-

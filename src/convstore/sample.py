@@ -314,5 +314,7 @@ def _rows(rng: random.Random, count: int, columns: set[str]) -> list[dict[str, A
             row["execution_status"] = rng.choice(("idle", "finished", "paused", "error"))
             row["agent_kind"] = None
             row["tags"] = {"team": rng.choice(("web", "platform"))}
-        rows.append({name: value for name, value in row.items() if name in columns})
-    return rows
+        rows.append(row)
+    # An executemany takes its columns from the first row: give every row every column.
+    names = sorted(columns & set().union(*rows)) if rows else []
+    return [{name: row.get(name) for name in names} for row in rows]

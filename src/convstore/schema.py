@@ -24,9 +24,10 @@ Three shapes:
   ``user``, ``conversation_metadata_saas`` (the owner of each conversation) and
   ``conversation_cost_events`` (a foreign key without cascade, which blocks deleting
   a conversation that has cost events);
-- the late-2025 SaaS schema (``saas_2025=True``): one PostgreSQL table holding V0 and
-  V1 rows, built by the enterprise migration chain (``enterprise/migrations``), whose
-  ``alembic_version`` holds that chain's revision (``085``), plus one table whose
+- the late-2025 SaaS schema (``saas_2025=True``): one table holding V0 and V1 rows
+  (PostgreSQL in real deployments), built by the enterprise migration chain
+  (``enterprise/migrations``), whose revision ``alembic_version`` holds (``085``),
+  plus one table whose
   foreign key cascades deletes (``conversation_callbacks``) and one whose does not
   (``conversation_feedback``).
 

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+if not out.is_terminal:
+    # A pipe has no width: never wrap a row into several lines for a script to untangle.
+    out.width = 10_000
 
 LIST_FORMATS = ("table", "json", "jsonl", "csv")
 ONE_FORMATS = ("table", "json")
@@ -86,17 +89,19 @@ def _table(items: Iterable[ConversationMetadata]) -> int:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name, style in (
-        ("", "red"),
-        ("id", "cyan"),
-        ("title", ""),
-        ("user", ""),
-        ("repository", ""),
-        ("created", ""),
-        ("version", ""),
-        ("cost", ""),
+    for name, style, widest in (
+        ("", "red", None),
+        ("id", "cyan", None),
+        ("title", "", 60),
+        ("user", "", 24),
+        ("repository", "", 40),
+        ("created", "", None),
+        ("version", "", None),
+        ("cost", "", None),
     ):
-        table.add_column(name, style=style or None, no_wrap=name in ("id", "created"))
+        table.add_column(
+            name, style=style or None, no_wrap=True, overflow="ellipsis", max_width=widest
+        )
     count = 0
     for record in items:
         table.add_row(

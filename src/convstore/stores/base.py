@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from convstore.errors import Conflict, UsageError
 from convstore.model import ConversationMetadata, Store, Version
@@ -81,9 +81,11 @@ class Sort:
         return item.title
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Position:
-    """A point in a listing, as the tuple Python sorts by (see ``Sort.key``)."""
+class Position(NamedTuple):
+    """A point in a listing, as the tuple Python sorts by (see ``position``).
+
+    A plain tuple underneath: sorting 10^5 of them compares in C.
+    """
 
     has_value: bool
     value: Any

@@ -97,23 +97,45 @@ class FileStore:
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
         if query.version == "V1":
             return
-        sort = query.sort
-        keyed = []
+        sort, after = query.sort, query.after
+        # Only the positions are kept (memory grows by sort keys, not records); the few
+        # records a page shows are read again in full.
+        keys = []
         for address, data in self._scan():
             summary = summarize(address, data)
-            if not query.matches(summary):
-                continue
-            key = position(sort, sort.value_of(summary), address, self.name)
-            if query.after is None or comes_after(sort, key, query.after):
-                keyed.append((key, address))
-        keyed.sort(reverse=sort.descending)
-        for _key, address in keyed:
-            record = self.get(address)
+            if query.matches(summary):
+                key = position(sort, sort.value_of(summary), address, self.name)
+                if after is None or comes_after(sort, key, after):
+                    keys.append(key)
+        keys.sort(reverse=sort.descending)
+        for key in keys:
+            record = self.get(key.conversation_id)
             if record is not None:
                 yield record
 
     def addresses(self) -> Iterator[str]:
         """Names under sessions/ that may be conversations (hidden names never are)."""
+        return (entry.name for entry in self._entries())
+
+    def _scan(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """Every conversation directory and its decoded metadata (None when unreadable).
+
+        The hot loop of every listing: plain strings and scandir's cached types, no
+        Path objects, one open and one read per file.
+        """
+        for entry in self._entries():
+            if entry.is_symlink() and self._escapes(Path(entry.path)):
+                yield entry.name, None
+                continue
+            try:
+                raw = _read_bounded(entry.path + "/" + METADATA)
+            except (OSError, _TooLarge):
+                yield entry.name, None
+                continue
+            if raw is not None:
+                yield entry.name, metadata_json.decode(raw).data
+
+    def _entries(self) -> Iterator[os.DirEntry[str]]:
         try:
             entries = os.scandir(self.sessions)
         except FileNotFoundError:
@@ -123,21 +145,7 @@ class FileStore:
         with entries:
             for entry in entries:
                 if not entry.name.startswith(".") and entry.is_dir():
-                    yield entry.name
-
-    def _scan(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        for address in self.addresses():
-            directory = self.sessions / address
-            if self._escapes(directory):
-                yield address, None
-                continue
-            try:
-                raw = _read_bounded(directory / METADATA)
-            except (OSError, _TooLarge):
-                yield address, None
-                continue
-            if raw is not None:
-                yield address, metadata_json.decode(raw).data
+                    yield entry
 
     def get(
         self, conversation_id: str, version: Version | None = None
@@ -286,15 +294,15 @@ class _TooLarge(Exception):
     pass
 
 
-def _read_bounded(path: Path) -> bytes | None:
+def _read_bounded(path: str | Path) -> bytes | None:
     """The file's bytes, None when it does not exist; refuses files too large to be metadata."""
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb") as stream:
             raw = stream.read(metadata_json.MAX_METADATA_BYTES + 1)
     except (FileNotFoundError, NotADirectoryError):
         return None
     if len(raw) > metadata_json.MAX_METADATA_BYTES:
-        size = path.stat().st_size
+        size = os.stat(path).st_size
         raise _TooLarge(
             f"metadata.json is {size:,} bytes, more than the "
             f"{metadata_json.MAX_METADATA_BYTES:,} convstore reads; it is not metadata"
