@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from convstore import __version__
-from convstore.cli import config_cmd, delete_cmd, list_cmd, rename_cmd, sample_cmd, show_cmd
+from convstore.cli import (
+    config_cmd,
+    delete_cmd,
+    list_cmd,
+    migrate_cmd,
+    rename_cmd,
+    sample_cmd,
+    show_cmd,
+)
 
 EXIT_STATUSES = """\
 Exit status: 0 success; 1 a job found problems or some items failed; 2 usage (bad option,
@@ -55,5 +63,5 @@ def main(
     state.debug = debug
 
 
-for module in (list_cmd, show_cmd, rename_cmd, delete_cmd, config_cmd, sample_cmd):
+for module in (list_cmd, show_cmd, rename_cmd, delete_cmd, migrate_cmd, config_cmd, sample_cmd):
     module.register(app)

@@ -220,3 +220,17 @@ def paged(items: Iterator[ConversationMetadata], size: int) -> Iterator[list[Con
             page = []
     if page:
         yield page
+
+
+def migration(report: Any) -> None:
+    """The summary of a migration (or its plan): a count per outcome, a few examples each."""
+    verb = "plan" if report.dry_run else "result"
+    out.print(f"[bold]migration {verb}[/bold]", highlight=False)
+    for outcome, count in sorted(report.counts.items(), key=lambda item: -item[1]):
+        out.print(f"  {outcome:18} {count:>8,}", highlight=False)
+        for conversion in report.examples.get(outcome, []):
+            target = f" -> {conversion.new_id}" if conversion.new_id else ""
+            note = f"  ({conversion.warnings[0]})" if conversion.warnings else ""
+            out.print(f"      {conversion.source.conversation_id}{target}{note}", highlight=False)
+    if not report.counts:
+        out.print("  no V0 conversations found", highlight=False)

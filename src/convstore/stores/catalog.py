@@ -194,7 +194,7 @@ def open_catalog(settings: Settings, *, connect_timeout: float = 10.0) -> Catalo
             )
     if settings.db is not None:
         url = database_url(settings.db.value)
-        sqlite_file = _sqlite_path(url)
+        sqlite_file = sqlite_path(url)
         if sqlite_file is not None and not sqlite_file.is_file():
             if settings.db.explicit:
                 raise StoreUnavailable(
@@ -207,7 +207,7 @@ def open_catalog(settings: Settings, *, connect_timeout: float = 10.0) -> Catalo
     return Catalog(files=files, sql=sql)
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
     prefix = "sqlite:///file:"
     if not url.startswith(prefix):
         return None

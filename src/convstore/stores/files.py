@@ -113,6 +113,13 @@ class FileStore:
             if record is not None:
                 yield record
 
+    def records(self) -> Iterator[ConversationMetadata]:
+        """Every conversation in directory order, each file read once (for batch jobs)."""
+        for entry in self._entries():
+            record = self.get(entry.name)
+            if record is not None:
+                yield record
+
     def addresses(self) -> Iterator[str]:
         """Names under sessions/ that may be conversations (hidden names never are)."""
         return (entry.name for entry in self._entries())

@@ -16,6 +16,7 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     cast,
     event,
     false,
@@ -74,7 +76,16 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
-        self.display = engine.url.render_as_string(hide_password=True)
+        database = engine.url.database
+        # The SQLite file, for what lives beside it (the migration lock); None elsewhere.
+        self.sqlite_file = (
+            Path(database.removeprefix("file:")) if self.sqlite and database else None
+        )
+        self.display = (
+            str(self.sqlite_file)
+            if self.sqlite_file is not None
+            else engine.url.render_as_string(hide_password=True)
+        )
         if self.sqlite:
             _serialize_sqlite_writes(engine)
         metadata = MetaData()
@@ -175,6 +186,17 @@ class SqlStore:
             last = self._record(rows[-1])
             anchor = record_position(query.sort, last)
             chunk = min(chunk * 2, LARGEST_CHUNK)
+
+    def count(self, query: Query) -> int:
+        """How many rows ``query`` matches (one COUNT, for progress bars)."""
+        statement = select(func.count()).select_from(
+            self._select().where(*self._filters(query)).subquery()
+        )
+        try:
+            with self.engine.connect() as connection:
+                return int(connection.execute(statement).scalar_one())
+        except DBAPIError as error:
+            raise unavailable(self.display, error) from error
 
     def get(
         self, conversation_id: str, version: Version | None = None
@@ -303,7 +325,7 @@ class SqlStore:
             for name, value in changes.items()
             if name in self.columns
         }
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             self._check_unchanged(connection, record)
             connection.execute(
                 self.table.update()
@@ -341,7 +363,7 @@ class SqlStore:
 
     def remove(self, removal: Removal) -> None:
         record = removal.record
-        with self._transaction() as connection:
+        with self.transaction() as connection:
             self._check_unchanged(connection, record)
             for table, column, _cascades in _references(connection):
                 if table.name in DEPENDENT_TABLES:
@@ -350,6 +372,59 @@ class SqlStore:
                 self.table.delete().where(self.table.c.conversation_id == record.conversation_id)
             )
 
+    # Bulk writes, for batch jobs that hold one transaction per batch
+
+    def rows_with_ids(
+        self, connection: Connection, ids: list[str]
+    ) -> dict[str, ConversationMetadata]:
+        """The records whose conversation_id is one of ``ids``, by id (one query)."""
+        statement = self._select().where(self.table.c.conversation_id.in_(ids))
+        return {
+            row["conversation_id"]: self._record(row)
+            for row in connection.execute(statement).mappings()
+        }
+
+    def insert_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """One bulk INSERT of logical rows, writing only columns this table has."""
+        if rows:
+            connection.execute(self.table.insert(), [self._columns(row) for row in rows])
+
+    def replace_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """One bulk UPDATE, by conversation_id, of the columns the rows carry."""
+        if not rows:
+            return
+        values = [self._columns(row) for row in rows]
+        names = [name for name in values[0] if name != "conversation_id"]
+        statement = (
+            self.table.update()
+            .where(self.table.c.conversation_id == bindparam("target_id"))
+            .values({name: bindparam(name) for name in names})
+        )
+        connection.execute(
+            statement, [{**value, "target_id": value["conversation_id"]} for value in values]
+        )
+
+    def delete_rows(self, connection: Connection, ids: list[str]) -> None:
+        if ids:
+            connection.execute(self.table.delete().where(self.table.c.conversation_id.in_(ids)))
+
+    def _columns(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A logical row as this table stores it: its columns only, SQLite's text forms."""
+        stored = {}
+        for name, value in row.items():
+            if name not in self.columns:
+                continue
+            if isinstance(value, datetime):
+                value = self._bind_time(value)
+            elif self.sqlite and name in ("pr_number", "tags") and value is not None:
+                value = json.dumps(value)
+            stored[name] = value
+        return stored
+
+    def transaction(self) -> _Transaction:
+        """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
+        return _Transaction(self)
+
     def _check_unchanged(self, connection: Connection, record: ConversationMetadata) -> None:
         statement = self._select().where(self.table.c.conversation_id == record.conversation_id)
         if not self.sqlite:
@@ -357,9 +432,6 @@ class SqlStore:
         row = connection.execute(statement).mappings().first()
         if row is None or _row_fingerprint(row) != record.token:
             raise changed_since_read(record)
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self)
 
     def close(self) -> None:
         self.engine.dispose()

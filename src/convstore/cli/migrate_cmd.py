@@ -1,0 +1,200 @@
+"""convstore migrate-v0-to-v1: every V0 conversation becomes a V1 row OpenHands 1.x loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from convstore.cli.common import open_catalog, translated
+from convstore.cli.options import (
+    OUTPUT_PANEL,
+    ConfigOption,
+    DatabaseOption,
+    DryRunOption,
+    FileStoreOption,
+)
+
+if TYPE_CHECKING:
+    from convstore.jobs.migrate import Report
+    from convstore.jobs.v0_to_v1 import Conversion
+
+EXAMPLES = """\
+Examples:
+
+  convstore migrate-v0-to-v1 --dry-run
+
+  convstore migrate-v0-to-v1 --db ~/.openhands/openhands.db --report migration.json
+
+  convstore migrate-v0-to-v1 --db postgresql://openhands@db/openhands --after remove
+"""
+
+MIGRATION_PANEL = "Migration"
+
+
+def migrate(
+    create_table: Annotated[
+        bool,
+        typer.Option(
+            "--create-table",
+            help="Create an OpenHands-shaped table in a database that has none.",
+            rich_help_panel=MIGRATION_PANEL,
+        ),
+    ] = False,
+    non_uuid: Annotated[
+        Literal["skip", "remap"],
+        typer.Option(
+            "--non-uuid",
+            help="A V0 id that is not a UUID: skip it, or remap it to a uuid5 of the old id.",
+            rich_help_panel=MIGRATION_PANEL,
+        ),
+    ] = "skip",
+    default_user: Annotated[
+        str,
+        typer.Option(
+            "--default-user",
+            help="user_id of conversations that have none.",
+            rich_help_panel=MIGRATION_PANEL,
+        ),
+    ] = "",
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            help="Org of migrated conversations (1.x enterprise); default: the user's.",
+            rich_help_panel=MIGRATION_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Conversations per transaction.",
+            rich_help_panel=MIGRATION_PANEL,
+        ),
+    ] = 500,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace a V1 row that differs from the conversion.",
+            rich_help_panel=MIGRATION_PANEL,
+        ),
+    ] = False,
+    after: Annotated[
+        Literal["keep", "archive", "remove"],
+        typer.Option(
+            "--after",
+            help="After its V1 row is read back: keep the V0 source, "
+            "archive its directory to sessions-migrated/, or remove it.",
+            rich_help_panel=MIGRATION_PANEL,
+        ),
+    ] = "keep",
+    dry_run: DryRunOption = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write a JSON report: per conversation old id, new id, outcome, warnings.",
+            rich_help_panel=OUTPUT_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    file_store: FileStoreOption = None,
+    db: DatabaseOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Migrate V0 conversations (files and SaaS rows) to V1 rows, in resumable batches."""
+    from convstore.cli import render
+    from convstore.cli.progress import progress
+    from convstore.errors import UsageError
+    from convstore.jobs import migrate as job
+
+    if create_table:
+        from convstore.config import Settings
+        from convstore.jobs.create_table import create_conversation_table
+
+        settings = Settings.resolve(file_store=file_store, db=db, config=config)
+        if settings.db is None:
+            raise UsageError("--create-table needs --db")
+        created = create_conversation_table(settings.db.value)
+        if created:
+            render.err.print(f"created table conversation_metadata in {created}", highlight=False)
+    catalog = open_catalog(file_store, db, config)
+    options = job.Options(
+        default_user=default_user,
+        non_uuid=non_uuid,
+        batch_size=batch_size,
+        overwrite=overwrite,
+        dry_run=dry_run,
+        after=after,
+        org=org,
+    )
+    try:
+        with (
+            _ReportFile(report_file) as report_writer,
+            progress("migrating" if not dry_run else "planning", job.count_sources(catalog)) as bar,
+        ):
+
+            def listener(conversion: Conversion, outcome: str) -> None:
+                bar.advance()
+                report_writer.add(conversion, outcome)
+
+            report = job.run(catalog, options, listener)
+            report_writer.finish(report)
+    finally:
+        catalog.close()
+    render.migration(report)
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+class _ReportFile:
+    """The --report JSON, streamed: one entry per conversation, the summary last."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.stream: IO[str] | None = None
+        self.count = 0
+
+    def __enter__(self) -> _ReportFile:
+        if self.path is not None:
+            self.stream = self.path.open("w", encoding="utf-8")
+            self.stream.write('{"conversations": [')
+        return self
+
+    def add(self, conversion: Conversion, outcome: str) -> None:
+        if self.stream is None:
+            return
+        entry = {
+            "old_id": conversion.source.conversation_id,
+            "source": conversion.source.location,
+            "new_id": conversion.new_id,
+            "outcome": outcome,
+            "warnings": conversion.warnings,
+        }
+        self.stream.write(
+            ("," if self.count else "") + "\n  " + json.dumps(entry, ensure_ascii=False)
+        )
+        self.count += 1
+
+    def finish(self, report: Report) -> None:
+        if self.stream is not None:
+            summary = {
+                "dry_run": report.dry_run,
+                "counts": dict(report.counts),
+                "clean": report.clean,
+            }
+            self.stream.write(f'\n], "summary": {json.dumps(summary)}}}\n')
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("migrate-v0-to-v1", epilog=EXAMPLES)(translated(migrate))

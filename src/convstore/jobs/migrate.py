@@ -1,0 +1,345 @@
+"""V0 to V1: every V0 conversation (files and SaaS rows) becomes a V1 row, losing nothing.
+
+The job streams the sources in batches. Per batch: convert each conversation (a pure
+function), look up which V1 rows already exist (one query), then insert the new rows
+in one transaction with one bulk INSERT, read them back, and only then touch the
+sources (``--after``). Conversion is deterministic, so a run killed at any moment and
+started again finds the committed batches as "already migrated" and ends with exactly
+the rows of an uninterrupted run. A lock keeps two migrations off one database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy.engine import Connection
+
+from convstore.errors import ConvstoreError, UsageError
+from convstore.jobs.lock import migration_lock
+from convstore.jobs.v0_to_v1 import Conversion, NonUuidPolicy, convert
+from convstore.model import ConversationMetadata
+from convstore.stores.base import Query
+from convstore.stores.catalog import Catalog
+from convstore.stores.sql import OWNERSHIP_TABLE, SqlStore
+
+After = Literal["keep", "archive", "remove"]
+ARCHIVE = "sessions-migrated"
+EXAMPLES_PER_OUTCOME = 3
+# Outcomes of a clean run: everything is (or would be) a V1 row as conversion made it.
+SETTLED = frozenset(
+    {"migrated", "would migrate", "already migrated", "overwritten", "would overwrite"}
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    default_user: str = ""
+    non_uuid: NonUuidPolicy = "skip"
+    batch_size: int = 500
+    overwrite: bool = False
+    dry_run: bool = False
+    after: After = "keep"
+    org: str | None = None
+
+
+@dataclass
+class Report:
+    """Counts per outcome, a few examples of each, and whether the run is clean."""
+
+    dry_run: bool
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[Conversion]] = field(default_factory=dict)
+
+    def add(self, conversion: Conversion, outcome: str) -> None:
+        self.counts[outcome] += 1
+        examples = self.examples.setdefault(outcome, [])
+        if len(examples) < EXAMPLES_PER_OUTCOME:
+            examples.append(conversion)
+
+    @property
+    def clean(self) -> bool:
+        """True when every conversation is migrated or already was (exit status 0)."""
+        return set(self.counts) <= SETTLED
+
+
+OutcomeListener = Callable[[Conversion, str], None]
+
+
+def sources(catalog: Catalog) -> Iterator[ConversationMetadata]:
+    """Every V0 conversation: the file store's, then the V0 rows of the SQL table."""
+    if catalog.files is not None:
+        yield from catalog.files.records()
+    if catalog.sql is not None:
+        yield from catalog.sql.search(Query(version="V0", sub_conversations=True))
+
+
+def count_sources(catalog: Catalog) -> int:
+    """How many conversations ``sources`` yields, counted cheaply (for progress)."""
+    total = 0
+    if catalog.files is not None:
+        total += sum(1 for _ in catalog.files.addresses())
+    if catalog.sql is not None:
+        total += catalog.sql.count(Query(version="V0", sub_conversations=True))
+    return total
+
+
+def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = None) -> Report:
+    """Migrate every V0 conversation of ``catalog`` into V1 rows of its SQL store."""
+    target = catalog.sql
+    if target is None:
+        raise UsageError("migrate-v0-to-v1 needs a database to write V1 rows into: give --db")
+    if options.batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    report = Report(options.dry_run)
+
+    def settle(conversion: Conversion, outcome: str) -> None:
+        report.add(conversion, outcome)
+        if listener is not None:
+            listener(conversion, outcome)
+
+    batches = _batched(sources(catalog), options.batch_size)
+    if options.dry_run:
+        for batch in batches:
+            _migrate_batch(target, catalog, batch, options, settle)
+        return report
+    with migration_lock(target):
+        for batch in batches:
+            _migrate_batch(target, catalog, batch, options, settle)
+    return report
+
+
+def _migrate_batch(
+    target: SqlStore,
+    catalog: Catalog,
+    batch: tuple[ConversationMetadata, ...],
+    options: Options,
+    settle: OutcomeListener,
+) -> None:
+    conversions = [_convert(source, options) for source in batch]
+    ready = [c for c in conversions if c.outcome == "migrate"]
+    for conversion in conversions:
+        if conversion.outcome != "migrate":
+            settle(conversion, conversion.outcome)
+    owners = _Owners(target, options.org)
+    with target.engine.connect() as connection:
+        existing = target.rows_with_ids(connection, [c.new_id for c in ready if c.new_id])
+        owners.load(connection, ready)
+    inserts: list[Conversion] = []
+    updates: list[Conversion] = []
+    for conversion in ready:
+        assert conversion.new_id is not None and conversion.row is not None
+        problem = owners.problem(conversion)
+        if problem is not None:
+            conversion.warnings.append(problem)
+            settle(conversion, "failed")
+            continue
+        current = existing.get(conversion.new_id)
+        if current is None:
+            inserts.append(conversion)
+        elif _same(current, conversion.row):
+            settle(conversion, "already migrated")
+        elif options.overwrite:
+            updates.append(conversion)
+        else:
+            conversion.warnings.append(
+                f"a V1 row {conversion.new_id} exists and differs in "
+                f"{', '.join(_differences(current, conversion.row))}; left alone "
+                "(--overwrite replaces it)"
+            )
+            settle(conversion, "conflict")
+    if options.dry_run:
+        for conversion in inserts:
+            settle(conversion, "would migrate")
+        for conversion in updates:
+            settle(conversion, "would overwrite")
+        return
+    _commit(target, inserts, updates, owners)
+    _read_back(target, inserts + updates)
+    for conversion in inserts:
+        _after(catalog, conversion, options.after)
+        settle(conversion, "migrated")
+    for conversion in updates:
+        _after(catalog, conversion, options.after)
+        settle(conversion, "overwritten")
+
+
+def _batched(
+    items: Iterator[ConversationMetadata], size: int
+) -> Iterator[tuple[ConversationMetadata, ...]]:
+    # itertools.batched arrived in Python 3.12; convstore supports 3.11.
+    while batch := tuple(itertools.islice(items, size)):
+        yield batch
+
+
+def _convert(source: ConversationMetadata, options: Options) -> Conversion:
+    fallback = None
+    if source.created_at is None and source.store == "files":
+        try:
+            fallback = datetime.fromtimestamp(os.stat(source.location).st_mtime, UTC)
+        except OSError:
+            fallback = None
+    return convert(
+        source,
+        default_user=options.default_user,
+        non_uuid=options.non_uuid,
+        created_fallback=fallback,
+    )
+
+
+def _commit(
+    target: SqlStore, inserts: list[Conversion], updates: list[Conversion], owners: _Owners
+) -> None:
+    if not inserts and not updates:
+        return
+    with target.transaction() as connection:
+        target.insert_rows(connection, [c.row for c in inserts if c.row is not None])
+        target.replace_rows(connection, [c.row for c in updates if c.row is not None])
+        owners.write(connection, inserts)
+
+
+def _read_back(target: SqlStore, written: list[Conversion]) -> None:
+    """Sources are touched only after their V1 rows are read back from the database."""
+    if not written:
+        return
+    ids = [c.new_id for c in written if c.new_id]
+    with target.engine.connect() as connection:
+        found = target.rows_with_ids(connection, ids)
+    missing = [identifier for identifier in ids if identifier not in found]
+    if missing:
+        raise ConvstoreError(
+            f"{len(missing)} V1 row(s) were committed but cannot be read back "
+            f"(first: {missing[0]}); sources left untouched"
+        )
+
+
+def _after(catalog: Catalog, conversion: Conversion, after: After) -> None:
+    source = conversion.source
+    if after == "keep":
+        return
+    if source.store == "sql":
+        if after == "remove" and catalog.sql is not None:
+            with catalog.sql.transaction() as connection:
+                catalog.sql.delete_rows(connection, [source.conversation_id])
+        return
+    files = catalog.files
+    assert files is not None
+    directory = files.sessions / source.conversation_id
+    if after == "archive":
+        archive = files.root / ARCHIVE
+        archive.mkdir(exist_ok=True)
+        directory.rename(archive / source.conversation_id)
+    else:
+        shutil.rmtree(directory)
+
+
+# Comparing an existing V1 row with what conversion produces
+
+
+def _differences(current: ConversationMetadata, row: dict[str, Any]) -> list[str]:
+    columns = current.source_fields
+    return [
+        name
+        for name, value in row.items()
+        if name in columns and _normalized(getattr(current, name, None)) != _normalized(value)
+    ]
+
+
+def _same(current: ConversationMetadata, row: dict[str, Any]) -> bool:
+    return not _differences(current, row)
+
+
+def _normalized(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+class _Owners:
+    """Ownership rows for a 1.x enterprise database (``conversation_metadata_saas``).
+
+    The owner is the V0 conversation's user; the org is ``--org`` or the user's
+    ``current_org_id`` in table ``user``. A conversation whose user has no row there is
+    not migrated: OpenHands 1.x shows a conversation without an owner to no one.
+    """
+
+    def __init__(self, target: SqlStore, org: str | None) -> None:
+        self.target = target
+        self.enabled = target.ownership is not None
+        self.org = org
+        self.orgs: dict[str, Any] = {}
+
+    def load(self, connection: Connection, conversions: list[Conversion]) -> None:
+        if not self.enabled:
+            return
+        users = {
+            parsed
+            for c in conversions
+            if c.row and (parsed := _uuid(c.row.get("user_id"))) is not None
+        }
+        if not users or "user" not in inspect(connection).get_table_names():
+            return
+        table = Table("user", MetaData(), autoload_with=connection)
+        for user_id, org_id in connection.execute(
+            select(table.c.id, table.c.current_org_id).where(
+                table.c.id.in_([self._stored(user) for user in users])
+            )
+        ):
+            self.orgs[str(_uuid(str(user_id)))] = org_id
+
+    def problem(self, conversion: Conversion) -> str | None:
+        if not self.enabled:
+            return None
+        assert conversion.row is not None
+        user = _uuid(conversion.row.get("user_id"))
+        if user is None:
+            return (
+                f"user {conversion.row.get('user_id')!r} is not a user id of this 1.x "
+                "database; not migrated (OpenHands 1.x needs an owner)"
+            )
+        if str(user) not in self.orgs:
+            return (
+                f"user {user} has no row in table user; not migrated (OpenHands 1.x needs an owner)"
+            )
+        return None
+
+    def write(self, connection: Connection, conversions: list[Conversion]) -> None:
+        if not self.enabled or not conversions:
+            return
+        table = Table(OWNERSHIP_TABLE, MetaData(), autoload_with=connection)
+        rows = []
+        for conversion in conversions:
+            assert conversion.row is not None
+            user = _uuid(conversion.row.get("user_id"))
+            org = self.org if self.org is not None else self.orgs[str(user)]
+            rows.append(
+                {
+                    "conversation_id": conversion.new_id,
+                    "user_id": self._stored(user),
+                    "org_id": self._stored(_uuid(str(org))),
+                }
+            )
+        connection.execute(table.insert(), rows)
+
+    def _stored(self, value: uuid.UUID | None) -> Any:
+        # SQLite keeps UUID columns as 32 hex digits; PostgreSQL takes UUID objects.
+        if value is None:
+            return None
+        return value.hex if self.target.sqlite else value
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -1,0 +1,357 @@
+"""migrate-v0-to-v1 on real files and databases: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from convstore.cli.app import app
+from convstore.jobs import migrate
+from convstore.jobs.v0_to_v1 import SANDBOX_PREFIX, convert, remapped_id
+from convstore.model import ConversationMetadata
+from convstore.sample import GENERATIONS
+from convstore.stores.base import Query
+from convstore.stores.catalog import Catalog
+from convstore.stores.files import FileStore
+from convstore.stores.sql import SqlStore
+
+runner = CliRunner()
+
+
+def catalog_for(files, database) -> Catalog:
+    return Catalog(files=FileStore(files.root), sql=SqlStore(create_engine(database.url)))
+
+
+def v1_rows(database) -> dict[str, dict]:
+    engine = create_engine(database.url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT * FROM conversation_metadata WHERE conversation_version = 'V1'")
+        ).mappings()
+        result = {row["conversation_id"]: dict(row) for row in rows}
+    engine.dispose()
+    return result
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_every_generation_from_files_and_sql_rows_becomes_a_loadable_v1_row(files, make_database):
+    database = make_database(revision="003")
+    ids = [files.generation(gen.name)[0] for gen in GENERATIONS]
+    v0_row = database.insert(
+        conversation_id=uuid.uuid4().hex, conversation_version="V0", sandbox_id=None, user_id="bob"
+    )
+    catalog = catalog_for(files, database)
+    report = migrate.run(catalog, migrate.Options())
+    assert report.counts == {"migrated": len(ids) + 1} and report.clean
+    migrated = list(catalog.sql.search(Query(version="V1")))
+    assert {r.conversation_id for r in migrated} == {
+        str(uuid.UUID(i)) for i in [*ids, v0_row["conversation_id"]]
+    }
+    for record in migrated:
+        assert record.problems == [], (record.conversation_id, record.problems)
+        assert record.sandbox_id == SANDBOX_PREFIX + uuid.UUID(record.conversation_id).hex
+        assert record.created_at is not None and record.last_updated_at is not None
+    second = migrate.run(catalog, migrate.Options())
+    assert second.counts == {"already migrated": len(ids) + 1} and second.clean
+    catalog.close()
+
+
+def test_missing_created_at_comes_from_the_file_mtime(files, make_database):
+    database = make_database()
+    conversation_id, _ = files.generation("2025-01-02")
+    path = files.root / "sessions" / conversation_id / "metadata.json"
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    catalog = catalog_for(files, database)
+    report = migrate.run(catalog, migrate.Options())
+    (conversion,) = report.examples["migrated"]
+    assert any("modification time" in warning for warning in conversion.warnings)
+    row = catalog.sql.get(str(uuid.UUID(conversation_id)))
+    assert row.created_at == datetime.fromtimestamp(1_700_000_000, UTC)
+    catalog.close()
+
+
+def test_non_uuid_ids_skip_by_default_and_remap_deterministically(files, make_database):
+    database = make_database()
+    files.write(
+        "legacy-chat", {"conversation_id": "legacy-chat", "created_at": "2025-02-01T00:00:00Z"}
+    )
+    catalog = catalog_for(files, database)
+    assert migrate.run(catalog, migrate.Options()).counts == {"non-UUID": 1}
+    report = migrate.run(catalog, migrate.Options(non_uuid="remap"))
+    assert report.counts == {"migrated": 1}
+    assert catalog.sql.get(str(remapped_id("legacy-chat"))) is not None
+    assert remapped_id("legacy-chat") == uuid.uuid5(
+        uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/OpenHands/OpenHands#v0-conversation"),
+        "legacy-chat",
+    )
+    catalog.close()
+
+
+def test_a_differing_v1_row_is_a_conflict_unless_overwrite(files, make_database):
+    database = make_database()
+    conversation_id, _ = files.generation("2025-12", title="from V0")
+    database.insert(conversation_id=str(uuid.UUID(conversation_id)), title="changed in V1")
+    catalog = catalog_for(files, database)
+    report = migrate.run(catalog, migrate.Options())
+    assert report.counts == {"conflict": 1} and not report.clean
+    assert "title" in report.examples["conflict"][0].warnings[0]
+    assert catalog.sql.get(str(uuid.UUID(conversation_id))).title == "changed in V1"
+    report = migrate.run(catalog, migrate.Options(overwrite=True))
+    assert report.counts == {"overwritten": 1}
+    assert catalog.sql.get(str(uuid.UUID(conversation_id))).title == "from V0"
+    catalog.close()
+
+
+def test_dry_run_changes_nothing(files, make_database):
+    database = make_database()
+    for gen in GENERATIONS:
+        files.generation(gen.name)
+    before = (tree_digest(files.root), v1_rows(database))
+    report = migrate.run(catalog_for(files, database), migrate.Options(dry_run=True))
+    assert report.counts == {"would migrate": len(GENERATIONS)}
+    assert (tree_digest(files.root), v1_rows(database)) == before
+
+
+def test_after_archive_and_remove_touch_sources_only_once_migrated(files, make_database):
+    database = make_database()
+    kept, _ = files.generation("2025-12")
+    catalog = catalog_for(files, database)
+    migrate.run(catalog, migrate.Options(after="archive"))
+    assert not (files.root / "sessions" / kept).exists()
+    assert (files.root / "sessions-migrated" / kept / "metadata.json").exists()
+    v0 = database.insert(
+        conversation_id=uuid.uuid4().hex, conversation_version="V0", sandbox_id=None
+    )
+    migrate.run(catalog, migrate.Options(after="remove"))
+    assert catalog.sql.get(v0["conversation_id"], "V0") is None
+    assert catalog.sql.get(str(uuid.UUID(v0["conversation_id"])), "V1") is not None
+    catalog.close()
+
+
+def test_enterprise_database_gets_ownership_rows_and_refuses_unknown_users(files, make_database):
+    database = make_database(enterprise=True)
+    org, known = uuid.uuid4(), uuid.uuid4()
+    hexed = database.url.startswith("sqlite")
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO org (id, name) VALUES (:id, 'acme')"),
+            {"id": org.hex if hexed else org},
+        )
+        connection.execute(
+            text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
+            {"id": known.hex if hexed else known, "org": org.hex if hexed else org},
+        )
+    owned, _ = files.generation("2025-12", user_id=str(known))
+    orphan, _ = files.generation("2025-12", user_id=str(uuid.uuid4()))
+    catalog = catalog_for(files, database)
+    report = migrate.run(catalog, migrate.Options())
+    assert report.counts == {"migrated": 1, "failed": 1} and not report.clean
+    assert "has no row in table user" in report.examples["failed"][0].warnings[-1]
+    record = catalog.sql.get(str(uuid.UUID(owned)))
+    assert record.user_id == str(known) and record.org_id == str(org)
+    assert catalog.sql.get(str(uuid.UUID(orphan))) is None
+    catalog.close()
+
+
+def test_cli_migrate_report_exit_statuses_and_create_table(files, tmp_path):
+    for gen in GENERATIONS:
+        files.generation(gen.name)
+    target = tmp_path / "new.db"
+    args = ["migrate-v0-to-v1", "--file-store", str(files.root), "--db", str(target)]
+    assert runner.invoke(app, args).exit_code == 3  # no database and no --create-table
+    report_path = tmp_path / "report.json"
+    result = runner.invoke(app, [*args, "--create-table", "--report", str(report_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["summary"]["counts"] == {"migrated": len(GENERATIONS)}
+    assert {entry["outcome"] for entry in report["conversations"]} == {"migrated"}
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "already migrated" in again.stdout
+
+
+def _populate(files, count: int) -> None:
+    for index in range(count):
+        files.generation(GENERATIONS[index % len(GENERATIONS)].name)
+
+
+def _migrate_process(files, db: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "convstore.cli",
+            "migrate-v0-to-v1",
+            "--file-store",
+            str(files.root),
+            "--db",
+            str(db),
+            "--batch-size",
+            "20",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _count(db: Path) -> int:
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as connection:
+            return connection.execute(
+                text("SELECT count(*) FROM conversation_metadata")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_killed_mid_run_then_rerun_gives_exactly_the_clean_rows(files, tmp_path):
+    from tests.conftest import Database
+
+    _populate(files, 3000)
+    clean, killed = tmp_path / "clean.db", tmp_path / "killed.db"
+    for path in (clean, killed):
+        Database(f"sqlite:///{path}").dispose()
+    assert _migrate_process(files, clean).wait(timeout=300) == 0
+    process = _migrate_process(files, killed)
+    deadline = time.monotonic() + 120
+    while _count(killed) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted_at = _count(killed)
+    assert 0 < interrupted_at < 3000
+    assert _migrate_process(files, killed).wait(timeout=300) == 0
+
+    def rows(db: Path) -> list[tuple]:
+        engine = create_engine(f"sqlite:///{db}")
+        with engine.connect() as connection:
+            result = sorted(
+                map(
+                    tuple,
+                    connection.execute(
+                        text("SELECT * FROM conversation_metadata ORDER BY conversation_id")
+                    ).all(),
+                )
+            )
+        engine.dispose()
+        return result
+
+    assert rows(killed) == rows(clean)
+    assert len(rows(clean)) == 3000
+
+
+def test_a_second_migration_on_the_same_database_exits_5_naming_the_holder(files, tmp_path):
+    from convstore.jobs.lock import migration_lock
+    from tests.conftest import Database
+
+    files.generation("2025-12")
+    db = tmp_path / "locked.db"
+    Database(f"sqlite:///{db}").dispose()
+    store = SqlStore(create_engine(f"sqlite:///{db}"))
+    with migration_lock(store):
+        process = _migrate_process(files, db)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 5
+    assert f"process {os.getpid()}" in stderr and "holds the lock" in stderr
+    assert _count(db) == 0
+    store.close()
+
+
+def test_the_postgresql_lock_names_the_holder(files, make_database, database_url):
+    from convstore.errors import Conflict
+    from convstore.jobs.lock import migration_lock
+
+    database = make_database()
+    first, second = (SqlStore(create_engine(database.url)) for _ in range(2))
+    with (
+        migration_lock(first),
+        pytest.raises(Conflict, match="holds the lock"),
+        migration_lock(second),
+    ):
+        pass
+    with migration_lock(second):  # released: free again
+        pass
+    first.close()
+    second.close()
+
+
+values = st.one_of(
+    st.none(),
+    st.integers(-5, 10**9),
+    st.floats(-1e6, 1e9, allow_nan=False),
+    st.text(max_size=20),
+    st.booleans(),
+    st.lists(st.integers(-3, 5), max_size=3),
+)
+stamps = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
+    st.text(max_size=10),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.fixed_dictionaries(
+        {
+            "conversation_id": st.one_of(
+                st.uuids().map(lambda u: u.hex), st.text(min_size=1, max_size=30)
+            )
+        },
+        optional=dict.fromkeys(
+            (
+                "title",
+                "user_id",
+                "trigger",
+                "git_provider",
+                "pr_number",
+                "accumulated_cost",
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "github_user_id",
+                "is_public",
+            ),
+            values,
+        )
+        | {"created_at": stamps, "last_updated_at": stamps},
+    ),
+    mtime=st.datetimes(timezones=st.just(UTC)),
+)
+def test_conversion_always_yields_a_row_every_v1_rule_accepts(data, mtime):
+    source = ConversationMetadata.from_source(
+        data, store="files", version="V0", location="x", address=data["conversation_id"]
+    )
+    conversion = convert(source, non_uuid="remap", created_fallback=mtime)
+    assert conversion.outcome == "migrate" and conversion.row is not None
+    reread = ConversationMetadata.from_source(
+        conversion.row, store="sql", version="V1", location="x"
+    )
+    assert reread.problems == []
+    assert reread.conversation_id == str(uuid.UUID(reread.conversation_id))
