@@ -119,7 +119,12 @@ def _openhands_database(env: Mapping[str, str]) -> Setting | None:
     auth = f"{user}:{quote(password, safe='')}" if password else user
     port = env.get("DB_PORT", "5432")
     name = env.get("DB_NAME", "openhands")
-    return Setting(f"postgresql://{auth}@{host}:{port}/{name}", "env DB_HOST, DB_*", True)
+    if host.startswith("/"):
+        # A Unix socket directory: libpq takes it as a query parameter, not a host name.
+        url = f"postgresql://{auth}@/{name}?host={quote(host)}&port={port}"
+    else:
+        url = f"postgresql://{auth}@{host}:{port}/{name}"
+    return Setting(url, "env DB_HOST, DB_*", True)
 
 
 def _persistence_database(env: Mapping[str, str]) -> Setting:

@@ -200,10 +200,13 @@ def _commit(
 ) -> None:
     if not inserts and not updates:
         return
-    with target.transaction() as connection:
+
+    def write(connection: Connection) -> None:
         target.insert_rows(connection, [c.row for c in inserts if c.row is not None])
         target.replace_rows(connection, [c.row for c in updates if c.row is not None])
         owners.write(connection, inserts)
+
+    target.write(write)
 
 
 def _read_back(target: SqlStore, written: list[Conversion]) -> None:
@@ -226,9 +229,10 @@ def _after(catalog: Catalog, conversion: Conversion, after: After) -> None:
     if after == "keep":
         return
     if source.store == "sql":
-        if after == "remove" and catalog.sql is not None:
-            with catalog.sql.transaction() as connection:
-                catalog.sql.delete_rows(connection, [source.conversation_id])
+        sql = catalog.sql
+        if after == "remove" and sql is not None:
+            old_id = source.conversation_id
+            sql.write(lambda connection: sql.delete_rows(connection, [old_id]))
         return
     files = catalog.files
     assert files is not None

@@ -12,12 +12,14 @@ person reads a page, and memory holds one chunk at a time.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -66,6 +68,10 @@ OWNER = "convstore_owner"  # the label of the ownership table's user_id in selec
 FIRST_CHUNK, LARGEST_CHUNK = 32, 2000
 # SQLAlchemy's own SQLite text form, which OpenHands' rows carry: naive UTC.
 SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+# Serialization failure and deadlock: the transaction is rolled back and may be retried.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0)
+T = TypeVar("T")
 
 
 class SqlStore:
@@ -88,26 +94,10 @@ class SqlStore:
         )
         if self.sqlite:
             _serialize_sqlite_writes(engine)
-        metadata = MetaData()
         try:
-            with engine.connect() as connection:
-                names = set(inspect(connection).get_table_names())
-                if TABLE not in names:
-                    raise StoreUnavailable(
-                        f"{self.display} has no table {TABLE}: not an OpenHands database, or "
-                        "OpenHands has not created it yet (convstore never creates it)"
-                    )
-                self.table = Table(TABLE, metadata, autoload_with=connection)
-                self.ownership = (
-                    Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
-                    if OWNERSHIP_TABLE in names
-                    else None
-                )
-                self.table_names = frozenset(names)
+            retrying(self.display, self._reflect)
         except NoSuchTableError as error:
             raise StoreUnavailable(f"{self.display}: table {error} disappeared") from error
-        except DBAPIError as error:
-            raise unavailable(self.display, error) from error
         if self.sqlite:
             # SQLite keeps timestamps and JSON as text; read them raw and parse them
             # leniently here, so one odd value is a problem entry, not a crash.
@@ -117,6 +107,24 @@ class SqlStore:
                 if column.name == "tags":
                     column.type = String()
         self.columns = frozenset(self.table.columns.keys())
+
+    def _reflect(self) -> None:
+        """Read the table as this database has it: once per run."""
+        metadata = MetaData()
+        with self.engine.connect() as connection:
+            names = set(inspect(connection).get_table_names())
+            if TABLE not in names:
+                raise StoreUnavailable(
+                    f"{self.display} has no table {TABLE}: not an OpenHands database, or "
+                    "OpenHands has not created it yet (convstore never creates it)"
+                )
+            self.table = Table(TABLE, metadata, autoload_with=connection)
+            self.ownership = (
+                Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
+                if OWNERSHIP_TABLE in names
+                else None
+            )
+            self.table_names = frozenset(names)
 
     # Reading
 
@@ -208,11 +216,11 @@ class SqlStore:
         return self._record(rows[0]) if rows else None
 
     def _fetch(self, statement: Select[Any]) -> Sequence[RowMapping]:
-        try:
+        def once() -> Sequence[RowMapping]:
             with self.engine.connect() as connection:
                 return connection.execute(statement).mappings().all()
-        except DBAPIError as error:
-            raise unavailable(self.display, error) from error
+
+        return retrying(self.display, once)
 
     def _version_is(self, version: Version) -> ColumnElement[bool]:
         column = self.table.c.conversation_version
@@ -325,13 +333,16 @@ class SqlStore:
             for name, value in changes.items()
             if name in self.columns
         }
-        with self.transaction() as connection:
+
+        def rename(connection: Connection) -> None:
             self._check_unchanged(connection, record)
             connection.execute(
                 self.table.update()
                 .where(self.table.c.conversation_id == record.conversation_id)
                 .values(**values)
             )
+
+        self.write(rename)
         updated = self.get(record.conversation_id)
         if updated is None:
             raise changed_since_read(record)
@@ -363,7 +374,8 @@ class SqlStore:
 
     def remove(self, removal: Removal) -> None:
         record = removal.record
-        with self.transaction() as connection:
+
+        def delete(connection: Connection) -> None:
             self._check_unchanged(connection, record)
             for table, column, _cascades in _references(connection):
                 if table.name in DEPENDENT_TABLES:
@@ -371,6 +383,8 @@ class SqlStore:
             connection.execute(
                 self.table.delete().where(self.table.c.conversation_id == record.conversation_id)
             )
+
+        self.write(delete)
 
     # Bulk writes, for batch jobs that hold one transaction per batch
 
@@ -421,9 +435,24 @@ class SqlStore:
             stored[name] = value
         return stored
 
-    def transaction(self) -> _Transaction:
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
         """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
-        return _Transaction(self)
+        with self.engine.connect() as connection:
+            if self.sqlite:
+                connection.execution_options(convstore_begin="IMMEDIATE")
+            with connection.begin():
+                yield connection
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction; a deadlock or serialization failure
+        rolls it back and runs it again, a bounded number of times."""
+
+        def once() -> T:
+            with self.transaction() as connection:
+                return work(connection)
+
+        return retrying(self.display, once)
 
     def _check_unchanged(self, connection: Connection, record: ConversationMetadata) -> None:
         statement = self._select().where(self.table.c.conversation_id == record.conversation_id)
@@ -435,39 +464,6 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-class _Transaction:
-    """A write transaction; on SQLite it takes the write lock before its first read."""
-
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-        self.context: Any = None
-
-    def __enter__(self) -> Connection:
-        try:
-            connection = self.store.engine.connect()
-            if self.store.sqlite:
-                connection = connection.execution_options(convstore_begin="IMMEDIATE")
-            self.context = connection
-            connection.begin()
-        except DBAPIError as error:
-            raise unavailable(self.store.display, error) from error
-        return connection
-
-    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
-        connection: Connection = self.context
-        try:
-            if error is None:
-                connection.commit()
-            else:
-                connection.rollback()
-        except DBAPIError as failure:
-            raise unavailable(self.store.display, failure) from failure
-        finally:
-            connection.close()
-        if isinstance(error, DBAPIError):
-            raise unavailable(self.store.display, error) from error
 
 
 def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]:
@@ -547,6 +543,27 @@ def _uuid_forms(text: str) -> list[str]:
 
 def _row_fingerprint(row: RowMapping) -> str:
     return fingerprint(repr(sorted(row.items())).encode())
+
+
+def retrying(display: str, operation: Callable[[], T]) -> T:
+    """Run ``operation``, again after a pause when it fails transiently, then give up
+    with StoreUnavailable naming the database and the reason."""
+    for pause in (*RETRY_PAUSES, None):
+        try:
+            return operation()
+        except DBAPIError as error:
+            if pause is None or not _transient(error):
+                raise unavailable(display, error) from error
+            time.sleep(pause)
+    raise AssertionError("unreachable: the last pause is None")
+
+
+def _transient(error: DBAPIError) -> bool:
+    """A failure that a moment later may not happen: a deadlock, a serialization
+    failure, or a server that refused the connection (it may be starting)."""
+    if getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    return "connection refused" in str(error.orig).lower()
 
 
 def unavailable(display: str, error: SQLAlchemyError) -> StoreUnavailable:

@@ -1,0 +1,85 @@
+"""Reaching a database: one line naming host, port and reason; never the password."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from convstore.errors import StoreUnavailable
+from convstore.stores import sql
+
+URL = "postgresql://admin:s3cr3t-pw@127.0.0.1:1/openhands"
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+def test_refused_connection_is_exit_3_naming_host_and_port_without_password(debug):
+    started = time.monotonic()
+    process = subprocess.run(
+        [sys.executable, "-m", "convstore.cli", *debug, "list", "--db", URL],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert process.returncode == 3
+    assert "s3cr3t-pw" not in process.stdout + process.stderr
+    last = process.stderr.strip().splitlines()[-1]
+    assert "127.0.0.1" in last and "port 1" in last and "Connection refused" in last
+    if not debug:
+        assert process.stderr.count("\n") == 1
+    assert elapsed < 30  # a bounded retry, then give up
+
+
+def test_transient_failures_are_retried_then_reported(monkeypatch):
+    monkeypatch.setattr(sql, "RETRY_PAUSES", (0.01, 0.01))
+    attempts = []
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    def flaky():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise DBAPIError("UPDATE ...", {}, Deadlock("deadlock detected"))
+        return "done"
+
+    assert sql.retrying("db", flaky) == "done" and len(attempts) == 3
+
+    def always_broken():
+        raise DBAPIError("SELECT 1", {}, Exception("syntax error"))
+
+    with pytest.raises(StoreUnavailable, match="cannot use db: syntax error"):
+        sql.retrying("db", always_broken)
+
+
+def test_openhands_db_variables_reach_a_real_server(postgres_database_url, monkeypatch):
+    from sqlalchemy.engine import make_url
+
+    from convstore.config import Settings
+    from convstore.stores.base import Query
+    from convstore.stores.catalog import open_catalog
+    from tests.conftest import Database
+
+    Database(postgres_database_url).dispose()
+    url = make_url(postgres_database_url)
+    host = url.query.get("host") or url.host
+    environ = {
+        "DB_HOST": str(host),
+        "DB_NAME": str(url.database),
+        "DB_USER": str(url.username),
+        "DB_PASS": "",
+        "DB_PORT": str(url.port or 5432),
+    }
+    settings = Settings.resolve(environ=environ)
+    assert settings.db is not None and settings.db.source == "env DB_HOST, DB_*"
+    catalog = open_catalog(settings)
+    assert catalog.sql is not None and list(catalog.search(Query())) == []
+    catalog.close()
+    engine = create_engine(postgres_database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+    engine.dispose()
