@@ -171,7 +171,8 @@ def floor_sqlite_keyset(_files: Path, db: Path) -> str:
         shutil.copy(db, indexed)
         with sqlite3.connect(indexed) as connection:
             connection.execute(
-                "CREATE INDEX bench_created ON conversation_metadata (created_at, conversation_id)"
+                "CREATE INDEX bench_created ON conversation_metadata "
+                "(conversation_version, created_at, conversation_id)"
             )
     with sqlite3.connect(indexed) as connection:
         started = time.perf_counter()

@@ -14,6 +14,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -302,18 +303,29 @@ class _TooLarge(Exception):
 
 
 def _read_bounded(path: str | Path) -> bytes | None:
-    """The file's bytes, None when it does not exist; refuses files too large to be metadata."""
+    """The file's bytes, None when it does not exist.
+
+    Refuses what cannot be metadata before reading it: a file larger than
+    MAX_METADATA_BYTES, or something that is not a regular file (a FIFO or a link to
+    /dev/zero would never end). The read is sized by the file, not by the bound: a
+    1 MiB buffer per file would cost more than reading the file.
+    """
+    limit = metadata_json.MAX_METADATA_BYTES
     try:
         with open(path, "rb") as stream:
-            raw = stream.read(metadata_json.MAX_METADATA_BYTES + 1)
+            status = os.fstat(stream.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise _TooLarge("metadata.json is not a regular file; it is not metadata")
+            if status.st_size > limit:
+                raise _TooLarge(
+                    f"metadata.json is {status.st_size:,} bytes, more than the {limit:,} "
+                    "convstore reads; it is not metadata"
+                )
+            raw = stream.read()  # sized by fstat: one allocation the size of the file
     except (FileNotFoundError, NotADirectoryError):
         return None
-    if len(raw) > metadata_json.MAX_METADATA_BYTES:
-        size = os.stat(path).st_size
-        raise _TooLarge(
-            f"metadata.json is {size:,} bytes, more than the "
-            f"{metadata_json.MAX_METADATA_BYTES:,} convstore reads; it is not metadata"
-        )
+    if len(raw) > limit:
+        raise _TooLarge(f"metadata.json grew past the {limit:,} bytes convstore reads")
     return raw
 
 
