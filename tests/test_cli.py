@@ -16,9 +16,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def sample(tmp_path):
-    summary = write_sample(tmp_path / "demo", files=40, rows=24)
-    return ["--file-store", str(summary.file_store), "--db", str(summary.database)]
+def sample(tmp_path, database_url):
+    """The demo store: files, and rows in SQLite or in PostgreSQL (every test runs on both)."""
+    summary = write_sample(tmp_path / "demo", files=40, rows=24, database_url=database_url)
+    return ["--file-store", str(summary.file_store), "--db", summary.database]
 
 
 def run(*args, input=None):

@@ -111,3 +111,98 @@ def test_keyset_pages_walk_every_row_once(make_database):
     assert len(walked) == len(set(walked))
     assert walked[-1] == rows[-1]["conversation_id"]
     store.close()
+
+
+def test_enterprise_2025_delete_says_what_cascades_and_what_blocks(make_database):
+    from typer.testing import CliRunner
+
+    from convstore.cli.app import app
+
+    database = make_database(saas_2025=True)
+    cascading = database.insert(user_id="alice")
+    blocked = database.insert(user_id="alice")
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conversation_callbacks (conversation_id, status, processor_type, "
+                "processor_json) VALUES (:id, 'ACTIVE', 'p', '{}')"
+            ),
+            {"id": cascading["conversation_id"]},
+        )
+        connection.execute(
+            text("INSERT INTO conversation_feedback (conversation_id, rating) VALUES (:id, 5)"),
+            {"id": blocked["conversation_id"]},
+        )
+    runner = CliRunner()
+    preview = runner.invoke(
+        app, ["delete", "--db", database.url, cascading["conversation_id"], "--dry-run"]
+    )
+    assert preview.exit_code == 0 and "1 row(s) of conversation_callbacks" in preview.stdout
+    done = runner.invoke(
+        app, ["delete", "--db", database.url, cascading["conversation_id"], "--yes"]
+    )
+    assert done.exit_code == 0, done.output
+    refused = runner.invoke(
+        app, ["delete", "--db", database.url, blocked["conversation_id"], "--yes"]
+    )
+    assert refused.exit_code == 2
+    assert "1 row(s) of conversation_feedback reference it" in refused.stderr + refused.stdout
+    store = open_store(database)
+    assert store.get(cascading["conversation_id"]) is None
+    assert store.get(blocked["conversation_id"]) is not None
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM conversation_callbacks")).scalar() == 0
+    store.close()
+
+
+def test_1x_enterprise_delete_removes_cost_events_and_ownership_in_one_transaction(make_database):
+    import uuid as uuid_module
+
+    database = make_database(enterprise=True)
+    org, user = uuid_module.uuid4(), uuid_module.uuid4()
+    hexed = database.url.startswith("sqlite")
+
+    def stored(value):
+        return value.hex if hexed else value
+
+    row = database.insert()
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO org (id, name) VALUES (:id, 'acme')"), {"id": stored(org)}
+        )
+        connection.execute(
+            text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
+            {"id": stored(user), "org": stored(org)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO conversation_metadata_saas (conversation_id, user_id, org_id) "
+                "VALUES (:c, :u, :o)"
+            ),
+            {"c": row["conversation_id"], "u": stored(user), "o": stored(org)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO conversation_cost_events (conversation_id, cost_delta, occurred_at) "
+                "VALUES (:c, 0.5, CURRENT_TIMESTAMP)"
+            ),
+            {"c": row["conversation_id"]},
+        )
+    store = open_store(database)
+    record = store.get(row["conversation_id"])
+    assert record.user_id == str(user) and record.org_id == str(org)
+    plan = store.plan_removal(record)
+    assert plan.blockers == []
+    assert {
+        "1 row(s) of conversation_cost_events",
+        "1 row(s) of conversation_metadata_saas",
+    } <= set(plan.rows)
+    store.remove(plan)
+    with database.engine.connect() as connection:
+        for table in (
+            "conversation_metadata",
+            "conversation_metadata_saas",
+            "conversation_cost_events",
+        ):
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+    store.close()

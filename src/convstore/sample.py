@@ -243,13 +243,22 @@ class SampleSummary:
     v0_rows: int
     v1_rows: int
     file_store: Path
-    database: Path
+    database: str  # a path to the SQLite file, or the URL the rows were written to
 
 
 def write_sample(
-    directory: Path, *, files: int = 300, rows: int = 120, seed: int = 7
+    directory: Path,
+    *,
+    files: int = 300,
+    rows: int = 120,
+    seed: int = 7,
+    database_url: str | None = None,
 ) -> SampleSummary:
-    """Write a demo file store and database under ``directory`` (which must be new or empty)."""
+    """Write a demo file store and database under ``directory`` (which must be new or empty).
+
+    ``database_url`` writes the rows into that (empty) database instead of a new
+    ``openhands.db``: the tests use it to run every command on PostgreSQL too.
+    """
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} is not empty; give a new directory for the sample")
     rng = random.Random(seed)
@@ -262,9 +271,11 @@ def write_sample(
     broken = _broken(rng)
     for _label, content in broken:
         _write_v0(sessions / uuid.UUID(int=rng.getrandbits(128)).hex, content)
-    database = directory / "openhands.db"
-    v0_rows, v1_rows = _write_database(database, rng, rows)
-    return SampleSummary(files, len(broken), v0_rows, v1_rows, directory, database)
+    database = str(directory / "openhands.db")
+    v0_rows, v1_rows = _write_database(database_url or f"sqlite:///{database}", rng, rows)
+    return SampleSummary(
+        files, len(broken), v0_rows, v1_rows, directory, database_url or database
+    )
 
 
 def _write_v0(directory: Path, content: bytes) -> None:
@@ -272,12 +283,12 @@ def _write_v0(directory: Path, content: bytes) -> None:
     (directory / "metadata.json").write_bytes(content)
 
 
-def _write_database(path: Path, rng: random.Random, count: int) -> tuple[int, int]:
+def _write_database(url: str, rng: random.Random, count: int) -> tuple[int, int]:
     from sqlalchemy import MetaData, Table, create_engine
 
     from convstore.schema import create_schema
 
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(url)
     with engine.begin() as connection:
         create_schema(connection)
         table = Table("conversation_metadata", MetaData(), autoload_with=connection)
