@@ -29,7 +29,6 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    and_,
     bindparam,
     cast,
     event,
@@ -39,7 +38,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
+    tuple_,
 )
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
@@ -178,22 +177,61 @@ class SqlStore:
         return record.with_token(_row_fingerprint(row))
 
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
+        """Matching rows in ``query.sort`` order, in growing chunks.
+
+        Rows with a sort value come first, then rows without one (nulls last either
+        way). Each part is walked with its own plain ORDER BY and a row-value keyset
+        bound, the shape an index on (value, conversation_id) serves directly, so a
+        page costs the same at any depth.
+        """
         statement = self._select().where(*self._filters(query))
-        anchor = query.after
+        sort, anchor = query.sort, query.after
+        in_nulls = anchor is not None and _is_null_position(sort, anchor)
         chunk = FIRST_CHUNK
         while True:
-            page = statement
-            if anchor is not None:
-                page = page.where(self._after(query.sort, anchor))
-            page = page.order_by(*self._order(query.sort)).limit(chunk)
+            page = self._part(statement, sort, anchor, nulls=in_nulls).limit(chunk)
             rows = self._fetch(page)
             for row in rows:
                 yield self._record(row)
-            if len(rows) < chunk:
+            if len(rows) == chunk:
+                anchor = record_position(sort, self._record(rows[-1]))
+                chunk = min(chunk * 2, LARGEST_CHUNK)
+            elif in_nulls:
                 return
-            last = self._record(rows[-1])
-            anchor = record_position(query.sort, last)
-            chunk = min(chunk * 2, LARGEST_CHUNK)
+            else:  # the values are exhausted: the nulls follow, from their start
+                in_nulls, anchor, chunk = True, None, FIRST_CHUNK
+
+    def _part(
+        self, statement: Select[Any], sort: Sort, anchor: Position | None, *, nulls: bool
+    ) -> Select[Any]:
+        """The rows of one part (with or without a sort value) after ``anchor``."""
+        value = self._sort_column(sort)
+        identifier = self._collated(self.table.c.conversation_id)
+        descending = sort.descending
+        # Ties between stores: this store's row with the anchor's id comes after the
+        # anchor only when this store sorts after the anchor's store.
+        rank = STORE_ORDER[self.name]
+        if anchor is None:
+            include_same_id = False
+        elif descending:
+            include_same_id = rank < anchor.store_rank
+        else:
+            include_same_id = rank > anchor.store_rank
+        if nulls:
+            part = statement.where(value.is_(None))
+            keys: list[ColumnElement[Any]] = [identifier]
+            bound: list[Any] = [anchor.conversation_id] if anchor else []
+        else:
+            part = statement.where(value.is_not(None))
+            keys = [value, identifier]
+            bound = [self._bind_value(sort, anchor.value), anchor.conversation_id] if anchor else []
+        if anchor is not None:
+            left, right = tuple_(*keys), tuple_(*bound)
+            if descending:
+                part = part.where(left <= right if include_same_id else left < right)
+            else:
+                part = part.where(left >= right if include_same_id else left > right)
+        return part.order_by(*[key.desc() if descending else key.asc() for key in keys])
 
     def count(self, query: Query) -> int:
         """How many rows ``query`` matches (one COUNT, for progress bars)."""
@@ -291,34 +329,6 @@ class SqlStore:
         if self.sqlite or not isinstance(column.type, String):
             return column
         return column.collate("C")
-
-    def _order(self, sort: Sort) -> list[ColumnElement[Any]]:
-        value = self._sort_column(sort)
-        identifier = self._collated(self.table.c.conversation_id)
-        if sort.descending:
-            return [value.is_(None), value.desc(), identifier.desc()]
-        return [value.is_(None), value.asc(), identifier.asc()]
-
-    def _after(self, sort: Sort, anchor: Position) -> ColumnElement[bool]:
-        """Rows strictly after ``anchor`` in ``sort`` order (nulls last either way)."""
-        value = self._sort_column(sort)
-        identifier = self._collated(self.table.c.conversation_id)
-        rank = STORE_ORDER[self.name]
-        if sort.descending:
-            anchor_is_null = not anchor.has_value
-            later_id = identifier < anchor.conversation_id
-            later_store = rank < anchor.store_rank
-        else:
-            anchor_is_null = anchor.has_value
-            later_id = identifier > anchor.conversation_id
-            later_store = rank > anchor.store_rank
-        same_id = identifier == anchor.conversation_id
-        tie = or_(later_id, and_(same_id, true() if later_store else false()))
-        if anchor_is_null:
-            return and_(value.is_(None), tie)
-        bound = self._bind_value(sort, anchor.value)
-        later_value = value < bound if sort.descending else value > bound
-        return or_(value.is_(None), later_value, and_(value == bound, tie))
 
     def _bind_value(self, sort: Sort, value: Any) -> Any:
         if sort.field == "title":
@@ -502,6 +512,11 @@ def _serialize_sqlite_writes(engine: Engine) -> None:
     def _begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("convstore_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _is_null_position(sort: Sort, anchor: Position) -> bool:
+    """True when the anchor has no sort value (see ``base.position``)."""
+    return anchor.has_value if not sort.descending else not anchor.has_value
 
 
 def _lower(value: Any) -> Any:
