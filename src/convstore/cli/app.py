@@ -10,6 +10,7 @@ import typer
 from convstore import __version__
 from convstore.cli import (
     config_cmd,
+    db_cmd,
     delete_cmd,
     list_cmd,
     migrate_cmd,
@@ -63,5 +64,14 @@ def main(
     state.debug = debug
 
 
-for module in (list_cmd, show_cmd, rename_cmd, delete_cmd, migrate_cmd, config_cmd, sample_cmd):
+for module in (
+    list_cmd,
+    show_cmd,
+    rename_cmd,
+    delete_cmd,
+    migrate_cmd,
+    config_cmd,
+    db_cmd,
+    sample_cmd,
+):
     module.register(app)

@@ -7,10 +7,11 @@ a table shows times relative on a terminal and ISO 8601 anywhere else.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -234,3 +235,187 @@ def migration(report: Any) -> None:
             out.print(f"      {conversion.source.conversation_id}{target}{note}", highlight=False)
     if not report.counts:
         out.print("  no V0 conversations found", highlight=False)
+
+
+def database(details: Any) -> None:
+    """``convstore db info``: revision, optional tables and columns, indexes, row counts."""
+    out.print(f"[bold]{details.location}[/bold] ({details.dialect})", highlight=False)
+    out.print(f"  revision       {details.revision or 'unknown (no alembic_version)'}")
+    for title, present in (
+        ("tables", details.optional_tables),
+        ("columns", details.revision_columns),
+    ):
+        listed = ", ".join(f"{name} {'yes' if there else 'no'}" for name, there in present.items())
+        out.print(f"  {title:14} {listed}", highlight=False)
+    out.print(f"  indexes        {', '.join(details.indexes) or 'none'}", highlight=False)
+    rows = ", ".join(f"{version} {count:,}" for version, count in details.rows.items())
+    out.print(f"  rows           {rows or 'none'}", highlight=False)
+    if details.missing_listing_indexes:
+        err.print(
+            "hint: listing pages read the whole table without an index on created_at; "
+            "`convstore db add-indexes` adds the missing ones",
+            highlight=False,
+        )
+
+
+# verify: findings grouped by check, repairs as they happen, the catalog
+
+
+SEVERITY_STYLES = {"error": "red", "warning": "yellow", "info": "blue"}
+VERIFY_FORMATS = ("table", "json", "jsonl")
+
+
+def findings(
+    items: Iterable[Any], fmt: str, tally: Any, verification: Any, stream: TextIO | None = None
+) -> None:
+    """Stream ``verify``'s findings in ``fmt``; the table is printed once they are all in.
+
+    ``tally`` (a ``verify.Tally``) must be counting ``items``; the table and the JSON
+    summary are read from it, so memory holds a few examples per check, not every finding.
+    """
+    target = stream or sys.stdout
+    if fmt == "jsonl":
+        for finding in items:
+            target.write(json.dumps(finding.as_dict(), ensure_ascii=False) + "\n")
+    elif fmt == "json":
+        target.write('{"findings": [')
+        for count, finding in enumerate(items):
+            target.write(",\n" if count else "\n")
+            target.write(json.dumps(finding.as_dict(), ensure_ascii=False))
+        summary = json.dumps(tally.summary(verification), ensure_ascii=False)
+        target.write(f'\n], "summary": {summary}}}\n')
+    else:
+        for finding in items:
+            if finding.outcome is not None:
+                _repair_line(finding)
+        _findings_table(tally, verification)
+    _verify_summary(tally, verification)
+
+
+def _repair_line(finding: Any) -> None:
+    style = {"repaired": "green", "would repair": "cyan"}.get(finding.outcome, "red")
+    note = f": {finding.note}" if finding.note else ""
+    out.print(
+        f"[{style}]{finding.outcome}[/{style}]  {finding.check}  "
+        f"{finding.repair.description}{note}",
+        highlight=False,
+    )
+
+
+def _findings_table(tally: Any, verification: Any) -> None:
+    from rich.table import Table
+
+    from convstore.jobs.checks.base import SEVERITIES
+
+    if not tally.counts:
+        return
+    order = {check.id: index for index, check in enumerate(verification.active)}
+    checks = sorted(
+        tally.counts,
+        key=lambda check: (-SEVERITIES.index(tally.severity[check]), order.get(check, 0)),
+    )
+    described = {check.id: check for check in verification.active}
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("severity", "check", "count", "fix", "what"):
+        table.add_column(name, justify="right" if name == "count" else "left", overflow="fold")
+    for check in checks:
+        severity = tally.severity[check]
+        style = SEVERITY_STYLES[severity]
+        entry = described.get(check)
+        table.add_row(
+            f"[{style}]{severity}[/{style}]",
+            check,
+            f"{tally.counts[check]:,}",
+            "yes" if entry is not None and entry.fixable else "",
+            entry.description if entry is not None else "",
+        )
+    out.print(table)
+    for check in checks:
+        count = tally.counts[check]
+        out.print(f"\n[bold]{check}[/bold]: {count:,}", highlight=False)
+        for finding in tally.examples[check]:
+            who = finding.conversation_id or "-"
+            out.print(f"  [cyan]{who}[/cyan]  {finding.location}", highlight=False)
+            out.print(f"    {finding.problem}", highlight=False)
+            out.print(f"    [dim]fix:[/dim] {finding.remedy}", highlight=False)
+            if finding.outcome is not None:
+                note = f": {finding.note}" if finding.note else ""
+                out.print(f"    [dim]{finding.outcome}{note}[/dim]", highlight=False)
+        hidden = count - len(tally.examples[check])
+        if hidden:
+            out.print(
+                f"  … and {hidden:,} more: convstore verify --check {check} --format jsonl",
+                highlight=False,
+            )
+
+
+def _verify_summary(tally: Any, verification: Any) -> None:
+    examined = ", ".join(f"{count:,} {stage}" for stage, count in verification.examined.items())
+    totals = tally.by_severity()
+    found = ", ".join(f"{count:,} {severity}" for severity, count in totals.items())
+    line = f"verify: {found} from {len(verification.active)} checks over {examined or 'nothing'}"
+    if tally.outcomes:
+        line += "; " + ", ".join(f"{count:,} {what}" for what, count in tally.outcomes.items())
+    err.print(line, highlight=False)
+    if verification.schema is not None:
+        err.print(f"  database: {verification.schema.describe()}", highlight=False)
+    for check, reason in verification.skipped:
+        err.print(f"  [dim]not run: {check.id} ({reason})[/dim]", highlight=False)
+
+
+def check_catalog(checks: Iterable[Any], fmt: str) -> None:
+    """``verify --list-checks``: every check's id, severity, whether --fix repairs it."""
+    rows = [
+        {
+            "check": check.id,
+            "severity": check.severity,
+            "fixable": check.fixable,
+            "description": check.description,
+        }
+        for check in checks
+    ]
+    if fmt in ("json", "jsonl"):
+        if fmt == "json":
+            sys.stdout.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("check", "severity", "fix", "what"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        style = SEVERITY_STYLES[row["severity"]]
+        table.add_row(
+            row["check"],
+            f"[{style}]{row['severity']}[/{style}]",
+            "yes" if row["fixable"] else "",
+            row["description"],
+        )
+    out.print(table)
+
+
+@contextlib.contextmanager
+def verify_progress() -> Iterator[Callable[[str, int], None] | None]:
+    """A progress display on a terminal's stderr (None elsewhere: cron gets no bar)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} examined"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(stage: str, count: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=None)
+            bar.advance(tasks[stage], count)
+
+        yield advance

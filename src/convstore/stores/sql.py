@@ -16,7 +16,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from convstore.errors import StoreUnavailable
 from convstore.model import ConversationMetadata, Store, Version, as_utc
@@ -63,6 +65,9 @@ OWNERSHIP_TABLE = "conversation_metadata_saas"
 DEPENDENT_TABLES = ("conversation_cost_events", OWNERSHIP_TABLE)
 TIMESTAMP_COLUMNS = ("created_at", "last_updated_at")
 OWNER = "convstore_owner"  # the label of the ownership table's user_id in selects
+# `convstore db add-indexes` names its indexes with this prefix and the sort column.
+LISTING_INDEX_PREFIX = "convstore_ix_conversation_metadata_"
+SORT_COLUMNS = {"created": "created_at", "updated": "last_updated_at", "title": "title"}
 # Chunks grow so a first page costs one small query and a full scan few large ones.
 FIRST_CHUNK, LARGEST_CHUNK = 32, 2000
 # SQLAlchemy's own SQLite text form, which OpenHands' rows carry: naive UTC.
@@ -106,6 +111,11 @@ class SqlStore:
                 if column.name == "tags":
                     column.type = String()
         self.columns = frozenset(self.table.columns.keys())
+        self.listing_indexes = {
+            str(index.name).removeprefix(LISTING_INDEX_PREFIX): str(index.name)
+            for index in self.table.indexes
+            if str(index.name).startswith(LISTING_INDEX_PREFIX)
+        }
 
     def _reflect(self) -> None:
         """Read the table as this database has it: once per run."""
@@ -146,7 +156,8 @@ class SqlStore:
         return owner
 
     def _record(self, row: RowMapping) -> ConversationMetadata:
-        data = dict(row)
+        data = dict(row)  # once: a RowMapping is slow to walk
+        token = _row_fingerprint(data)
         problems = []
         version_text = data.get("conversation_version")
         version: Version = "V1" if version_text == "V1" else "V0"
@@ -174,7 +185,7 @@ class SqlStore:
             problems=problems,
             source_fields=data.keys(),
         )
-        return record.with_token(_row_fingerprint(row))
+        return record.with_token(token)
 
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
         """Matching rows in ``query.sort`` order, in growing chunks.
@@ -260,8 +271,21 @@ class SqlStore:
 
         return retrying(self.display, once)
 
+    def _filtered(self, name: str) -> ColumnElement[Any]:
+        """A column as a filter reads it.
+
+        Where the listing indexes exist, SQLite gets ``+column``, which keeps its planner
+        from taking an index on a filter column (``parent_conversation_id IS NULL``,
+        ``conversation_version = 'V1'``: true of nearly every row) over the listing
+        index, and from sorting the whole table instead of reading a page in order.
+        """
+        column = self.table.c[name]
+        if not (self.sqlite and self.listing_indexes):
+            return column
+        return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
     def _version_is(self, version: Version) -> ColumnElement[bool]:
-        column = self.table.c.conversation_version
+        column = self._filtered("conversation_version")
         if version == "V1":
             return column == "V1"
         return or_(column.is_(None), column != "V1")
@@ -283,7 +307,7 @@ class SqlStore:
             else:
                 found.append(self.ownership.c.org_id.in_(_uuid_forms(query.org)))
         if "parent_conversation_id" in self.columns:
-            parent = table.c.parent_conversation_id
+            parent = self._filtered("parent_conversation_id")
             if query.parent is not None:
                 found.append(parent == query.parent)
             elif not query.sub_conversations:
@@ -304,12 +328,12 @@ class SqlStore:
         return found
 
     def _column_equals(self, name: str, value: str) -> ColumnElement[bool]:
-        return self.table.c[name] == value if name in self.columns else false()
+        return self._filtered(name) == value if name in self.columns else false()
 
     def _owner_is(self, user: str) -> ColumnElement[bool]:
         if self.ownership is not None:
             return self._owner_expression().in_(_uuid_forms(user))
-        return self.table.c.user_id == user
+        return self._filtered("user_id") == user
 
     def _contains(self, column: Column[Any], needle: str) -> ColumnElement[bool]:
         # Literal substring match: % and _ in what the operator typed match themselves.
@@ -321,8 +345,7 @@ class SqlStore:
         return as_utc(value).strftime(SQLITE_TIMESTAMP) if self.sqlite else as_utc(value)
 
     def _sort_column(self, sort: Sort) -> ColumnElement[Any]:
-        name = {"created": "created_at", "updated": "last_updated_at", "title": "title"}[sort.field]
-        return self._collated(self.table.c[name])
+        return self._collated(self.table.c[SORT_COLUMNS[sort.field]])
 
     def _collated(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         # Python compares strings by code point; so do SQLite and PostgreSQL's "C".
@@ -469,7 +492,7 @@ class SqlStore:
         if not self.sqlite:
             statement = statement.with_for_update(of=self.table)
         row = connection.execute(statement).mappings().first()
-        if row is None or _row_fingerprint(row) != record.token:
+        if row is None or _row_fingerprint(dict(row)) != record.token:
             raise changed_since_read(record)
 
     def close(self) -> None:
@@ -556,7 +579,8 @@ def _uuid_forms(text: str) -> list[str]:
     return [*forms, str(parsed), parsed.hex]
 
 
-def _row_fingerprint(row: RowMapping) -> str:
+def _row_fingerprint(row: Mapping[str, Any]) -> str:
+    """What a row held when read, for optimistic concurrency: its values by column."""
     return fingerprint(repr(sorted(row.items())).encode())
 
 

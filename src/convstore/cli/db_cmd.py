@@ -1,0 +1,91 @@
+"""convstore db: what a conversation database is, and the listing indexes on request."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from convstore.cli.common import open_catalog, translated
+from convstore.cli.options import (
+    ConfigOption,
+    DatabaseOption,
+    DryRunOption,
+    OneFormatOption,
+)
+
+if TYPE_CHECKING:
+    from convstore.stores.catalog import Catalog
+
+group = typer.Typer(
+    help="The conversation database: its OpenHands revision, tables and indexes.",
+    no_args_is_help=True,
+)
+
+
+def _sql_store(db: str | None, config: Path | None) -> Catalog:
+    from convstore.errors import UsageError
+
+    catalog = open_catalog(None, db, config)
+    if catalog.sql is None:
+        catalog.close()
+        raise UsageError("no database configured: give --db (see `convstore config`)")
+    return catalog
+
+
+def info(
+    output_format: OneFormatOption = "table",
+    db: DatabaseOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Show the OpenHands revision (alembic_version), optional tables, columns and indexes."""
+    from convstore.cli import render
+    from convstore.stores.database_info import describe
+
+    catalog = _sql_store(db, config)
+    try:
+        assert catalog.sql is not None
+        details = describe(catalog.sql)
+    finally:
+        catalog.close()
+    if output_format == "json":
+        typer.echo(json.dumps(asdict(details)))
+        return
+    render.database(details)
+
+
+def add_indexes(
+    dry_run: DryRunOption = False,
+    db: DatabaseOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add the indexes that make every listing page fast (created_at, last_updated_at)."""
+    from convstore.cli import render
+    from convstore.stores.database_info import add_listing_indexes
+
+    catalog = _sql_store(db, config)
+    try:
+        assert catalog.sql is not None
+        statements = add_listing_indexes(catalog.sql, dry_run=dry_run)
+    finally:
+        catalog.close()
+    for statement in statements:
+        typer.echo(statement + ";")
+    if not statements:
+        render.err.print("the listing indexes exist already")
+    elif dry_run:
+        render.err.print("nothing was changed (--dry-run)")
+
+
+def register(app: typer.Typer) -> None:
+    group.command("info", epilog="Example:\n\n  convstore db info --db ~/.openhands/openhands.db")(
+        translated(info)
+    )
+    group.command(
+        "add-indexes",
+        epilog="Example:\n\n  convstore db add-indexes --db postgresql://openhands@db/openhands",
+    )(translated(add_indexes))
+    app.add_typer(group, name="db")

@@ -1,0 +1,79 @@
+"""convstore db info and db add-indexes, on SQLite and PostgreSQL."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import create_engine, inspect, text
+from typer.testing import CliRunner
+
+from convstore.cli.app import app
+from convstore.stores.base import Query
+from convstore.stores.database_info import LISTING_INDEXES, add_listing_indexes, describe
+from convstore.stores.sql import SqlStore
+
+runner = CliRunner()
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def indexes(url):
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        names = {
+            index["name"] for index in inspect(connection).get_indexes("conversation_metadata")
+        }
+    engine.dispose()
+    return names
+
+
+def test_info_reports_revision_tables_and_columns(make_database):
+    database = make_database(revision="005", enterprise=True)
+    database.insert()
+    result = runner.invoke(app, ["db", "info", "--db", database.url, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["revision"] == "005"
+    assert info["optional_tables"]["conversation_metadata_saas"] is True
+    assert info["revision_columns"] == {
+        "github_user_id": False,
+        "parent_conversation_id": True,
+        "public": True,
+        "tags": False,
+        "agent_kind": False,
+        "execution_status": False,
+    }
+    assert info["rows"] == {"V1": 1}
+
+
+def test_add_indexes_only_when_asked_dry_run_first_and_idempotent(make_database):
+    database = make_database(revision="001")
+    before = indexes(database.url)
+    dry = runner.invoke(app, ["db", "add-indexes", "--db", database.url, "--dry-run"])
+    assert dry.exit_code == 0 and "CREATE INDEX" in dry.stdout
+    assert indexes(database.url) == before
+    done = runner.invoke(app, ["db", "add-indexes", "--db", database.url])
+    assert done.exit_code == 0, done.output
+    assert indexes(database.url) == before | {index.name for index in LISTING_INDEXES}
+    store = SqlStore(create_engine(database.url))
+    assert add_listing_indexes(store) == [] and describe(store).missing_listing_indexes == []
+    store.close()
+
+
+def test_sqlite_listing_reads_the_index_in_order_once_added(tmp_path):
+    from tests.conftest import Database, v1_row
+
+    database = Database(f"sqlite:///{tmp_path / 'db.sqlite'}", revision="003")
+    with database.engine.begin() as connection:
+        rows = [v1_row(created_at=T0 + timedelta(minutes=i)) for i in range(3000)]
+        connection.execute(database.table.insert(), rows)
+    add_listing_indexes(SqlStore(create_engine(database.url)))
+    store = SqlStore(create_engine(database.url))  # a new run reflects the new indexes
+    statement = store._part(
+        store._select().where(*store._filters(Query())), Query().sort, None, nulls=False
+    ).limit(21)
+    sql = str(statement.compile(store.engine, compile_kwargs={"literal_binds": True}))
+    with store.engine.connect() as connection:  # a fresh connection reads the new statistics
+        plan = " ".join(row[-1] for row in connection.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    assert "convstore_ix_conversation_metadata_created_at" in plan
+    assert "TEMP B-TREE" not in plan
+    store.close()
+    database.dispose()
