@@ -1,0 +1,254 @@
+"""V0 event files: where a conversation's events live, and reading them in id order.
+
+Event ``n`` of a conversation is ``<root>/sessions/<id>/events/<n>.json``, or, for a
+conversation with a user, ``<root>/users/<user_id>/conversations/<id>/events/<n>.json``:
+one compact JSON object, ``n`` an int from 0 in arrival order, with gaps. Other names are
+not events. Since 2025-04 V0 also copied every full run of 25 events into
+``<conversation>/event_cache/<s>-<s+25>.json`` and displayed such a page in preference to
+the files, so a page that differs from its files is reported; events are always read
+from the files.
+
+Reading streams: names are listed and sorted as ints, then files are read one at a time,
+with a cache page or two held besides, so memory does not grow with the events.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+
+from convstore.events.report import Problem
+from convstore.ids import id_problem
+
+PAGE_SIZE = 25
+_EVENT_NAME = re.compile(r"(0|[1-9][0-9]*)\.json")
+_PAGE_NAME = re.compile(r"(0|[1-9][0-9]*)-(0|[1-9][0-9]*)\.json")
+_ABSENT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class V0Event:
+    """One readable V0 event: its id (the file name) and the JSON object the file holds."""
+
+    id: int
+    data: dict[str, Any]  # as the file holds it
+    is_action: bool
+    name: str  # the action or observation type, such as ``run``
+    # An action's ``args`` or an observation's ``extras`` as V0 read them (see ``_as_read``).
+    args: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """``action:<name>`` or ``observation:<name>``: the key reports count by."""
+        return f"{'action' if self.is_action else 'observation'}:{self.name}"
+
+    @property
+    def cause(self) -> int | None:
+        """The id of the action an observation answers."""
+        cause = self.data.get("cause")
+        return cause if type(cause) is int else None
+
+    @property
+    def tool_call_metadata(self) -> dict[str, Any]:
+        metadata = self.data.get("tool_call_metadata")
+        return metadata if isinstance(metadata, dict) else {}
+
+
+def find_events_dir(root: Path, conversation_id: str, user_id: str | None = None) -> Path | None:
+    """The ``events/`` directory of a V0 conversation, or None when it has none.
+
+    With a user, the per-user layout is looked at first, then ``sessions/``: stores
+    written before 2025-03 hold a user's conversations there too.
+    """
+    if id_problem(conversation_id) is not None:
+        return None
+    candidates = [root / "sessions" / conversation_id / "events"]
+    if user_id and id_problem(user_id) is None:
+        user_dir = root / "users" / user_id / "conversations" / conversation_id / "events"
+        candidates.insert(0, user_dir)
+    return next((candidate for candidate in candidates if candidate.is_dir()), None)
+
+
+def event_ids(events_dir: Path) -> list[int]:
+    """The ids of the event files in a directory, ascending; other names are ignored."""
+    try:
+        with os.scandir(events_dir) as entries:
+            ids = [
+                int(match[1]) for entry in entries if (match := _EVENT_NAME.fullmatch(entry.name))
+            ]
+    except FileNotFoundError:
+        return []
+    ids.sort()
+    return ids
+
+
+def read_event(path: str | Path, event_id: int) -> V0Event | Problem:
+    """The event a file holds, or why V0 could not have read it either."""
+    try:
+        with open(path, "rb") as stream:
+            data = _loads(stream.read())
+    except OSError as error:
+        return Problem(Path(path), f"cannot be read: {error.strerror or error}")
+    except (ValueError, RecursionError) as error:
+        return Problem(Path(path), f"not JSON: {error}")
+    if not isinstance(data, dict):
+        return Problem(Path(path), "not a JSON object")
+    # V0 itself looked at `action` first.
+    for key, payload in (("action", "args"), ("observation", "extras")):
+        if isinstance(data.get(key), str):
+            is_action = key == "action"
+            return V0Event(
+                event_id, data, is_action, data[key], _as_read(is_action, data.get(payload))
+            )
+    return Problem(Path(path), "has neither `action` nor `observation`: not an event V0 could read")
+
+
+_FILE_EDITOR_CALL = "print(file_editor(**"
+
+
+def _as_read(is_action: bool, payload: object) -> dict[str, Any]:
+    """Args or extras with the older keys moved where V0's reader moved them.
+
+    Renamed: ``is_confirmed`` (now ``confirmation_state``), ``images_urls`` (now
+    ``image_urls``). Older file actions kept their arguments in
+    ``translated_ipython_code`` as ``print(file_editor(**{...}))``. Observations of
+    commands kept ``exit_code`` and ``command_id`` (the pid) beside the metadata, and
+    they win over it. Keys V0 dropped (``keep_prompt``, ``task_completed``, ...) stay:
+    nothing reads them.
+    """
+    if not isinstance(payload, dict):
+        return {}
+    moved = dict(payload)
+    if is_action:
+        for old, new in (("is_confirmed", "confirmation_state"), ("images_urls", "image_urls")):
+            if old in moved:
+                moved[new] = moved.pop(old)
+        code = moved.get("translated_ipython_code")
+        if isinstance(code, str) and code.startswith(_FILE_EDITOR_CALL) and code.endswith("))"):
+            with contextlib.suppress(
+                ValueError, SyntaxError, TypeError, MemoryError, RecursionError
+            ):
+                arguments = ast.literal_eval(code[len(_FILE_EDITOR_CALL) : -2])
+                if isinstance(arguments, dict):
+                    moved |= arguments
+    else:
+        legacy = {
+            new: moved[old]
+            for old, new in (("exit_code", "exit_code"), ("command_id", "pid"))
+            if old in moved
+        }
+        if legacy:
+            metadata = moved.get("metadata")
+            moved["metadata"] = (metadata if isinstance(metadata, dict) else {}) | legacy
+    return moved
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        # pydantic's parser is three times as fast as json's on these files.
+        return pydantic_core.from_json(raw, allow_inf_nan=False)
+    except ValueError:
+        # It refuses what V0 could write but JSON cannot hold: half a surrogate pair
+        # ("\ud83d"), and NaN or Infinity, read as null (which pydantic writes for
+        # them anyway) so that a page and its file compare equal.
+        return json.loads(raw, parse_constant=lambda _: None)
+
+
+def iter_events(
+    events_dir: Path, on_problem: Callable[[Problem], None] | None = None
+) -> Iterator[V0Event]:
+    """The readable events of a conversation, in id order, one file at a time.
+
+    Unreadable files are skipped and passed to ``on_problem``; when it is given, the
+    cache pages next to ``events_dir`` are compared with the files as they stream by.
+    """
+    pages = _CachePages(events_dir.parent / "event_cache", on_problem) if on_problem else None
+    directory = os.fspath(events_dir)
+    for event_id in event_ids(events_dir):
+        # A plain string, not a Path: this runs once per event.
+        path = os.path.join(directory, f"{event_id}.json")
+        result = read_event(path, event_id)
+        if isinstance(result, Problem):
+            if on_problem:
+                on_problem(result)
+            if pages:
+                pages.check(event_id, None)
+            continue
+        if pages:
+            pages.check(event_id, result.data)
+        if on_problem and result.data.get("id") != event_id:
+            message = f"its id field is {result.data.get('id')!r}; read as event {event_id}"
+            on_problem(Problem(Path(path), message))
+        yield result
+    if pages:
+        pages.finish()
+
+
+class _CachePages:
+    """Compares ``event_cache`` pages with the event files while those stream by in id order."""
+
+    def __init__(self, cache_dir: Path, on_problem: Callable[[Problem], None]) -> None:
+        self._on_problem = on_problem
+        self._pages: list[tuple[int, Path]] = []
+        try:
+            with os.scandir(cache_dir) as entries:
+                for entry in entries:
+                    match = _PAGE_NAME.fullmatch(entry.name)
+                    if match and int(match[2]) == int(match[1]) + PAGE_SIZE:
+                        self._pages.append((int(match[1]), Path(entry.path)))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        self._pages.sort(reverse=True)  # popped from the end: lowest start first
+        # The page copies of events not yet reached: event id -> (page, copy).
+        self._pending: dict[int, tuple[Path, object]] = {}
+
+    def check(self, event_id: int, data: dict[str, Any] | None) -> None:
+        """Compare the page copy of one event with its file (None: the file is unreadable)."""
+        while self._pages and self._pages[-1][0] <= event_id:
+            self._load(*self._pages.pop())
+        for missing in sorted(other for other in self._pending if other < event_id):
+            self._report_missing(missing)
+        page, copy = self._pending.pop(event_id, (None, _ABSENT))
+        if page is None or copy == data:
+            return
+        what = "is unreadable" if data is None else "differs from it"
+        self._report(page, f"holds event {event_id}, but events/{event_id}.json {what}")
+
+    def finish(self) -> None:
+        """Report page copies of events that have no file after the last one."""
+        while True:
+            for missing in sorted(self._pending):
+                self._report_missing(missing)
+            if not self._pages:
+                return
+            self._load(*self._pages.pop())
+
+    def _load(self, start: int, page: Path) -> None:
+        try:
+            copies = _loads(page.read_bytes())
+        except (OSError, ValueError, RecursionError) as error:
+            self._on_problem(Problem(page, f"cache page cannot be read: {error}"))
+            return
+        if not isinstance(copies, list):
+            self._on_problem(Problem(page, "cache page is not a JSON list"))
+            return
+        for offset, copy in enumerate(copies):
+            copied_id = copy.get("id") if isinstance(copy, dict) else None
+            event_id = copied_id if type(copied_id) is int else start + offset
+            self._pending[event_id] = (page, copy)
+
+    def _report_missing(self, event_id: int) -> None:
+        page, _ = self._pending.pop(event_id)
+        self._report(page, f"holds event {event_id}, but events/{event_id}.json does not exist")
+
+    def _report(self, page: Path, what: str) -> None:
+        self._on_problem(Problem(page, f"cache page {what} (V0 showed the page)"))

@@ -1,0 +1,298 @@
+"""V1 event files on disk: their bytes, writing them atomically, and reading them back.
+
+A conversation's events live in ``<events root>/<conversation uuid hex>/``, one file per
+event named ``<event uuid hex>.json``, holding ``model_dump_json(indent=2)`` in UTF-8.
+The bytes come from pydantic's own JSON serializer, so they equal what the SDK writes
+for the same model: two-space indent, ``": "`` and ``","`` separators, characters
+unescaped, floats formatted as pydantic does (``0.00001``, where ``json`` writes
+``1e-05``).
+
+Writing is atomic and durable per file: a hidden temporary file (OpenHands' glob skips
+names starting with "."), synced, then renamed into place, then the directory synced. A
+file already holding the same bytes is left alone, so a re-run writes nothing. Files are
+synced in batches: on Linux one ``syncfs`` makes a whole batch durable before any of it
+is renamed, which gives the guarantee of one ``fsync`` per file at a fraction of the cost
+(git's ``core.fsyncMethod=batch`` rests on the same idea); elsewhere each file is
+``fsync``-ed. Each file's modification time is set to its event's time: some OpenHands
+event services order events by modification time rather than by timestamp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pydantic_core
+
+from convstore.events.report import Problem
+from convstore.events.validate import validate_event_bytes
+from convstore.fsutil import TEMPORARY_SUFFIX, fsync_directory
+
+BATCH = 256
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode(event: Mapping[str, Any]) -> bytes:
+    """The bytes of ``model_dump_json(indent=2)`` for an event built by ``v1``."""
+    try:
+        return pydantic_core.to_json(event, indent=2, inf_nan_mode="null")
+    except pydantic_core.PydanticSerializationError:
+        # A V0 file can hold half of a surrogate pair as an escape ("\ud83d"), which
+        # UTF-8 cannot encode; it becomes U+FFFD, the same in a call and its action.
+        event = _replace_lone_surrogates(event)
+        return pydantic_core.to_json(event, indent=2, inf_nan_mode="null")
+
+
+def events_root(persistence_dir: Path, user_id: str | None = None) -> Path:
+    """Where 1.x keeps event directories on local disk: ``[<user_id>/]v1_conversations``."""
+    base = persistence_dir / user_id if user_id else persistence_dir
+    return base / "v1_conversations"
+
+
+def conversation_dir(events_root: Path, conversation: uuid.UUID) -> Path:
+    """``<events root>/<hex>``: the directory 1.x reads a conversation's events from."""
+    return events_root / conversation.hex
+
+
+def file_name(event: Mapping[str, Any]) -> str:
+    """``<UUID(id).hex>.json``: the only name under which 1.x can fetch the event."""
+    return f"{uuid.UUID(event['id']).hex}.json"
+
+
+class EventWriter:
+    """Writes the V1 event files of one conversation; a context manager.
+
+    Nothing is renamed into place before it is durable, and everything is in place once
+    the block ends without an error. One writer per directory at a time (the caller's
+    lock): opening the writer removes temporary files a killed run left behind.
+    """
+
+    def __init__(self, directory: Path, *, dry_run: bool = False, batch: int = BATCH) -> None:
+        self.directory = directory
+        self.dry_run = dry_run
+        self.batch = batch
+        self.written = 0
+        self.unchanged = 0
+        self._staged: list[tuple[str, str]] = []  # (temporary, final) paths
+        self._created = directory.is_dir()
+        # In a directory this writer creates, no file can already hold an event: the
+        # comparison, a failed open per event, is skipped.
+        self._empty = not self._created
+        # Temporary names follow fsutil's convention, so `verify` recognises leftovers;
+        # a counter instead of fresh randomness per file saves a system call.
+        self._token = secrets.token_hex(4)
+        self._count = 0
+        if self._created and not dry_run:
+            remove_temporaries(directory)
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.flush()
+        else:
+            for temporary, _ in self._staged:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+
+    def write(self, event: Mapping[str, Any]) -> bool:
+        """Write one event unless its file already holds the same bytes; True if written.
+
+        In a dry run nothing is written; the return value says whether it would be.
+        """
+        data = encode(event)
+        # Plain strings, not Path objects: this runs once per event.
+        name = file_name(event)
+        path = os.path.join(self.directory, name)
+        if not self._empty and _holds(path, data):
+            self.unchanged += 1
+            return False
+        self.written += 1
+        if self.dry_run:
+            return True
+        if not self._created:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fsync_directory(self.directory.parent)  # the new directory's own entry
+            self._created = True
+        self._count += 1
+        temporary = os.path.join(
+            self.directory, f".{name}.{self._token}-{self._count}{TEMPORARY_SUFFIX}"
+        )
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with open(descriptor, "wb", closefd=True) as stream:
+                stream.write(data)
+                stream.flush()
+                _set_mtime(descriptor, event.get("timestamp"))
+                if _SYNCFS is None:
+                    os.fsync(descriptor)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        self._staged.append((temporary, path))
+        if len(self._staged) >= self.batch:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Make the staged files durable, rename them into place, sync the directory."""
+        if not self._staged:
+            return
+        if _SYNCFS is not None:
+            _syncfs(self.directory)
+        for temporary, path in self._staged:
+            os.replace(temporary, path)
+        self._staged.clear()
+        fsync_directory(self.directory)
+
+
+def remove_temporaries(directory: Path) -> int:
+    """Remove the temporary files a killed writer left in ``directory``; how many."""
+    removed = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(TEMPORARY_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class V1File:
+    """One readable event file of a V1 conversation."""
+
+    path: Path
+    size: int
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DirectoryStats:
+    names: int  # what 1.x's unfiltered count says: every name its glob matches
+    bytes: int
+
+
+def directory_stats(directory: Path) -> DirectoryStats:
+    """The event count 1.x would show for a directory, and the bytes of its files."""
+    names = size = 0
+    with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            names += 1
+            if entry.is_file(follow_symlinks=False):
+                size += entry.stat(follow_symlinks=False).st_size
+    return DirectoryStats(names, size)
+
+
+def iter_v1_events(
+    directory: Path, on_problem: Callable[[Problem], None] | None = None
+) -> Iterator[V1File]:
+    """A conversation's events in the order 1.x shows them: by timestamp string.
+
+    Files 1.x would drop are skipped and passed to ``on_problem``. Only each file's
+    timestamp is kept while sorting; the events are read again one at a time.
+    """
+    order: list[tuple[str, str]] = []
+    with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                raw = path.read_bytes()
+            except OSError as error:
+                _tell(on_problem, Problem(path, f"cannot be read: {error.strerror or error}"))
+                continue
+            verdict = validate_event_bytes(raw, entry.name)
+            if not verdict.readable:
+                _tell(on_problem, Problem(path, "; ".join(verdict.errors)))
+                continue
+            # Without a timestamp, 1.x stamps the event as it reads it: it sorts last.
+            # Ties are broken by name, to be deterministic (1.x's follow its glob).
+            order.append((json.loads(raw).get("timestamp", "\uffff"), entry.name))
+    order.sort()
+    for _, name in order:
+        path = directory / name
+        raw = path.read_bytes()
+        yield V1File(path, len(raw), json.loads(raw))
+
+
+def _tell(on_problem: Callable[[Problem], None] | None, problem: Problem) -> None:
+    if on_problem is not None:
+        on_problem(problem)
+
+
+def _holds(path: str, data: bytes) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(len(data) + 1) == data
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False
+
+
+def _set_mtime(descriptor: int, timestamp: object) -> None:
+    if not isinstance(timestamp, str):
+        return
+    try:
+        moment = datetime.fromisoformat(timestamp).replace(tzinfo=UTC)
+        delta = moment - _EPOCH
+        nanoseconds = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        os.utime(descriptor, ns=(nanoseconds, nanoseconds))
+    except (ValueError, OverflowError, OSError):
+        pass  # only an ordering hint: the timestamp string is what 1.x sorts by
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNCFS = _load_syncfs()
+
+
+def _syncfs(directory: Path) -> None:
+    """Flush every file of the file system that holds ``directory`` to stable storage."""
+    assert _SYNCFS is not None
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _SYNCFS(descriptor) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), str(directory))
+    finally:
+        os.close(descriptor)
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(item) for item in value]
+    return value
