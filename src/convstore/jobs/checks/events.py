@@ -1,0 +1,279 @@
+"""Checks of event directories: history with no conversation, and files 1.x would drop.
+
+V0 events live in ``sessions/<id>/events/`` or ``users/<user>/conversations/<id>/events/``;
+a directory there whose conversation has no metadata anywhere (no metadata.json, no
+row in any form) is history no one can list or migrate. V1 events live in
+``v1_conversations/<hex>/`` beside the file store and the SQLite database, per user
+under ``users/<user>/`` or ``<user>/``; OpenHands 1.x deletes a row and leaves that
+directory, and an interrupted migration writes one before its row. Each V1 file is
+judged by ``convstore.events.validate``, the same rules the converter writes by.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convstore.events.v0 import event_ids
+from convstore.events.v1_files import directory_stats
+from convstore.events.validate import Verdict, validate_event_file
+from convstore.jobs.checks.base import Check, Context, Issue, needs_sql, plural
+from convstore.jobs.checks.leftovers import Leftover, directory_entries, leftover
+from convstore.jobs.checks.lookup import forms
+from convstore.stores.files import METADATA
+
+V1_DIRECTORY = "v1_conversations"
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class V0EventsDir:
+    """A V0 conversation directory that holds ``events/`` (users layout, or sessions/
+    without metadata.json)."""
+
+    conversation_id: str
+    directory: Path
+    user: str | None  # the <user> of users/<user>/conversations/, None under sessions/
+
+    @property
+    def location(self) -> str:
+        return str(self.directory)
+
+    def lookup_ids(self) -> list[str]:
+        return forms(self.conversation_id)
+
+
+@dataclass(slots=True)
+class V1EventsDir:
+    """One ``v1_conversations/<name>/`` directory."""
+
+    directory: Path
+    owner: str | None  # the user of a per-user layout, None at the top level
+    conversation_id: str | None  # dashed; None when the name is not 32 hex digits
+    _verdicts: list[tuple[Path, Verdict]] | None = field(default=None, repr=False)
+
+    @property
+    def location(self) -> str:
+        return str(self.directory)
+
+    def lookup_ids(self) -> list[str]:
+        return [] if self.conversation_id is None else forms(self.conversation_id)
+
+    def flawed(self) -> list[tuple[Path, Verdict]]:
+        """The files 1.x would drop or show wrongly (read once, kept only when flawed)."""
+        if self._verdicts is None:
+            self._verdicts = []
+            for entry in directory_entries(self.directory):
+                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue
+                verdict = validate_event_file(Path(entry.path))
+                if verdict.errors or verdict.warnings:
+                    self._verdicts.append((Path(entry.path), verdict))
+        return self._verdicts
+
+
+# Scanning
+
+
+def scan_v0_users(root: Path, context: Context) -> Iterator[V0EventsDir | Leftover]:
+    """``users/<user>/conversations/<id>/`` directories that hold events, and leftovers."""
+    for user_entry in directory_entries(root / "users"):
+        user = user_entry.name
+        if not user_entry.is_dir(follow_symlinks=False) or not context.owned(user):
+            continue
+        conversations = Path(user_entry.path, "conversations")
+        for entry in directory_entries(conversations):
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.name.startswith("."):
+                found = leftover(
+                    conversations.as_posix(),
+                    entry.name,
+                    is_dir=True,
+                    conversation_id=None,
+                    lock=None,
+                )
+                if found is not None:
+                    yield found
+            elif os.path.isdir(os.path.join(entry.path, "events")):
+                yield V0EventsDir(entry.name, Path(entry.path), user)
+
+
+def v1_roots(context: Context) -> list[tuple[Path, str | None]]:
+    """Every ``v1_conversations`` directory beside the stores, with its layout's user."""
+    bases: list[Path] = []
+    if context.files is not None:
+        bases.append(context.files.root)
+    if context.sql is not None and context.sql.sqlite_file is not None:
+        bases.append(context.sql.sqlite_file.parent)
+    roots: list[tuple[Path, str | None]] = []
+    for base in dict.fromkeys(path.resolve() for path in bases):
+        roots.append((base / V1_DIRECTORY, None))
+        for entry in directory_entries(base / "users"):
+            roots.append((Path(entry.path, V1_DIRECTORY), entry.name))
+        for entry in directory_entries(base):
+            if entry.name not in ("users", "sessions", V1_DIRECTORY) and entry.is_dir(
+                follow_symlinks=False
+            ):
+                roots.append((Path(entry.path, V1_DIRECTORY), entry.name))
+    return [
+        (root, owner)
+        for root, owner in roots
+        if root.is_dir() and (owner is None or context.owned(owner))
+    ]
+
+
+def scan_v1(context: Context) -> Iterator[V1EventsDir | Leftover]:
+    for root, owner in v1_roots(context):
+        for entry in directory_entries(root):
+            name = entry.name
+            if name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                continue
+            conversation = _dashed(name)
+            yield V1EventsDir(Path(entry.path), owner, conversation)
+            for inner in directory_entries(Path(entry.path)):
+                if inner.name.startswith("."):
+                    found = leftover(
+                        entry.path,
+                        inner.name,
+                        is_dir=False,
+                        conversation_id=conversation,
+                        lock=None,
+                    )
+                    if found is not None and _owned(owner, conversation, context):
+                        yield found
+
+
+def _dashed(name: str) -> str | None:
+    if len(name) != 32 or not set(name) <= _HEX_DIGITS:
+        return None
+    return f"{name[:8]}-{name[8:12]}-{name[12:16]}-{name[16:20]}-{name[20:]}"
+
+
+def _owned(layout_owner: str | None, conversation: str | None, context: Context) -> bool:
+    """A per-user layout is its user's; a top-level directory is its row's owner's."""
+    if context.user is None or layout_owner is not None:
+        return True
+    row = context.known.v1_row(conversation) if conversation is not None else None
+    return row is not None and context.owned(row.owner)
+
+
+# The checks
+
+
+def v0_without_metadata(item: V0EventsDir, context: Context) -> Iterator[Issue]:
+    if (item.directory / METADATA).exists():
+        return
+    sessions = context.files.sessions if context.files is not None else None
+    if sessions is not None and (sessions / item.conversation_id / METADATA).exists():
+        return
+    if context.known.any_row(item.conversation_id) is not None:
+        return
+    count = len(event_ids(item.directory / "events"))
+    where = " or in the database" if context.sql is not None else ""
+    yield Issue(
+        f"{plural(count, 'event file')} but no metadata.json here, in sessions/{where}: "
+        "OpenHands cannot list this conversation and migrate-v0-to-v1 cannot convert it",
+        "restore its metadata.json from a backup (`convstore export` can still read the "
+        "events), or remove the directory if the conversation was deleted",
+    )
+
+
+def v1_without_row(item: V1EventsDir, context: Context) -> Iterator[Issue]:
+    if not _owned(item.owner, item.conversation_id, context):
+        return  # under --user, a top-level directory without a row belongs to no one known
+    if item.conversation_id is None:
+        yield Issue(
+            f"{item.directory.name!r} is not a conversation's 32-digit hex id, so OpenHands "
+            "never reads this directory",
+            "rename it to the hex id of its conversation, or remove it if it is not one",
+        )
+        return
+    if context.known.v1_row(item.conversation_id) is not None:
+        return
+    stats = directory_stats(item.directory)
+    size = f"{plural(stats.names, 'file')}, {stats.bytes:,} bytes"
+    hexadecimal = item.directory.name
+    source = context.known.v0_row(hexadecimal)
+    migrating = source is not None or (
+        context.files is not None and (context.files.sessions / hexadecimal / METADATA).exists()
+    )
+    if migrating:
+        yield Issue(
+            f"events of V0 conversation {hexadecimal} ({size}) have no V1 row: a migration "
+            "was interrupted before committing it",
+            "run convstore migrate-v0-to-v1 again; it rewrites the same files and commits the row",
+        )
+        return
+    yield Issue(
+        f"no V1 row {item.conversation_id} for these events ({size}): OpenHands deleted the "
+        "conversation and left its directory, so no one can see this history",
+        "remove the directory to reclaim the space, or keep it as an archive",
+    )
+
+
+def v1_unreadable(item: V1EventsDir, context: Context) -> Iterator[Issue]:
+    if not _owned(item.owner, item.conversation_id, context):
+        return
+    for path, verdict in item.flawed():
+        if verdict.errors:
+            yield Issue(
+                f"OpenHands 1.x drops this event file: {'; '.join(verdict.errors)}",
+                "restore it from a backup; if convstore wrote it, run migrate-v0-to-v1 again "
+                "to rewrite it",
+                location=str(path),
+            )
+
+
+def v1_misplaced(item: V1EventsDir, context: Context) -> Iterator[Issue]:
+    if not _owned(item.owner, item.conversation_id, context):
+        return
+    for path, verdict in item.flawed():
+        if verdict.warnings and not verdict.errors:
+            yield Issue(
+                f"OpenHands 1.x shows this event wrongly: {'; '.join(verdict.warnings)}",
+                "rename the file to <event id hex>.json and write the timestamp as "
+                "YYYY-MM-DDTHH:MM:SS.ffffff, naive UTC",
+                location=str(path),
+            )
+
+
+V0_CHECKS: tuple[Check[V0EventsDir], ...] = (
+    Check(
+        "events.v0-without-metadata",
+        "warning",
+        "V0 event directories whose conversation has no metadata anywhere",
+        V0EventsDir,
+        v0_without_metadata,
+        lookup=True,
+    ),
+)
+V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
+    Check(
+        "events.v1-without-row",
+        "warning",
+        "v1_conversations/<hex> directories with no V1 row",
+        V1EventsDir,
+        v1_without_row,
+        lookup=True,
+        applies=needs_sql,
+    ),
+    Check(
+        "events.v1-unreadable",
+        "error",
+        "V1 event files OpenHands 1.x cannot read (and drops from view)",
+        V1EventsDir,
+        v1_unreadable,
+        lookup=True,
+    ),
+    Check(
+        "events.v1-misplaced",
+        "warning",
+        "V1 event files 1.x shows out of order or cannot fetch by id",
+        V1EventsDir,
+        v1_misplaced,
+        lookup=True,
+    ),
+)

@@ -1,0 +1,141 @@
+"""Which OpenHands schema the database is at, and the checks about the table itself.
+
+Rules for V1 rows changed between releases: the late-2025 app server crashes on a
+null ``pr_number`` or token column, OpenHands 1.x reads them as ``[]`` and 0. So checks
+ask which generation the table belongs to. The revision in ``alembic_version`` names
+it, but the enterprise chain numbers its revisions differently (its late-2025 table is
+``085``), so the generation is read from the table itself: revision 005 of the app
+server dropped ``github_user_id``, and every 1.x table lacks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from convstore.jobs.checks.base import Check, Context, Issue
+from convstore.stores.sql import OWNERSHIP_TABLE, TABLE, SqlStore, unavailable
+
+Generation = Literal["2025", "1.x"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The table as found: revision, columns, indexed columns, optional tables."""
+
+    revision: str | None
+    columns: frozenset[str]
+    tables: frozenset[str]
+    indexed: frozenset[str]  # the leading column of each index and of the primary key
+    location: str
+
+    @property
+    def generation(self) -> Generation:
+        return "2025" if "github_user_id" in self.columns else "1.x"
+
+    @property
+    def ownership(self) -> bool:
+        return OWNERSHIP_TABLE in self.tables
+
+    def describe(self) -> str:
+        revision = self.revision or "unknown (no alembic_version)"
+        shape = "OpenHands 1.x" if self.generation == "1.x" else "OpenHands 2025 (V0 era)"
+        enterprise = ", enterprise ownership table" if self.ownership else ""
+        return f"revision {revision}, {shape} schema{enterprise}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "revision": self.revision,
+            "generation": self.generation,
+            "ownership_table": self.ownership,
+            "location": self.location,
+        }
+
+
+def read_schema(store: SqlStore) -> Schema:
+    try:
+        with store.engine.connect() as connection:
+            inspector = inspect(connection)
+            indexed = {
+                index["column_names"][0]
+                for index in inspector.get_indexes(TABLE)
+                if index["column_names"] and index["column_names"][0] is not None
+            }
+            primary = inspector.get_pk_constraint(TABLE).get("constrained_columns") or []
+            indexed.update(primary[:1])
+            revision = None
+            if "alembic_version" in store.table_names:
+                revision = connection.execute(
+                    text("SELECT version_num FROM alembic_version")
+                ).scalar()
+    except DBAPIError as error:
+        raise unavailable(store.display, error) from error
+    return Schema(
+        revision=None if revision is None else str(revision),
+        columns=store.columns,
+        tables=store.table_names,
+        indexed=frozenset(indexed),
+        location=f"{TABLE} in {store.display}",
+    )
+
+
+def only_2025(context: Context) -> str | None:
+    """For rules that OpenHands 1.x relaxed (it reads nulls as defaults)."""
+    if context.schema is None:
+        return "needs a database (--db)"
+    if context.schema.generation == "1.x":
+        return "OpenHands 1.x reads these nulls as defaults"
+    return None
+
+
+def needs_column(name: str, since: str) -> Callable[[Context], str | None]:
+    """For checks of a column that only some revisions have."""
+
+    def applies(context: Context) -> str | None:
+        if context.schema is None:
+            return "needs a database (--db)"
+        if name not in context.schema.columns:
+            return f"the table has no {name} column (added in revision {since})"
+        return None
+
+    return applies
+
+
+def needs_ownership(context: Context) -> str | None:
+    if context.schema is None:
+        return "needs a database (--db)"
+    if not context.schema.ownership:
+        return f"no {OWNERSHIP_TABLE} table: only OpenHands 1.x enterprise has one"
+    return None
+
+
+def needs_schema(context: Context) -> str | None:
+    return None if context.schema is not None else "needs a database (--db)"
+
+
+def no_created_at_index(schema: Schema, _context: Context) -> Iterator[Issue]:
+    if "created_at" not in schema.columns or "created_at" in schema.indexed:
+        return
+    yield Issue(
+        "conversation_metadata has no index on created_at, so every listing sorted by "
+        "creation time reads the whole table (OpenHands' single-machine schema has none)",
+        "run `convstore db add-indexes` if listings are slow; OpenHands ignores extra indexes",
+        conversation_id=None,
+        location=schema.location,
+    )
+
+
+CHECKS: tuple[Check[Schema], ...] = (
+    Check(
+        "sql.no-created-at-index",
+        "info",
+        "no index on created_at: listings by creation time scan the table",
+        Schema,
+        no_created_at_index,
+        applies=needs_schema,
+    ),
+)
