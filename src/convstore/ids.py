@@ -32,7 +32,10 @@ def validate_id(conversation_id: str) -> str:
     """Return the id unchanged, or raise UsageError saying why it is refused."""
     problem = id_problem(conversation_id)
     if problem is not None:
-        raise UsageError(f"invalid conversation id {conversation_id!r}: {problem}")
+        shown = repr(conversation_id)
+        if len(shown) > 80:  # a 5,000-character id would make the one error line a page
+            shown = shown[:79] + "…"
+        raise UsageError(f"invalid conversation id {shown}: {problem}")
     return conversation_id
 
 

@@ -10,6 +10,7 @@ delete act on. Nothing here follows a symbolic link out of the store.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -158,7 +159,11 @@ class FileStore:
     def get(
         self, conversation_id: str, version: Version | None = None
     ) -> ConversationMetadata | None:
+        # A hidden name is never a conversation (a half-deleted ".deleting-" directory),
+        # and "." is sessions/ itself: deleting it would take every conversation.
         if version == "V1" or id_problem(conversation_id) is not None:
+            return None
+        if conversation_id.startswith("."):
             return None
         directory = self.sessions / conversation_id
         path = directory / METADATA
@@ -206,21 +211,37 @@ class FileStore:
 
     def _escapes(self, directory: Path) -> bool:
         """True when a session directory is a symbolic link that leaves the store."""
-        if not directory.is_symlink():
-            return False
+        try:
+            if not directory.is_symlink():
+                return False
+        except PermissionError as error:  # the directory above it cannot be searched
+            raise StoreUnavailable(f"cannot read {directory.parent}: permission denied") from error
         return not directory.resolve().is_relative_to(self._real_root)
 
     def disk_usage(self, record: ConversationMetadata) -> int:
         """Bytes of the conversation's directories (metadata, events, the user's copy)."""
-        return sum(tree_size(path) for path in self._directories(record.conversation_id))
+        return sum(tree_size(path) for path in self._directories(record))
 
-    def _directories(self, address: str) -> list[Path]:
-        """Every directory that belongs to one V0 conversation, inside the store."""
+    def _directories(self, record: ConversationMetadata) -> list[Path]:
+        """Every directory that belongs to one V0 conversation, inside the store.
+
+        Its events may be under users/<user>/conversations/<id>: only its own user's
+        (any user's when the record names none), and never through a link out of users/.
+        """
+        address = record.conversation_id
         found = [self.sessions / address]
+        users = self.root / "users"
         with contextlib.suppress(OSError):
-            for user in os.scandir(self.root / "users"):
+            real_users = users.resolve()
+            for user in os.scandir(users):
+                if record.user_id is not None and user.name != record.user_id:
+                    continue
                 candidate = Path(user.path) / "conversations" / address
-                if user.is_dir(follow_symlinks=False) and candidate.is_dir():
+                if (
+                    user.is_dir(follow_symlinks=False)
+                    and candidate.is_dir()
+                    and candidate.resolve().is_relative_to(real_users)
+                ):
                     found.append(candidate)
         return [path for path in found if path.exists() and not self._escapes(path)]
 
@@ -230,7 +251,7 @@ class FileStore:
         directory = self._writable_directory(record)
         path = directory / METADATA
         with self._locked(directory, record):
-            raw = _read_bounded(path)
+            raw = _read_to_write(path, "rewrite")
             if raw is None or fingerprint(raw) != record.token:
                 raise changed_since_read(record)
             decoded = metadata_json.decode(raw)
@@ -260,20 +281,31 @@ class FileStore:
                     "file store; convstore does not delete through it (remove the link by hand)"
                 ],
             )
-        paths = self._directories(record.conversation_id)
+        paths = self._directories(record)
         return Removal(record, paths=paths, bytes_on_disk=sum(tree_size(p) for p in paths))
 
     def remove(self, removal: Removal) -> None:
         record = removal.record
         directory = self._writable_directory(record)
         with self._locked(directory, record):
-            raw = _read_bounded(directory / METADATA)
+            raw = _read_to_write(directory / METADATA, "delete")
             if raw is None or fingerprint(raw) != record.token:
                 raise changed_since_read(record)
             # Hide every directory first (one rename each), then delete at leisure.
-            hidden = [_hide(path) for path in removal.paths]
-        for path in hidden:
-            shutil.rmtree(path, ignore_errors=True)
+            hidden: list[tuple[Path, Path]] = []
+            try:
+                for path in removal.paths:
+                    hidden.append((path, _hide(path)))
+            except OSError as error:
+                # All or nothing: a conversation half hidden would vanish from listings
+                # while the command reports a failure.
+                for original, hiding in reversed(hidden):
+                    hiding.rename(original)
+                raise StoreUnavailable(
+                    f"cannot delete {path}: {error.strerror}; nothing was deleted"
+                ) from error
+        for _, hiding in hidden:
+            shutil.rmtree(hiding, ignore_errors=True)
 
     def _writable_directory(self, record: ConversationMetadata) -> Path:
         directory = self.sessions / record.conversation_id
@@ -312,21 +344,38 @@ def _read_bounded(path: str | Path) -> bytes | None:
     """
     limit = metadata_json.MAX_METADATA_BYTES
     try:
-        with open(path, "rb") as stream:
-            status = os.fstat(stream.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise _TooLarge("metadata.json is not a regular file; it is not metadata")
-            if status.st_size > limit:
-                raise _TooLarge(
-                    f"metadata.json is {status.st_size:,} bytes, more than the {limit:,} "
-                    "convstore reads; it is not metadata"
-                )
-            raw = stream.read()  # sized by fstat: one allocation the size of the file
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise _TooLarge("metadata.json is a symbolic link; convstore does not follow it") from None
+    with open(descriptor, "rb") as stream:
+        status = os.fstat(stream.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise _TooLarge("metadata.json is not a regular file; it is not metadata")
+        if status.st_size > limit:
+            raise _TooLarge(
+                f"metadata.json is {status.st_size:,} bytes, more than the {limit:,} "
+                "convstore reads; it is not metadata"
+            )
+        raw = stream.read()  # sized by fstat: one allocation the size of the file
     if len(raw) > limit:
         raise _TooLarge(f"metadata.json grew past the {limit:,} bytes convstore reads")
     return raw
+
+
+def _read_to_write(path: Path, action: str) -> bytes | None:
+    """``_read_bounded`` for a writer: what is not metadata is refused, and not touched."""
+    try:
+        return _read_bounded(path)
+    except _TooLarge as error:
+        raise ConvstoreError(
+            f"refusing to {action} {path}: {error} (deal with it by hand; convstore never "
+            "overwrites or deletes what it cannot read)"
+        ) from error
 
 
 def _hide(path: Path) -> Path:
