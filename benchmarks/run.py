@@ -153,6 +153,20 @@ def convstore_files_user(files: Path, _db: Path) -> str:
     return f"{len(page.items)} items"
 
 
+def convstore_verify_files(files: Path, _db: Path) -> str:
+    """verify over every file: every check, leftovers and event directories (no database)."""
+    from convstore.jobs.verify import Tally, Verification
+    from convstore.stores.catalog import Catalog
+    from convstore.stores.files import FileStore
+
+    started = time.perf_counter()
+    tally = Tally()
+    for _ in tally.count(Verification(Catalog(files=FileStore(files))).run()):
+        pass
+    _report_inner(time.perf_counter() - started)
+    return f"{sum(tally.counts.values())} findings"
+
+
 def _sql_catalog(db: Path) -> Any:
     from sqlalchemy import create_engine
 
@@ -244,6 +258,7 @@ MEASURES: dict[str, tuple[str, Callable[[Path, Path], str]]] = {
         convstore_files_page,
     ),
     "convstore: list --user (files)": ("floor: scandir + read + json.loads", convstore_files_user),
+    "convstore: verify (files)": ("floor: scandir + read + json.loads", convstore_verify_files),
     "floor: SQLite keyset page, indexed": ("", floor_sqlite_keyset),
     "convstore: list first page (SQL, OpenHands indexes)": (
         "floor: SQLite keyset page, indexed",

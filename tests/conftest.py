@@ -88,6 +88,11 @@ def v1_row(**values: Any) -> dict[str, Any]:
         "prompt_tokens": 10,
         "completion_tokens": 5,
         "total_tokens": 15,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "context_window": 0,
+        "per_turn_token": 0,
         "conversation_version": "V1",
         "sandbox_id": "sandbox-" + identifier[:8],
     }

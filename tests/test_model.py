@@ -13,8 +13,9 @@ from convstore.stores.metadata_json import decode, encode_like
 
 
 def read(data, **place):
+    """A record from ``data``; selected_repository (required by OpenHands) is filled in."""
     place = {"store": "files", "version": "V0", "location": "x/metadata.json", **place}
-    return ConversationMetadata.from_source(data, **place)
+    return ConversationMetadata.from_source({"selected_repository": None, **data}, **place)
 
 
 @pytest.mark.parametrize("gen", GENERATIONS, ids=lambda gen: gen.name)
@@ -52,6 +53,15 @@ def test_numeric_user_id_is_read_and_reported():
     assert record.user_id == "42"
     assert record.problems == [
         "user_id is a number (42); OpenHands expects a string and skips this conversation"
+    ]
+
+
+def test_github_user_id_of_any_shape_is_no_problem_but_a_missing_repository_is():
+    data = {"conversation_id": "a", "created_at": "2025-01-13T00:00:00Z", "github_user_id": [1]}
+    record = ConversationMetadata.from_source(data, store="files", version="V0", location="x")
+    assert record.github_user_id is None
+    assert record.problems == [
+        "selected_repository is missing, so OpenHands skips this conversation"
     ]
 
 

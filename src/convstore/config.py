@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
 from convstore.errors import UsageError
 
-CONFIG_KEYS = ("file_store", "db")
+CONFIG_KEYS = ("file_store", "db", "events_dir")
+V1_EVENTS = "v1_conversations"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Settings:
     file_store: Setting | None
     db: Setting | None
     config_file: Path | None
+    # Where V1 event files live (``<persistence_dir>/v1_conversations``); always resolved,
+    # since a conversation's history is needed wherever its metadata comes from.
+    events_dir: Setting | None = None
 
     @classmethod
     def resolve(
@@ -43,33 +47,44 @@ class Settings:
         file_store: str | Path | None = None,
         db: str | None = None,
         config: Path | None = None,
+        events_dir: str | Path | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if environ is None else environ
         config_path = config if config is not None else default_config_path()
         from_file = _read_config(config_path, required=config is not None)
+        config_source = f"config {config_path}"
         if file_store is not None or db is not None:
-            return cls(
+            settings = cls(
                 file_store=None if file_store is None else Setting(str(file_store), "flag", True),
                 db=None if db is None else Setting(db, "flag", True),
                 config_file=config_path if from_file else None,
             )
-        config_source = f"config {config_path}"
-        return cls(
-            file_store=_first(
-                _env(env, "CONVSTORE_FILE_STORE"),
-                _configured(from_file, "file_store", config_source),
-                _env(env, "FILE_STORE_PATH"),
-                Setting(str(Path.home() / ".openhands"), "default", False),
-            ),
-            db=_first(
-                _env(env, "CONVSTORE_DB"),
-                _configured(from_file, "db", config_source),
-                _openhands_database(env),
-                _persistence_database(env),
-            ),
-            config_file=config_path if from_file else None,
+        else:
+            settings = cls(
+                file_store=_first(
+                    _env(env, "CONVSTORE_FILE_STORE"),
+                    _configured(from_file, "file_store", config_source),
+                    _env(env, "FILE_STORE_PATH"),
+                    Setting(str(Path.home() / ".openhands"), "default", False),
+                ),
+                db=_first(
+                    _env(env, "CONVSTORE_DB"),
+                    _configured(from_file, "db", config_source),
+                    _openhands_database(env),
+                    _persistence_database(env),
+                ),
+                config_file=config_path if from_file else None,
+            )
+        events = _first(
+            None if events_dir is None else Setting(str(events_dir), "flag", True),
+            _env(env, "CONVSTORE_EVENTS_DIR"),
+            _configured(from_file, "events_dir", config_source),
+            _beside(_env(env, "OH_PERSISTENCE_DIR")),
+            _beside(settings.file_store),
+            _beside(Setting(str(Path.home() / ".openhands"), "default", False)),
         )
+        return replace(settings, events_dir=events)
 
 
 def default_config_path() -> Path:
@@ -107,6 +122,13 @@ def _env(env: Mapping[str, str], name: str) -> Setting | None:
 
 def _configured(values: dict[str, str], key: str, source: str) -> Setting | None:
     return Setting(values[key], source, True) if key in values else None
+
+
+def _beside(root: Setting | None) -> Setting | None:
+    """``<root>/v1_conversations``: where OpenHands 1.x keeps V1 events on one machine."""
+    if root is None:
+        return None
+    return Setting(str(Path(root.value) / V1_EVENTS), f"{root.source}, /{V1_EVENTS}", False)
 
 
 def _openhands_database(env: Mapping[str, str]) -> Setting | None:

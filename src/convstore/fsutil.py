@@ -14,6 +14,7 @@ import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 # Temporary files start with "." so OpenHands (and `list`) never take them for data,
 # and end with a suffix `verify` can recognise when a crash leaves one behind.
@@ -47,6 +48,22 @@ def atomic_write(target: Path, data: bytes, like: os.stat_result | None = None) 
             temporary.unlink()
         raise
     fsync_directory(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_text(target: Path) -> Iterator[TextIO]:
+    """Write a text file in place of ``target`` atomically, streaming (exports, reports)."""
+    temporary = temporary_name(target)
+    try:
+        with temporary.open("w", encoding="utf-8") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        temporary.replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
 
 
 def fsync_directory(directory: Path) -> None:

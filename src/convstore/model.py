@@ -133,7 +133,9 @@ DATETIME_FIELDS = frozenset({"created_at", "last_updated_at", "shared_at"})
 class ConversationMetadata(BaseModel):
     """A conversation's metadata, where it lives, and what is wrong with it."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinity parse from JSON, but no V1 row may hold them (cost >= 0) and JSON
+    # output cannot carry them: they are invalid values, dropped with a problem sentence.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     conversation_id: str
     selected_repository: str | None = None
@@ -207,6 +209,10 @@ class ConversationMetadata(BaseModel):
         }
         extra = {key: value for key, value in data.items() if key not in _MODEL_FIELDS}
         found = [*problems]
+        legacy = known.get("github_user_id")
+        if not (legacy is None or isinstance(legacy, str | int)) or isinstance(legacy, bool):
+            # OpenHands strips github_user_id unread: whatever it holds harms nothing.
+            del known["github_user_id"]
         user_id = known.get("user_id")
         if isinstance(user_id, int) and not isinstance(user_id, bool):
             found.append(
@@ -344,6 +350,9 @@ def _v0_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[
     found: list[str] = []
     if "created_at" not in data:
         found.append("created_at is missing, so OpenHands hides this conversation")
+    if "selected_repository" not in data:
+        # A required field of OpenHands' dataclass, even though it may be null.
+        found.append("selected_repository is missing, so OpenHands skips this conversation")
     found += [
         f"{name} is null, so OpenHands skips this conversation"
         for name in sorted(_NOT_NULLABLE | {"created_at"})

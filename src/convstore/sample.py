@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from convstore.errors import UsageError
-from convstore.model import TRIGGERS, format_v0_datetime
+from convstore.model import METADATA_JSON_FIELDS, TRIGGERS, format_v0_datetime
 
 USERS = ("alice", "bob", "carol", "dave")
 REPOSITORIES = (
@@ -59,28 +59,7 @@ def _date(text: str) -> datetime:
 
 
 _FIRST = ("conversation_id", "github_user_id", "selected_repository", "title", "last_updated_at")
-_CURRENT = (
-    "conversation_id",
-    "selected_repository",
-    "user_id",
-    "selected_branch",
-    "git_provider",
-    "title",
-    "last_updated_at",
-    "trigger",
-    "pr_number",
-    "created_at",
-    "llm_model",
-    "accumulated_cost",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "sandbox_id",
-    "conversation_version",
-    "is_public",
-    "public_share_token",
-    "shared_at",
-)
+_CURRENT = METADATA_JSON_FIELDS  # the current generation: every field, in order
 
 
 def _without(fields: tuple[str, ...], *names: str) -> tuple[str, ...]:
@@ -273,9 +252,7 @@ def write_sample(
         _write_v0(sessions / uuid.UUID(int=rng.getrandbits(128)).hex, content)
     database = str(directory / "openhands.db")
     v0_rows, v1_rows = _write_database(database_url or f"sqlite:///{database}", rng, rows)
-    return SampleSummary(
-        files, len(broken), v0_rows, v1_rows, directory, database_url or database
-    )
+    return SampleSummary(files, len(broken), v0_rows, v1_rows, directory, database_url or database)
 
 
 def _write_v0(directory: Path, content: bytes) -> None:

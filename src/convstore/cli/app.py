@@ -12,11 +12,13 @@ from convstore.cli import (
     config_cmd,
     db_cmd,
     delete_cmd,
+    export_cmd,
     list_cmd,
     migrate_cmd,
     rename_cmd,
     sample_cmd,
     show_cmd,
+    verify_cmd,
 )
 
 EXIT_STATUSES = """\
@@ -70,8 +72,10 @@ for module in (
     rename_cmd,
     delete_cmd,
     migrate_cmd,
+    export_cmd,
     config_cmd,
     db_cmd,
     sample_cmd,
+    verify_cmd,
 ):
     module.register(app)

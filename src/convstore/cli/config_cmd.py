@@ -7,7 +7,13 @@ import json
 import typer
 
 from convstore.cli.common import translated
-from convstore.cli.options import ConfigOption, DatabaseOption, FileStoreOption, OneFormatOption
+from convstore.cli.options import (
+    ConfigOption,
+    DatabaseOption,
+    EventsDirOption,
+    FileStoreOption,
+    OneFormatOption,
+)
 
 
 def show_config(
@@ -15,17 +21,21 @@ def show_config(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    events_dir: EventsDirOption = None,
 ) -> None:
     """Show where convstore looks for each store, and why."""
     from convstore.cli import render
     from convstore.config import Settings, masked
 
-    settings = Settings.resolve(file_store=file_store, db=db, config=config)
+    settings = Settings.resolve(file_store=file_store, db=db, config=config, events_dir=events_dir)
+    resolved = {
+        "file_store": settings.file_store,
+        "db": settings.db,
+        "events_dir": settings.events_dir,
+    }
     data = {
-        name: None
-        if setting is None
-        else {"value": masked(setting.value), "source": setting.source}
-        for name, setting in (("file_store", settings.file_store), ("db", settings.db))
+        name: None if entry is None else {"value": masked(entry.value), "source": entry.source}
+        for name, entry in resolved.items()
     }
     if settings.config_file is not None:
         data["config_file"] = {"value": str(settings.config_file), "source": "read"}

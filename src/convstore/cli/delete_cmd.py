@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from convstore.cli.common import open_catalog, translated
+from convstore.cli.completion import complete_conversation_id
 from convstore.cli.options import (
     FILTER_PANEL,
     ConfigOption,
@@ -30,7 +31,10 @@ Examples:
 """
 
 IdsArgument = Annotated[
-    list[str] | None, typer.Argument(help="Conversation ids.", show_default=False)
+    list[str] | None,
+    typer.Argument(
+        help="Conversation ids.", show_default=False, autocompletion=complete_conversation_id
+    ),
 ]
 OlderThanOption = Annotated[
     str | None,

@@ -15,9 +15,11 @@ from convstore.cli.options import (
     FileStoreOption,
     LimitOption,
     ListFormatOption,
+    OrgOption,
     RepoOption,
     SinceOption,
     SortOption,
+    StatusOption,
     SubConversationsOption,
     TitleOption,
     TriggerOption,
@@ -52,6 +54,8 @@ def list_conversations(
     updated_until: UpdatedUntilOption = None,
     version: VersionOption = None,
     sub_conversations: SubConversationsOption = False,
+    status: StatusOption = None,
+    org: OrgOption = None,
     sort: SortOption = "-created",
     limit: LimitOption = 20,
     cursor: CursorOption = None,
@@ -79,17 +83,20 @@ def list_conversations(
         updated_until=bound(updated_until),
         version=version,
         sub_conversations=sub_conversations,
+        status=status,
+        org=org,
         sort=order,
         after=None if cursor is None else decode_cursor(order, cursor),
     )
     catalog = open_catalog(file_store, db, config)
+    extra = catalog.optional_fields()
     try:
         if all_pages:
-            render.records(catalog.search(query), output_format)
+            render.records(catalog.search(query), output_format, extra)
             return
         while True:
             page = catalog.page(query, limit)
-            render.records(page.items, output_format)
+            render.records(page.items, output_format, extra)
             if page.next_cursor is None:
                 return
             if not (interactive() and output_format == "table"):

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Literal
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from convstore.cli.common import open_catalog, translated
+from convstore.cli.common import translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     ConfigOption,
     DatabaseOption,
     DryRunOption,
+    EventsDirOption,
     FileStoreOption,
 )
 
 if TYPE_CHECKING:
+    from convstore.config import Settings
     from convstore.jobs.migrate import Report
     from convstore.jobs.v0_to_v1 import Conversion
 
@@ -94,6 +97,14 @@ def migrate(
             rich_help_panel=MIGRATION_PANEL,
         ),
     ] = "keep",
+    no_events: Annotated[
+        bool,
+        typer.Option(
+            "--no-events",
+            help="Migrate metadata only; leave the V0 events unconverted.",
+            rich_help_panel=MIGRATION_PANEL,
+        ),
+    ] = False,
     dry_run: DryRunOption = False,
     report_file: Annotated[
         Path | None,
@@ -107,25 +118,21 @@ def migrate(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    events_dir: EventsDirOption = None,
 ) -> None:
     """Migrate V0 conversations (files and SaaS rows) to V1 rows, in resumable batches."""
     from convstore.cli import render
     from convstore.cli.progress import progress
-    from convstore.errors import UsageError
+    from convstore.config import Settings
     from convstore.jobs import migrate as job
+    from convstore.stores.catalog import open_catalog
 
-    if create_table:
-        from convstore.config import Settings
-        from convstore.jobs.create_table import create_conversation_table
-
-        settings = Settings.resolve(file_store=file_store, db=db, config=config)
-        if settings.db is None:
-            raise UsageError("--create-table needs --db")
-        created = create_conversation_table(settings.db.value)
-        if created:
-            render.err.print(f"created table conversation_metadata in {created}", highlight=False)
-    catalog = open_catalog(file_store, db, config)
+    settings = Settings.resolve(file_store=file_store, db=db, config=config, events_dir=events_dir)
+    events_root = None
+    if not no_events and settings.events_dir is not None:
+        events_root = Path(settings.events_dir.value).expanduser()
     options = job.Options(
+        events_root=events_root,
         default_user=default_user,
         non_uuid=non_uuid,
         batch_size=batch_size,
@@ -134,23 +141,56 @@ def migrate(
         after=after,
         org=org,
     )
-    try:
-        with (
-            _ReportFile(report_file) as report_writer,
-            progress("migrating" if not dry_run else "planning", job.count_sources(catalog)) as bar,
-        ):
+    # A dry run that may need an empty table to plan against keeps it here, then drops it.
+    with tempfile.TemporaryDirectory(prefix="convstore-plan-") as scratch:
+        if create_table:
+            settings = _with_table(settings, dry_run, Path(scratch))
+        catalog = open_catalog(settings)
+        try:
+            with (
+                _ReportFile(report_file) as report_writer,
+                progress("planning" if dry_run else "migrating", job.count_sources(catalog)) as bar,
+            ):
 
-            def listener(conversion: Conversion, outcome: str) -> None:
-                bar.advance()
-                report_writer.add(conversion, outcome)
+                def listener(conversion: Conversion, outcome: str) -> None:
+                    bar.advance()
+                    report_writer.add(conversion, outcome)
 
-            report = job.run(catalog, options, listener)
-            report_writer.finish(report)
-    finally:
-        catalog.close()
+                report = job.run(catalog, options, listener)
+                report_writer.finish(report)
+        finally:
+            catalog.close()
     render.migration(report)
     if not report.clean:
         raise typer.Exit(1)
+
+
+def _with_table(settings: Settings, dry_run: bool, scratch: Path) -> Settings:
+    """--create-table: create the table; in a dry run, plan against an empty one instead."""
+    from dataclasses import replace
+
+    from convstore.cli import render
+    from convstore.config import Setting
+    from convstore.errors import UsageError
+    from convstore.jobs.create_table import create_conversation_table, has_conversation_table
+
+    if settings.db is None:
+        raise UsageError("--create-table needs --db")
+    if not dry_run:
+        created = create_conversation_table(settings.db.value)
+        if created:
+            render.err.print(f"created table conversation_metadata in {created}", highlight=False)
+        return settings
+    if has_conversation_table(settings.db.value):
+        return settings
+    empty = scratch / "plan.db"
+    create_conversation_table(str(empty))
+    render.err.print(
+        f"{settings.db.value} has no conversation_metadata table yet: planning against an "
+        "empty one (--dry-run creates nothing)",
+        highlight=False,
+    )
+    return replace(settings, db=Setting(str(empty), "dry run", True))
 
 
 class _ReportFile:
@@ -170,13 +210,20 @@ class _ReportFile:
     def add(self, conversion: Conversion, outcome: str) -> None:
         if self.stream is None:
             return
-        entry = {
+        entry: dict[str, Any] = {
             "old_id": conversion.source.conversation_id,
             "source": conversion.source.location,
             "new_id": conversion.new_id,
             "outcome": outcome,
             "warnings": conversion.warnings,
         }
+        if conversion.events is not None:
+            entry["events"] = {
+                "converted": dict(conversion.events.converted),
+                "summarized": dict(conversion.events.summarized),
+                "skipped": dict(conversion.events.skipped),
+                "files_written": conversion.events.written,
+            }
         self.stream.write(
             ("," if self.count else "") + "\n  " + json.dumps(entry, ensure_ascii=False)
         )

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from convstore.cli.completion import complete_conversation_id, complete_trigger, complete_user
+
 STORE_PANEL = "Store location"
 FILTER_PANEL = "Filters"
 OUTPUT_PANEL = "Output"
@@ -18,14 +20,17 @@ ListFormat = Literal["table", "json", "jsonl", "csv"]
 OneFormat = Literal["table", "json"]
 SortChoice = Literal["created", "-created", "updated", "-updated", "title", "-title"]
 VersionChoice = Literal["V0", "V1"]
+Severity = Literal["error", "warning", "info"]
 
 
 def _store(*names: str, help: str) -> Any:
     return typer.Option(*names, help=help, rich_help_panel=STORE_PANEL, show_default=False)
 
 
-def _filter(*names: str, help: str) -> Any:
-    return typer.Option(*names, help=help, rich_help_panel=FILTER_PANEL, show_default=False)
+def _filter(*names: str, help: str, **settings: Any) -> Any:
+    return typer.Option(
+        *names, help=help, rich_help_panel=FILTER_PANEL, show_default=False, **settings
+    )
 
 
 def _output(*names: str, help: str) -> Any:
@@ -36,12 +41,20 @@ FileStoreOption = Annotated[
     Path | None,
     _store(
         "--file-store",
-        help="Directory that holds sessions/ (V0 files). [env: CONVSTORE_FILE_STORE]",
+        help="Directory that holds sessions/ (V0 files); env CONVSTORE_FILE_STORE.",
     ),
 ]
 DatabaseOption = Annotated[
     str | None,
-    _store("--db", help="SQLAlchemy URL or path to a SQLite file. [env: CONVSTORE_DB]"),
+    _store("--db", help="SQLAlchemy URL or path to a SQLite file; env CONVSTORE_DB."),
+]
+EventsDirOption = Annotated[
+    Path | None,
+    _store(
+        "--events-dir",
+        help="Where V1 event files live (<persistence dir>/v1_conversations); "
+        "env CONVSTORE_EVENTS_DIR.",
+    ),
 ]
 ConfigOption = Annotated[
     Path | None,
@@ -51,16 +64,26 @@ ConfigOption = Annotated[
 ConversationIdArgument = Annotated[
     str,
     typer.Argument(
-        help="Conversation id: V0 hex or V1 dashed UUID, or any V0 id.", show_default=False
+        help="Conversation id: V0 hex or V1 dashed UUID, or any V0 id.",
+        show_default=False,
+        autocompletion=complete_conversation_id,
     ),
 ]
 
-UserOption = Annotated[str | None, _filter("--user", help="Only this user's conversations.")]
+UserOption = Annotated[
+    str | None,
+    _filter("--user", help="Only this user's conversations.", autocompletion=complete_user),
+]
 RepoOption = Annotated[
     str | None, _filter("--repo", help="Repository contains this text (case-insensitive).")
 ]
 TriggerOption = Annotated[
-    str | None, _filter("--trigger", help="Only this trigger (gui, resolver, slack, ...).")
+    str | None,
+    _filter(
+        "--trigger",
+        help="Only this trigger (gui, resolver, slack, ...).",
+        autocompletion=complete_trigger,
+    ),
 ]
 TitleOption = Annotated[
     str | None, _filter("--title", help="Title contains this text (case-insensitive).")
@@ -87,12 +110,28 @@ SubConversationsOption = Annotated[
         help="Include sub-conversations (left out by default, as OpenHands does).",
     ),
 ]
+StatusOption = Annotated[
+    str | None,
+    _filter(
+        "--status",
+        help="Only this execution_status (idle, running, paused, finished, error, stuck, "
+        "deleting; OpenHands 1.x databases).",
+    ),
+]
+OrgOption = Annotated[
+    str | None,
+    _filter("--org", help="Only this org's conversations (1.x enterprise databases)."),
+]
 
 ListFormatOption = Annotated[
     ListFormat, _output("--format", help="table for people; json, jsonl or csv for scripts.")
 ]
 OneFormatOption = Annotated[
     OneFormat, _output("--format", help="table for people, json for scripts.")
+]
+FailOnOption = Annotated[
+    Severity,
+    _output("--fail-on", help="Exit with status 1 when a finding is at least this severe."),
 ]
 SortOption = Annotated[SortChoice, _output("--sort", help="Sort order; a leading - is descending.")]
 LimitOption = Annotated[

@@ -11,7 +11,7 @@ import contextlib
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -30,17 +30,33 @@ if not out.is_terminal:
 LIST_FORMATS = ("table", "json", "jsonl", "csv")
 ONE_FORMATS = ("table", "json")
 
+# C0, DEL and C1 control characters, shown as escapes: a title must not ring, clear or
+# retitle a terminal, nor break a table row.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
 
-def records(items: Iterable[ConversationMetadata], fmt: str, stream: TextIO | None = None) -> int:
-    """Write records in ``fmt``, streaming; returns how many were written."""
-    target = stream or sys.stdout
+
+def safe(value: object) -> str:
+    """Text from a store, fit for a Rich markup string or cell: control characters made
+    visible and ``[`` escaped, so a title like ``[/x]`` is printed, not parsed."""
+    from rich.markup import escape
+
+    return escape(str(value).translate(_CONTROLS))
+
+
+def records(items: Iterable[ConversationMetadata], fmt: str, optional: Sequence[str] = ()) -> int:
+    """Write records in ``fmt``, streaming; returns how many were written.
+
+    ``optional`` names fields only some databases have (execution_status, org_id):
+    the table and CSV get a column for each; JSON carries whatever the source has.
+    """
+    target = sys.stdout
     if fmt == "json":
         return _json_array(items, target)
     if fmt == "jsonl":
         return _lines(items, target)
     if fmt == "csv":
-        return _csv(items, target)
-    return _table(items)
+        return _csv(items, target, optional)
+    return _table(items, optional)
 
 
 def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
@@ -62,16 +78,18 @@ def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     return count
 
 
-def _csv(items: Iterable[ConversationMetadata], target: TextIO) -> int:
+def _csv(items: Iterable[ConversationMetadata], target: TextIO, optional: Sequence[str]) -> int:
     from convstore.model import METADATA_JSON_FIELDS
 
-    header = [*METADATA_JSON_FIELDS, "store", "version", "problems"]
+    header = [*METADATA_JSON_FIELDS, *optional, "store", "version", "problems"]
     writer = csv.writer(target, lineterminator="\n")
     writer.writerow(header)
     count = 0
     for record in items:
         data = record.output_fields()
-        writer.writerow([_csv_cell(name, data.get(name)) for name in header])
+        writer.writerow(
+            [_csv_cell(name, data.get(name, getattr(record, name, None))) for name in header]
+        )
         count += 1
     return count
 
@@ -86,11 +104,15 @@ def _csv_cell(name: str, value: Any) -> str:
     return str(value)
 
 
-def _table(items: Iterable[ConversationMetadata]) -> int:
+# Headings of the optional table columns (fields only some databases have).
+OPTIONAL_HEADINGS = {"execution_status": "status", "org_id": "org"}
+
+
+def _table(items: Iterable[ConversationMetadata], optional: Sequence[str]) -> int:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name, style, widest in (
+    columns: list[tuple[str, str, int | None]] = [
         ("", "red", None),
         ("id", "cyan", None),
         ("title", "", 60),
@@ -99,7 +121,9 @@ def _table(items: Iterable[ConversationMetadata]) -> int:
         ("created", "", None),
         ("version", "", None),
         ("cost", "", None),
-    ):
+    ]
+    columns += [(OPTIONAL_HEADINGS[name], "", 12) for name in optional]
+    for name, style, widest in columns:
         table.add_column(
             name, style=style or None, no_wrap=True, overflow="ellipsis", max_width=widest
         )
@@ -107,13 +131,14 @@ def _table(items: Iterable[ConversationMetadata]) -> int:
     for record in items:
         table.add_row(
             "!" if record.problems else "",
-            record.short_id,
-            record.title or "",
-            record.user_id or "",
-            record.selected_repository or "",
+            safe(record.short_id),
+            safe(record.title or ""),
+            safe(record.user_id or ""),
+            safe(record.selected_repository or ""),
             when(record.created_at),
             record.version,
             f"${record.accumulated_cost:.2f}",
+            *(safe(str(getattr(record, name) or "")) for name in optional),
         )
         count += 1
     if count:
@@ -176,13 +201,13 @@ def one(
     for name, value in record.output_fields().items():
         if name == "problems":
             continue
-        table.add_row(name, _plain(value))
+        table.add_row(name, safe(_plain(value)))
     for name, value in details.items():
         if value is not None:
-            table.add_row(name, f"{value:,} bytes" if name == "size_on_disk" else str(value))
+            table.add_row(name, f"{value:,} bytes" if name == "size_on_disk" else safe(value))
     out.print(table)
     for problem in record.problems:
-        out.print(f"[red]problem:[/red] {problem}", highlight=False)
+        out.print(f"[red]problem:[/red] {safe(problem)}", highlight=False)
 
 
 def _plain(value: Any) -> str:
@@ -198,18 +223,18 @@ def removals(plans: list[Removal], console: Console) -> None:
     for plan in plans:
         record = plan.record
         console.print(
-            f"[bold]{record.conversation_id}[/bold] {record.version} "
-            f"{record.title or '(no title)'!r} in {record.location}",
+            f"[bold]{safe(record.conversation_id)}[/bold] {record.version} "
+            f"{safe(repr(record.title or '(no title)'))} in {safe(record.location)}",
             highlight=False,
         )
         for path in plan.paths:
-            console.print(f"  remove directory {path}", highlight=False)
+            console.print(f"  remove directory {safe(path)}", highlight=False)
         for row in plan.rows:
-            console.print(f"  delete {row}", highlight=False)
+            console.print(f"  delete {safe(row)}", highlight=False)
         if plan.bytes_on_disk:
             console.print(f"  frees {plan.bytes_on_disk:,} bytes", highlight=False)
         for blocker in plan.blockers:
-            console.print(f"  [red]blocked:[/red] {blocker}", highlight=False)
+            console.print(f"  [red]blocked:[/red] {safe(blocker)}", highlight=False)
 
 
 def paged(items: Iterator[ConversationMetadata], size: int) -> Iterator[list[ConversationMetadata]]:
@@ -235,6 +260,17 @@ def migration(report: Any) -> None:
             out.print(f"      {conversion.source.conversation_id}{target}{note}", highlight=False)
     if not report.counts:
         out.print("  no V0 conversations found", highlight=False)
+    if any(report.events.values()):
+        done = "would be" if report.dry_run else "were"
+        out.print(
+            f"[bold]V0 events[/bold] ({report.event_files_written:,} V1 files {done} written)"
+        )
+        for fate, kinds in report.events.items():
+            if kinds:
+                listed = ", ".join(f"{kind} {count:,}" for kind, count in kinds.most_common())
+                out.print(f"  {fate:11} {sum(kinds.values()):>8,}  ({listed})", highlight=False)
+        if report.event_problems:
+            out.print(f"  unreadable or inconsistent event files: {report.event_problems:,}")
 
 
 def database(details: Any) -> None:
@@ -265,13 +301,11 @@ SEVERITY_STYLES = {"error": "red", "warning": "yellow", "info": "blue"}
 VERIFY_FORMATS = ("table", "json", "jsonl")
 
 
-def findings(
-    items: Iterable[Any], fmt: str, tally: Any, verification: Any, stream: TextIO | None = None
-) -> None:
-    """Stream ``verify``'s findings in ``fmt``; the table is printed once they are all in.
+def findings(items: Iterable[Any], fmt: str, stream: TextIO | None = None) -> None:
+    """Stream ``verify``'s findings: every one in json or jsonl, the repairs in a table.
 
-    ``tally`` (a ``verify.Tally``) must be counting ``items``; the table and the JSON
-    summary are read from it, so memory holds a few examples per check, not every finding.
+    Call ``findings_end`` once the stream is exhausted (and any progress display closed):
+    it prints what needs the whole run, read from the ``verify.Tally`` that counted it.
     """
     target = stream or sys.stdout
     if fmt == "jsonl":
@@ -282,12 +316,19 @@ def findings(
         for count, finding in enumerate(items):
             target.write(",\n" if count else "\n")
             target.write(json.dumps(finding.as_dict(), ensure_ascii=False))
-        summary = json.dumps(tally.summary(verification), ensure_ascii=False)
-        target.write(f'\n], "summary": {summary}}}\n')
     else:
         for finding in items:
             if finding.outcome is not None:
                 _repair_line(finding)
+
+
+def findings_end(fmt: str, tally: Any, verification: Any, stream: TextIO | None = None) -> None:
+    """The end of a verify report: the JSON summary, or the table grouped by check; and
+    one summary line on stderr."""
+    if fmt == "json":
+        summary = json.dumps(tally.summary(verification), ensure_ascii=False)
+        (stream or sys.stdout).write(f'\n], "summary": {summary}}}\n')
+    elif fmt == "table":
         _findings_table(tally, verification)
     _verify_summary(tally, verification)
 
@@ -351,16 +392,37 @@ def _findings_table(tally: Any, verification: Any) -> None:
 
 def _verify_summary(tally: Any, verification: Any) -> None:
     examined = ", ".join(f"{count:,} {stage}" for stage, count in verification.examined.items())
-    totals = tally.by_severity()
-    found = ", ".join(f"{count:,} {severity}" for severity, count in totals.items())
-    line = f"verify: {found} from {len(verification.active)} checks over {examined or 'nothing'}"
+    found = ", ".join(
+        f"{count:,} {severity}{'s' if count != 1 and severity != 'info' else ''}"
+        for severity, count in tally.by_severity().items()
+    )
+    checks = len(verification.active)
+    line = (
+        f"verify: {found} from {checks} check{'' if checks == 1 else 's'} "
+        f"over {examined or 'nothing'}"
+    )
     if tally.outcomes:
         line += "; " + ", ".join(f"{count:,} {what}" for what, count in tally.outcomes.items())
     err.print(line, highlight=False)
     if verification.schema is not None:
         err.print(f"  database: {verification.schema.describe()}", highlight=False)
+    by_reason: dict[str, list[str]] = {}
     for check, reason in verification.skipped:
-        err.print(f"  [dim]not run: {check.id} ({reason})[/dim]", highlight=False)
+        by_reason.setdefault(reason, []).append(check.id)
+    for reason, ids in by_reason.items():
+        err.print(f"  [dim]not run ({reason}): {_check_names(ids)}[/dim]", highlight=False)
+
+
+def _check_names(ids: list[str]) -> str:
+    """Check ids, a whole group written ``group.*``."""
+    from convstore.jobs.verify import CATALOG
+
+    names: list[str] = []
+    for group in dict.fromkeys(name.split(".", 1)[0] for name in ids):
+        members = [check.id for check in CATALOG if check.group == group]
+        chosen = [name for name in ids if name.split(".", 1)[0] == group]
+        names += [f"{group}.*"] if len(members) > 1 and chosen == members else chosen
+    return ", ".join(names)
 
 
 def check_catalog(checks: Iterable[Any], fmt: str) -> None:

@@ -40,7 +40,7 @@ def show(
         render.one(
             record,
             output_format,
-            twin=catalog.twin(record),
+            twin=catalog.twin(record, user),
             disk_usage=catalog.disk_usage(record),
         )
     finally:

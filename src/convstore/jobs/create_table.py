@@ -15,6 +15,20 @@ from convstore.schema import TABLE, VERSION_TABLE, build_metadata, create_schema
 from convstore.stores.catalog import sqlite_path
 
 
+def has_conversation_table(db: str) -> bool:
+    """True when ``db`` exists and holds ``conversation_metadata`` (creates nothing)."""
+    url = database_url(db)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return False
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return TABLE in inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+
+
 def create_conversation_table(db: str) -> str | None:
     """Create ``conversation_metadata`` in ``db`` if it has none; returns where, or None."""
     url = database_url(db)

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import MetaData, Table, inspect, select
 from sqlalchemy.engine import Connection
 
 from convstore.errors import ConvstoreError, UsageError
+from convstore.events import convert_conversation, find_events_dir
 from convstore.jobs.lock import migration_lock
 from convstore.jobs.v0_to_v1 import Conversion, NonUuidPolicy, convert
 from convstore.model import ConversationMetadata
@@ -49,6 +50,8 @@ class Options:
     dry_run: bool = False
     after: After = "keep"
     org: str | None = None
+    # Where V1 event files go (<persistence_dir>/v1_conversations); None: metadata only.
+    events_root: Path | None = None
 
 
 @dataclass
@@ -58,9 +61,25 @@ class Report:
     dry_run: bool
     counts: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[Conversion]] = field(default_factory=dict)
+    # V0 events by what became of them ("converted", "summarized", "skipped") and kind.
+    events: dict[str, Counter[str]] = field(
+        default_factory=lambda: {
+            "converted": Counter(),
+            "summarized": Counter(),
+            "skipped": Counter(),
+        }
+    )
+    event_files_written: int = 0
+    event_problems: int = 0
 
     def add(self, conversion: Conversion, outcome: str) -> None:
         self.counts[outcome] += 1
+        if conversion.events is not None:
+            self.events["converted"].update(conversion.events.converted)
+            self.events["summarized"].update(conversion.events.summarized)
+            self.events["skipped"].update(conversion.events.skipped)
+            self.event_files_written += conversion.events.written
+            self.event_problems += len(conversion.events.problems)
         examples = self.examples.setdefault(outcome, [])
         if len(examples) < EXAMPLES_PER_OUTCOME:
             examples.append(conversion)
@@ -135,6 +154,7 @@ def _migrate_batch(
         owners.load(connection, ready)
     inserts: list[Conversion] = []
     updates: list[Conversion] = []
+    unchanged: list[Conversion] = []
     for conversion in ready:
         assert conversion.new_id is not None and conversion.row is not None
         problem = owners.problem(conversion)
@@ -146,7 +166,7 @@ def _migrate_batch(
         if current is None:
             inserts.append(conversion)
         elif _same(current, conversion.row):
-            settle(conversion, "already migrated")
+            unchanged.append(conversion)
         elif options.overwrite:
             updates.append(conversion)
         else:
@@ -156,6 +176,17 @@ def _migrate_batch(
                 "(--overwrite replaces it)"
             )
             settle(conversion, "conflict")
+    # Every event file is in place before the row that makes OpenHands show it.
+    for conversion in [*inserts, *updates, *unchanged]:
+        _convert_events(catalog, conversion, options)
+    failed = [c for c in [*inserts, *updates, *unchanged] if c.outcome == "failed"]
+    for conversion in failed:
+        settle(conversion, "failed")
+    inserts = [c for c in inserts if c.outcome != "failed"]
+    updates = [c for c in updates if c.outcome != "failed"]
+    for conversion in unchanged:
+        if conversion.outcome != "failed":
+            settle(conversion, "already migrated")
     if options.dry_run:
         for conversion in inserts:
             settle(conversion, "would migrate")
@@ -170,6 +201,33 @@ def _migrate_batch(
     for conversion in updates:
         _after(catalog, conversion, options.after)
         settle(conversion, "overwritten")
+
+
+def _convert_events(catalog: Catalog, conversion: Conversion, options: Options) -> None:
+    """Write (or, dry, count) the V1 event files of one conversation from its V0 events."""
+    if options.events_root is None or catalog.files is None:
+        return
+    source = conversion.source
+    events_dir = find_events_dir(catalog.files.root, source.conversation_id, source.user_id)
+    if events_dir is None:
+        return
+    assert conversion.new_id is not None and conversion.row is not None
+    try:
+        conversion.events = convert_conversation(
+            events_dir,
+            conversion.new_id,
+            options.events_root,
+            dry_run=options.dry_run,
+            start=conversion.row["created_at"],
+        )
+    except OSError as error:
+        conversion.outcome = "failed"
+        conversion.warnings.append(
+            f"its events could not be written to {options.events_root}: "
+            f"{error.strerror or error}; the V1 row was not written"
+        )
+        return
+    conversion.warnings += [f"event file {problem}" for problem in conversion.events.problems]
 
 
 def _batched(
@@ -236,13 +294,12 @@ def _after(catalog: Catalog, conversion: Conversion, after: After) -> None:
         return
     files = catalog.files
     assert files is not None
-    directory = files.sessions / source.conversation_id
     if after == "archive":
         archive = files.root / ARCHIVE
         archive.mkdir(exist_ok=True)
-        directory.rename(archive / source.conversation_id)
+        (files.sessions / source.conversation_id).rename(archive / source.conversation_id)
     else:
-        shutil.rmtree(directory)
+        files.remove(files.plan_removal(source))
 
 
 # Comparing an existing V1 row with what conversion produces

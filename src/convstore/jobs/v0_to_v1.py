@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from convstore.ids import parse_uuid
 from convstore.model import (
@@ -20,6 +20,9 @@ from convstore.model import (
     TOKEN_FIELDS,
     ConversationMetadata,
 )
+
+if TYPE_CHECKING:
+    from convstore.events.report import ConversionReport
 
 # A remapped id for a V0 conversation whose id is not a UUID (``--non-uuid remap``):
 # uuid5 of the old id in this namespace, fixed forever so reruns agree.
@@ -50,6 +53,8 @@ class Conversion:
     new_id: str | None = None
     row: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    # What became of its V0 events (migrate fills it in; None: not converted).
+    events: ConversionReport | None = None
 
 
 def sandbox_id_for(conversation_id: uuid.UUID) -> str:

@@ -49,6 +49,14 @@ class Catalog:
         for store in self.stores:
             store.close()
 
+    def optional_fields(self) -> list[str]:
+        """Fields only some databases have that a listing should show when they do:
+        execution_status (1.x) and the owner's org (1.x enterprise)."""
+        if self.sql is None:
+            return []
+        found = ["execution_status"] if "execution_status" in self.sql.columns else []
+        return [*found, "org_id"] if self.sql.ownership is not None else found
+
     # Listing
 
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
@@ -89,22 +97,31 @@ class Catalog:
         if self.sql is not None:
             yield self.sql.get(conversation_id, "V0")
 
-    def twin(self, record: ConversationMetadata) -> ConversationMetadata | None:
-        """The same conversation in the other version (V0 hex <-> V1 dashed), if it exists."""
-        if parse_uuid(record.conversation_id) is None:
-            return None
-        if record.version == "V0":
-            dashed = v1_form(record.conversation_id)
-            return self.sql.get(dashed, "V1") if self.sql and dashed else None
-        hexadecimal = v0_form(record.conversation_id)
-        assert hexadecimal is not None
-        for found in (
-            self.files.get(hexadecimal) if self.files else None,
-            self.sql.get(hexadecimal, "V0") if self.sql else None,
-        ):
-            if found is not None:
+    def twin(
+        self, record: ConversationMetadata, user: str | None = None
+    ) -> ConversationMetadata | None:
+        """The same conversation in the other version (V0 hex <-> V1 dashed), if it exists;
+        with a user, only if it is theirs (another user's is not shown, even as a twin)."""
+        for found in self._twins(record):
+            if user is None or found.user_id == user:
                 return found
         return None
+
+    def _twins(self, record: ConversationMetadata) -> Iterator[ConversationMetadata]:
+        if parse_uuid(record.conversation_id) is None:
+            return
+        if record.version == "V0":
+            dashed = v1_form(record.conversation_id)
+            found = self.sql.get(dashed, "V1") if self.sql and dashed else None
+            if found is not None:
+                yield found
+            return
+        hexadecimal = v0_form(record.conversation_id)
+        assert hexadecimal is not None
+        if self.files is not None and (found := self.files.get(hexadecimal)) is not None:
+            yield found
+        if self.sql is not None and (found := self.sql.get(hexadecimal, "V0")) is not None:
+            yield found
 
     def store_of(self, record: ConversationMetadata) -> ConversationStore:
         store = self.files if record.store == "files" else self.sql
@@ -124,6 +141,11 @@ class Catalog:
         title = title.strip()
         if not title:
             raise UsageError("the new title is empty")
+        if any(ord(character) < 32 for character in title):
+            # PostgreSQL refuses NUL outright; the rest would reach terminals and the UI.
+            raise UsageError("the new title contains a NUL or control character")
+        if not title.isascii() and not _encodes(title):
+            raise UsageError("the new title is not valid UTF-8 (check the terminal's encoding)")
         record = self.get(conversation_id, user)
         changes = {"title": title, "last_updated_at": datetime.now(UTC)}
         return self.store_of(record).update(record, changes)
@@ -134,17 +156,19 @@ class Catalog:
         self, conversation_ids: list[str], user: str | None = None, with_sub: bool = False
     ) -> list[Removal]:
         """What deleting these conversations removes, children before their parent."""
-        return self._plan([self.get(name, user) for name in conversation_ids], with_sub)
+        return self._plan([self.get(name, user) for name in conversation_ids], with_sub, user)
 
     def plan_retention(self, query: Query, with_sub: bool = False) -> list[Removal]:
         """What deleting every conversation the query matches removes."""
-        return self._plan(list(self.search(query)), with_sub)
+        return self._plan(list(self.search(query)), with_sub, query.user)
 
-    def _plan(self, records: list[ConversationMetadata], with_sub: bool) -> list[Removal]:
+    def _plan(
+        self, records: list[ConversationMetadata], with_sub: bool, user: str | None
+    ) -> list[Removal]:
         plans: list[Removal] = []
         seen: set[tuple[str, str]] = set()
         for record in records:
-            children = self._children(record)
+            children = self._children(record, user)
             if children and not with_sub:
                 plan = self.store_of(record).plan_removal(record)
                 names = ", ".join(child.conversation_id for child in children[:3])
@@ -163,10 +187,15 @@ class Catalog:
                     plans.append(plan)
         return plans
 
-    def _children(self, record: ConversationMetadata) -> list[ConversationMetadata]:
+    def _children(
+        self, record: ConversationMetadata, user: str | None
+    ) -> list[ConversationMetadata]:
+        """Its sub-conversations; with a user, only theirs: another user's are neither
+        named nor deleted."""
         if self.sql is None or record.store != "sql":
             return []
-        return list(self.sql.search(Query(parent=record.conversation_id, sort=Query().sort)))
+        query = Query(parent=record.conversation_id, user=user, sort=Query().sort)
+        return list(self.sql.search(query))
 
     def delete(self, plans: list[Removal]) -> None:
         """Carry out plans made by ``plan_deletion``; refuses if any is blocked."""
@@ -178,6 +207,15 @@ class Catalog:
             )
         for plan in plans:
             self.store_of(plan.record).remove(plan)
+
+
+def _encodes(text: str) -> bool:
+    """False for text with lone surrogates: bytes of an argument that were not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def open_catalog(settings: Settings, *, connect_timeout: float = 10.0) -> Catalog:

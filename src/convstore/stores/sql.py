@@ -166,6 +166,7 @@ class SqlStore:
                 f"conversation_version is {version_text!r}, neither V0 nor V1, so OpenHands "
                 "shows this row nowhere"
             )
+        problems += _undecodable(data)
         for name in TIMESTAMP_COLUMNS:
             if isinstance(data.get(name), str):
                 data[name] = _sqlite_timestamp(data[name])
@@ -528,6 +529,9 @@ def _serialize_sqlite_writes(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        # SQLite stores whatever bytes it is given as TEXT; one row that is not UTF-8
+        # must be a problem entry, not a listing that fails (see _undecodable).
+        dbapi_connection.text_factory = _lenient_text
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         dbapi_connection.create_function("convstore_lower", 1, _lower, deterministic=True)
 
@@ -540,6 +544,27 @@ def _serialize_sqlite_writes(engine: Engine) -> None:
 def _is_null_position(sort: Sort, anchor: Position) -> bool:
     """True when the anchor has no sort value (see ``base.position``)."""
     return anchor.has_value if not sort.descending else not anchor.has_value
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _undecodable(data: dict[str, Any]) -> list[str]:
+    """Text columns holding bytes that are not UTF-8 (read by ``_lenient_text``): shown
+    with U+FFFD in their place, each reported, since OpenHands cannot read such a row."""
+    found = []
+    for name, value in data.items():
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raw = value.encode("utf-8", "surrogateescape")
+                data[name] = raw.decode("utf-8", "replace")
+                found.append(
+                    f"{name} holds bytes that are not UTF-8; OpenHands cannot read this row"
+                )
+    return found
 
 
 def _lower(value: Any) -> Any:

@@ -1,0 +1,150 @@
+"""convstore export: a conversation's metadata and transcript, migrated or not."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from convstore.cli.common import translated
+from convstore.cli.options import (
+    OUTPUT_PANEL,
+    ConfigOption,
+    DatabaseOption,
+    EventsDirOption,
+    FileStoreOption,
+    RepoOption,
+    SinceOption,
+    SubConversationsOption,
+    TitleOption,
+    UntilOption,
+    UserOption,
+    VersionOption,
+)
+
+if TYPE_CHECKING:
+    from convstore.model import ConversationMetadata
+    from convstore.stores.catalog import Catalog
+
+EXAMPLES = """\
+Examples:
+
+  convstore export 0f83cf799c8c5a129939996ab6ae6908 > transcript.md
+
+  convstore export 0f83cf79-9c8c-5a12-9939-996ab6ae6908 --format json -o conversation.json
+
+  convstore export --all --version V0 -o ~/openhands-history   (before upgrading to 1.x)
+"""
+
+ExportFormat = Literal["markdown", "json"]
+SUFFIXES = {"markdown": ".md", "json": ".json"}
+
+
+def export(
+    conversation_id: Annotated[
+        str | None, typer.Argument(help="The conversation to export.", show_default=False)
+    ] = None,
+    all_conversations: Annotated[
+        bool, typer.Option("--all", help="Every matching conversation, one file each, into -o.")
+    ] = False,
+    output_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="markdown for people, json (complete) for programs.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = "markdown",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="A file (one conversation) or a directory (--all); default: stdout.",
+            rich_help_panel=OUTPUT_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    user: UserOption = None,
+    repo: RepoOption = None,
+    title: TitleOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    version: VersionOption = None,
+    sub_conversations: SubConversationsOption = False,
+    file_store: FileStoreOption = None,
+    db: DatabaseOption = None,
+    config: ConfigOption = None,
+    events_dir: EventsDirOption = None,
+) -> None:
+    """Write a conversation's metadata and transcript (V0 or V1 events), Markdown or JSON."""
+    from convstore.cli import render
+    from convstore.config import Settings
+    from convstore.errors import UsageError
+    from convstore.stores.base import Query
+    from convstore.stores.catalog import open_catalog
+    from convstore.times import parse_optional_time
+
+    if all_conversations == (conversation_id is not None):
+        raise UsageError("give a conversation id or --all, not both and not neither")
+    if all_conversations and output is None:
+        raise UsageError("--all writes one file per conversation: give -o DIRECTORY")
+    settings = Settings.resolve(file_store=file_store, db=db, config=config, events_dir=events_dir)
+    catalog = open_catalog(settings)
+    events_root = Path(settings.events_dir.value).expanduser() if settings.events_dir else None
+    try:
+        if conversation_id is not None:
+            record = catalog.get(conversation_id, user)
+            _export(catalog, record, events_root, output_format, output)
+            return
+        assert output is not None
+        output.mkdir(parents=True, exist_ok=True)
+        query = Query(
+            user=user,
+            repo=repo,
+            title=title,
+            created_since=parse_optional_time(since),
+            created_until=parse_optional_time(until),
+            version=version,
+            sub_conversations=sub_conversations,
+        )
+        count = 0
+        for record in catalog.search(query):
+            target = output / _file_name(record, output_format)
+            _export(catalog, record, events_root, output_format, target)
+            count += 1
+        render.err.print(f"exported {count} conversation(s) into {output}", highlight=False)
+    finally:
+        catalog.close()
+
+
+def _file_name(record: ConversationMetadata, output_format: ExportFormat) -> str:
+    # Ids are validated ("/", "\\", ".." refused) before a store is asked, so they are
+    # safe file names; the version keeps a V0 file and its V1 twin apart.
+    return f"{record.conversation_id}-{record.version}{SUFFIXES[output_format]}"
+
+
+def _export(
+    catalog: Catalog,
+    record: ConversationMetadata,
+    events_root: Path | None,
+    output_format: ExportFormat,
+    target: Path | None,
+) -> None:
+    from convstore.fsutil import atomic_text
+    from convstore.jobs.export import locate_events, write_json, write_markdown
+
+    file_store = catalog.files.root if catalog.files is not None else None
+    source = locate_events(record, file_store, events_root)
+    write = write_json if output_format == "json" else write_markdown
+    if target is None:
+        write(record, source, sys.stdout)
+        return
+    with atomic_text(target) as stream:
+        write(record, source, stream)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=EXAMPLES)(translated(export))
