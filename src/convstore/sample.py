@@ -200,19 +200,31 @@ def encode(document: dict[str, Any]) -> bytes:
 
 # Breakage found in real stores, each as (name, bytes of metadata.json).
 def _broken(rng: random.Random) -> list[tuple[str, bytes]]:
-    good = v0_document(GENERATIONS[-1], rng, uuid.UUID(int=rng.getrandbits(128)).hex)
-    text = encode(good)
-    wrong_id = dict(good, conversation_id="somewhere-else")
-    unknown_trigger = dict(good, trigger="carrier_pigeon")
-    null_pr = dict(good, pr_number=None)
-    return [
-        ("truncated", text[: len(text) // 2]),
-        ("byte order mark", b"\xef\xbb\xbf" + text),
-        ("wrong id", encode(wrong_id)),
-        ("unknown trigger", encode(unknown_trigger)),
-        ("null pr_number", encode(null_pr)),
-        ("not an object", b"[1, 2, 3]"),
-    ]
+    """(directory name, metadata.json bytes) of each breakage; only "wrong id" has a
+    conversation_id that differs from its directory."""
+
+    def good() -> tuple[str, dict[str, Any]]:
+        address = uuid.UUID(int=rng.getrandbits(128)).hex
+        return address, v0_document(GENERATIONS[-1], rng, address)
+
+    broken: list[tuple[str, bytes]] = []
+    for change in ("truncated", "byte order mark", "wrong id", "unknown trigger", "null pr"):
+        address, document = good()
+        text = encode(document)
+        if change == "truncated":
+            text = text[: len(text) // 2]
+        elif change == "byte order mark":
+            text = b"\xef\xbb\xbf" + text
+        else:
+            key, value = {
+                "wrong id": ("conversation_id", "somewhere-else"),
+                "unknown trigger": ("trigger", "carrier_pigeon"),
+                "null pr": ("pr_number", None),
+            }[change]
+            text = encode({**document, key: value})
+        broken.append((address, text))
+    broken.append((uuid.UUID(int=rng.getrandbits(128)).hex, b"[1, 2, 3]"))  # not an object
+    return broken
 
 
 @dataclass(frozen=True)
@@ -248,8 +260,8 @@ def write_sample(
         conversation_id = uuid.UUID(int=rng.getrandbits(128)).hex
         _write_v0(sessions / conversation_id, encode(v0_document(gen, rng, conversation_id)))
     broken = _broken(rng)
-    for _label, content in broken:
-        _write_v0(sessions / uuid.UUID(int=rng.getrandbits(128)).hex, content)
+    for address, content in broken:
+        _write_v0(sessions / address, content)
     database = str(directory / "openhands.db")
     v0_rows, v1_rows = _write_database(database_url or f"sqlite:///{database}", rng, rows)
     return SampleSummary(files, len(broken), v0_rows, v1_rows, directory, database_url or database)
