@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +102,15 @@ def tree_size(root: Path) -> int:
                 with contextlib.suppress(OSError):
                     total += entry.stat(follow_symlinks=False).st_size
     return total
+
+
+def remove_directory(path: Path) -> None:
+    """Remove a directory tree: first renamed to a hidden name (one atomic step, so it
+    vanishes whole), then deleted; a crash in between leaves a hidden leftover that
+    `verify --fix` removes."""
+    hidden = path.with_name(f".deleting-{path.name}-{secrets.token_hex(4)}")
+    try:
+        path.rename(hidden)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(hidden, ignore_errors=True)

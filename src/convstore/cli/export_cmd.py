@@ -134,10 +134,10 @@ def _export(
     target: Path | None,
 ) -> None:
     from convstore.fsutil import atomic_text
-    from convstore.jobs.export import locate_events, write_json, write_markdown
+    from convstore.jobs.export import event_source, write_json, write_markdown
 
     file_store = catalog.files.root if catalog.files is not None else None
-    source = locate_events(record, file_store, events_root)
+    source = event_source(record, file_store, events_root)
     write = write_json if output_format == "json" else write_markdown
     if target is None:
         write(record, source, sys.stdout)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from convstore.events.locate import EventStats
     from convstore.model import ConversationMetadata
     from convstore.stores.base import Removal
 
@@ -179,14 +180,23 @@ def one(
     *,
     twin: ConversationMetadata | None = None,
     disk_usage: int | None = None,
+    events: EventStats | None = None,
 ) -> None:
-    """Every field of one conversation, where it lives, its twin, problems and size."""
-    details = {
+    """Every field of one conversation, where it lives, its twin, problems, size, events."""
+    details: dict[str, Any] = {
         "location": record.location,
         "twin": None
         if twin is None
         else f"{twin.version} {twin.conversation_id} ({twin.location})",
         "size_on_disk": disk_usage,
+        "events": None
+        if events is None
+        else {
+            "format": events.format,
+            "directory": str(events.directory),
+            "count": events.count,
+            "bytes": events.bytes,
+        },
     }
     if fmt == "json":
         sys.stdout.write(
@@ -203,8 +213,16 @@ def one(
             continue
         table.add_row(name, safe(_plain(value)))
     for name, value in details.items():
-        if value is not None:
+        if name == "events" and events is not None:
+            table.add_row(
+                name,
+                f"{events.count:,} {events.format.upper()} events, {events.bytes:,} bytes in "
+                f"{safe(events.directory)}",
+            )
+        elif value is not None:
             table.add_row(name, f"{value:,} bytes" if name == "size_on_disk" else safe(value))
+    if events is None:
+        table.add_row("events", "none found")
     out.print(table)
     for problem in record.problems:
         out.print(f"[red]problem:[/red] {safe(problem)}", highlight=False)

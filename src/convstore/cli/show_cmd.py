@@ -33,15 +33,18 @@ def show(
 ) -> None:
     """Show every field of one conversation, where it lives, and what is wrong with it."""
     from convstore.cli import render
+    from convstore.events.locate import event_stats
 
     catalog = open_catalog(file_store, db, config)
     try:
         record = catalog.get(conversation_id, user)
+        found = catalog.events(record)
         render.one(
             record,
             output_format,
             twin=catalog.twin(record, user),
             disk_usage=catalog.disk_usage(record),
+            events=None if found is None else event_stats(found),
         )
     finally:
         catalog.close()

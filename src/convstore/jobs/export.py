@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import difflib
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from convstore.events import find_events_dir, iter_events, iter_v1_events
+from convstore.events import iter_events, iter_v1_events
+from convstore.events.locate import EventLocation, locate_events
 from convstore.events.report import Problem
-from convstore.events.v1_files import conversation_dir
-from convstore.ids import parse_uuid
 from convstore.model import ConversationMetadata
 
 Format = Literal["markdown", "json"]
-EventFormat = Literal["v0", "v1"]
 # Long file contents and outputs fold away in Markdown (<details>), never get cut.
 FOLD_LINES = 30
 
@@ -32,50 +29,40 @@ FOLD_LINES = 30
 class EventSource:
     """Where a conversation's events are, in which format; problems met while reading."""
 
-    format: EventFormat | None
-    directory: Path | None
+    location: EventLocation | None
     problems: list[str] = field(default_factory=list)
 
+    @property
+    def format(self) -> str | None:
+        return None if self.location is None else self.location.format
+
+    @property
+    def directory(self) -> Path | None:
+        return None if self.location is None else self.location.directory
+
     def events(self) -> Iterator[dict[str, Any]]:
-        if self.directory is None:
+        if self.location is None:
             return
-        if self.format == "v0":
-            for event in iter_events(self.directory, self._problem):
+        if self.location.format == "v0":
+            for event in iter_events(self.location.directory, self._problem):
                 yield event.data
         else:
-            for v1_file in iter_v1_events(self.directory, self._problem):
+            for v1_file in iter_v1_events(self.location.directory, self._problem):
                 yield v1_file.event
 
     def _problem(self, problem: Problem) -> None:
         self.problems.append(str(problem))
 
 
-def locate_events(
+def event_source(
     record: ConversationMetadata, file_store: Path | None, events_root: Path | None
 ) -> EventSource:
-    """The event directory OpenHands reads for this conversation (V0 or V1 layout)."""
-    if record.version == "V0":
-        if file_store is not None:
-            found = find_events_dir(file_store, record.conversation_id, record.user_id)
-            if found is not None:
-                return EventSource("v0", found)
-        return EventSource(None, None)
-    identifier = parse_uuid(record.conversation_id)
-    if identifier is None or events_root is None:
-        return EventSource(None, None)
-    for directory in _v1_candidates(events_root, identifier, record.user_id):
-        if directory.is_dir():
-            return EventSource("v1", directory)
-    return EventSource(None, None)
-
-
-def _v1_candidates(root: Path, identifier: uuid.UUID, user_id: str | None) -> list[Path]:
-    # Single user: <persistence>/v1_conversations/<hex>; with a user id, 1.x writes
-    # <persistence>/<user_id>/v1_conversations/<hex> on local disk.
-    candidates = [conversation_dir(root, identifier)]
-    if user_id:
-        candidates.append(conversation_dir(root.parent / user_id / root.name, identifier))
-    return candidates
+    """The events OpenHands shows for this conversation (V0 or V1 layout)."""
+    return EventSource(
+        locate_events(
+            record.conversation_id, record.version, record.user_id, file_store, events_root
+        )
+    )
 
 
 def write_json(record: ConversationMetadata, source: EventSource, stream: TextIO) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -20,6 +20,8 @@ from sqlalchemy.exc import ArgumentError
 
 from convstore.config import Settings, database_url, masked
 from convstore.errors import NotFound, StoreUnavailable, UsageError
+from convstore.events.locate import EventLocation, locate_events
+from convstore.fsutil import remove_directory, tree_size
 from convstore.ids import parse_uuid, v0_form, v1_form, validate_id
 from convstore.model import ConversationMetadata
 from convstore.stores.base import (
@@ -40,6 +42,9 @@ class Catalog:
 
     files: FileStore | None = None
     sql: SqlStore | None = None
+    # Where V1 event files live (<persistence_dir>/v1_conversations): a V1 conversation's
+    # history, shown by `show` and removed by `delete` with its row.
+    events_root: Path | None = None
 
     @property
     def stores(self) -> list[ConversationStore]:
@@ -170,7 +175,7 @@ class Catalog:
         for record in records:
             children = self._children(record, user)
             if children and not with_sub:
-                plan = self.store_of(record).plan_removal(record)
+                plan = self._plan_one(record)
                 names = ", ".join(child.conversation_id for child in children[:3])
                 plan.blockers.append(
                     f"it has {len(children)} sub-conversation(s) ({names}); "
@@ -178,14 +183,34 @@ class Catalog:
                 )
                 candidates = [plan]
             else:
-                candidates = [self.store_of(child).plan_removal(child) for child in children]
-                candidates.append(self.store_of(record).plan_removal(record))
+                candidates = [self._plan_one(child) for child in [*children, record]]
             for plan in candidates:
                 key = (plan.record.store, plan.record.conversation_id)
                 if key not in seen:
                     seen.add(key)
                     plans.append(plan)
         return plans
+
+    def _plan_one(self, record: ConversationMetadata) -> Removal:
+        """The store's plan, plus a V1 conversation's event directories (OpenHands 1.x
+        leaves them behind when it deletes a row; convstore does not)."""
+        plan = self.store_of(record).plan_removal(record)
+        if record.store == "sql" and record.version == "V1":
+            found = self.events(record)
+            if found is not None:
+                return replace(
+                    plan,
+                    paths=[*plan.paths, found.directory],
+                    bytes_on_disk=plan.bytes_on_disk + tree_size(found.directory),
+                )
+        return plan
+
+    def events(self, record: ConversationMetadata) -> EventLocation | None:
+        """Where this conversation's event files are (V0 or V1 layout), if anywhere."""
+        file_store = self.files.root if self.files is not None else None
+        return locate_events(
+            record.conversation_id, record.version, record.user_id, file_store, self.events_root
+        )
 
     def _children(
         self, record: ConversationMetadata, user: str | None
@@ -207,6 +232,11 @@ class Catalog:
             )
         for plan in plans:
             self.store_of(plan.record).remove(plan)
+            if plan.record.store == "sql":
+                # After the row: a directory without a row is an orphan verify reports;
+                # a row without its directory would be a conversation with no history.
+                for path in plan.paths:
+                    remove_directory(path)
 
 
 def _encodes(text: str) -> bool:
@@ -242,7 +272,10 @@ def open_catalog(settings: Settings, *, connect_timeout: float = 10.0) -> Catalo
             sql = SqlStore(_engine(url, connect_timeout))
     if files is None and sql is None:
         raise StoreUnavailable("no store found: give --file-store or --db (see `convstore config`)")
-    return Catalog(files=files, sql=sql)
+    events_root = None
+    if settings.events_dir is not None:
+        events_root = Path(settings.events_dir.value).expanduser()
+    return Catalog(files=files, sql=sql, events_root=events_root)
 
 
 def sqlite_path(url: str) -> Path | None:
