@@ -355,3 +355,33 @@ def test_conversion_always_yields_a_row_every_v1_rule_accepts(data, mtime):
     )
     assert reread.problems == []
     assert reread.conversation_id == str(uuid.UUID(reread.conversation_id))
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_rolls_back_the_current_batch(files, tmp_path):
+    from tests.conftest import Database
+
+    _populate(files, 3000)
+    db = tmp_path / "interrupted.db"
+    Database(f"sqlite:///{db}").dispose()
+    process = _migrate_process(files, db, "--no-events")
+    deadline = time.monotonic() + 120
+    while _count(db) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    committed = _count(db)
+    assert 0 < committed < 3000 and committed % 20 == 0  # whole batches only
+
+
+def test_without_a_terminal_progress_is_plain_lines_on_stderr(files, tmp_path):
+    from tests.conftest import Database
+
+    files.generation("2025-12")
+    db = tmp_path / "cron.db"
+    Database(f"sqlite:///{db}").dispose()
+    stdout, stderr = _migrate_process(files, db).communicate(timeout=60)
+    assert "migrating: 1/1" in stderr and "\x1b[" not in stderr
+    assert "migration result" in stdout and "\x1b[" not in stdout
