@@ -385,3 +385,16 @@ def test_without_a_terminal_progress_is_plain_lines_on_stderr(files, tmp_path):
     stdout, stderr = _migrate_process(files, db).communicate(timeout=60)
     assert "migrating: 1/1" in stderr and "\x1b[" not in stderr
     assert "migration result" in stdout and "\x1b[" not in stdout
+
+
+def test_missing_created_at_is_never_after_the_last_update(files, make_database):
+    database = make_database()
+    conversation_id, document = files.generation("2025-01-02")  # no created_at; mtime is now
+    catalog = catalog_for(files, database)
+    report = migrate.run(catalog, migrate.Options())
+    assert "created_at was missing; used last_updated_at" in report.examples["migrated"][0].warnings
+    row = catalog.sql.get(str(uuid.UUID(conversation_id)))
+    assert (
+        row.created_at == row.last_updated_at == datetime.fromisoformat(document["last_updated_at"])
+    )
+    catalog.close()

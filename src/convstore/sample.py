@@ -40,6 +40,7 @@ TITLES = (
     "Migrate settings page to React",
     "Triage issue #1234",
 )
+EVENTS_EVERY = 10  # one V0 conversation in ten comes with a short event history
 MODELS = ("anthropic/claude-sonnet-4", "openai/gpt-4o", "litellm_proxy/claude-3-7-sonnet")
 
 
@@ -258,7 +259,13 @@ def write_sample(
     for index in range(files):
         gen = GENERATIONS[index % len(GENERATIONS)]
         conversation_id = uuid.UUID(int=rng.getrandbits(128)).hex
-        _write_v0(sessions / conversation_id, encode(v0_document(gen, rng, conversation_id)))
+        document = v0_document(gen, rng, conversation_id)
+        _write_v0(sessions / conversation_id, encode(document))
+        if index % EVENTS_EVERY == 0:  # a history to export and migrate
+            start = datetime.fromisoformat(
+                document.get("created_at") or document["last_updated_at"]
+            )
+            _write_v0_events(sessions / conversation_id, v0_events(document["title"], start, rng))
     broken = _broken(rng)
     for address, content in broken:
         _write_v0(sessions / address, content)
@@ -270,6 +277,132 @@ def write_sample(
 def _write_v0(directory: Path, content: bytes) -> None:
     directory.mkdir()
     (directory / "metadata.json").write_bytes(content)
+
+
+def v0_events(title: str, start: datetime, rng: random.Random) -> list[dict[str, Any]]:
+    """A short V0 history as OpenHands wrote it: a request, a failing command, an edit,
+    the passing command, the answer, and the finish (EVENTS.md's shapes)."""
+    path = f"/workspace/app/{rng.choice(('math', 'utils', 'views'))}.py"
+    steps: list[dict[str, Any]] = [
+        {
+            "source": "user",
+            "action": "message",
+            "args": {
+                "content": title,
+                "image_urls": [],
+                "file_urls": [],
+                "wait_for_response": False,
+            },
+        },
+        {
+            "source": "environment",
+            "observation": "agent_state_changed",
+            "content": "",
+            "extras": {"agent_state": "running", "reason": ""},
+        },
+        {
+            "source": "agent",
+            "action": "run",
+            "args": {
+                "command": "pytest -q",
+                "is_input": False,
+                "thought": "Let me run the tests first.",
+                "blocking": False,
+                "hidden": False,
+                "confirmation_state": "confirmed",
+            },
+        },
+        {
+            "source": "environment",
+            "observation": "run",
+            "cause": -1,
+            "content": "F.\n1 failed, 1 passed",
+            "extras": {
+                "command": "pytest -q",
+                "metadata": {"exit_code": 1, "pid": 42, "working_dir": "/workspace/app"},
+                "hidden": False,
+            },
+            "success": False,
+        },
+        {
+            "source": "agent",
+            "action": "edit",
+            "args": {
+                "path": path,
+                "command": "str_replace",
+                "old_str": "return a - b",
+                "new_str": "return a + b",
+                "thought": "The operator is wrong.",
+            },
+        },
+        {
+            "source": "environment",
+            "observation": "edit",
+            "cause": -1,
+            "content": f"The file {path} has been edited.",
+            "extras": {
+                "path": path,
+                "prev_exist": True,
+                "old_content": "def add(a, b):\n    return a - b\n",
+                "new_content": "def add(a, b):\n    return a + b\n",
+                "diff": "",
+            },
+        },
+        {
+            "source": "agent",
+            "action": "run",
+            "args": {
+                "command": "pytest -q",
+                "is_input": False,
+                "thought": "",
+                "blocking": False,
+                "hidden": False,
+                "confirmation_state": "confirmed",
+            },
+        },
+        {
+            "source": "environment",
+            "observation": "run",
+            "cause": -1,
+            "content": "..\n2 passed",
+            "extras": {
+                "command": "pytest -q",
+                "metadata": {"exit_code": 0, "pid": 43, "working_dir": "/workspace/app"},
+                "hidden": False,
+            },
+            "success": True,
+        },
+        {
+            "source": "agent",
+            "action": "finish",
+            "args": {"final_thought": "Fixed: the tests pass now.", "outputs": {}, "thought": ""},
+        },
+        {
+            "source": "environment",
+            "observation": "agent_state_changed",
+            "content": "",
+            "extras": {"agent_state": "finished", "reason": ""},
+        },
+    ]
+    events = []
+    for number, step in enumerate(steps):
+        event = {
+            "id": number,
+            "timestamp": (start + timedelta(seconds=7 * number)).replace(tzinfo=None).isoformat(),
+            "message": "",
+            **step,
+        }
+        if event.get("cause") == -1:
+            event["cause"] = number - 1  # the action just before answers to it
+        events.append(event)
+    return events
+
+
+def _write_v0_events(directory: Path, events: list[dict[str, Any]]) -> None:
+    target = directory / "events"
+    target.mkdir()
+    for event in events:
+        (target / f"{event['id']}.json").write_text(json.dumps(event))
 
 
 def _write_database(url: str, rng: random.Random, count: int) -> tuple[int, int]:

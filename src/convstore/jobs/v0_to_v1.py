@@ -73,8 +73,8 @@ def convert(
     non_uuid: NonUuidPolicy = "skip",
     created_fallback: datetime | None = None,
 ) -> Conversion:
-    """The V1 row for ``source``; ``created_fallback`` stands in for a missing created_at
-    (the file's modification time)."""
+    """The V1 row for ``source``. A missing created_at becomes ``created_fallback`` (the
+    file's modification time) or last_updated_at, whichever is earlier."""
     if _unreadable(source):
         return Conversion(source, "unreadable", warnings=list(source.problems))
     identifier = parse_uuid(source.conversation_id)
@@ -95,14 +95,20 @@ def convert(
 
     created = source.created_at
     if created is None:
-        if created_fallback is None:
+        updated_at = source.last_updated_at
+        if updated_at is not None and (created_fallback is None or updated_at < created_fallback):
+            # A conversation is not created after its last update (a copied file's mtime).
+            created = updated_at
+            warnings.append("created_at was missing; used last_updated_at")
+        elif created_fallback is not None:
+            created = created_fallback
+            warnings.append(
+                f"created_at was missing; used the file's modification time {created.isoformat()}"
+            )
+        else:
             return Conversion(
                 source, "failed", warnings=[*warnings, "created_at is missing and no fallback"]
             )
-        created = created_fallback
-        warnings.append(
-            f"created_at was missing; used the file's modification time {created.isoformat()}"
-        )
     updated = source.last_updated_at or created
     row: dict[str, Any] = {
         "conversation_id": str(identifier),
