@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,19 @@ from convstore.sample import GENERATIONS, encode, v0_document
 from convstore.schema import create_schema
 
 pytest_plugins = ["tests.pg_plugin"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI keeps its V0 index cache in the user cache directory: during the tests, one
+    of the session's own, so a run neither reads nor litters the developer's."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
 
 
 class FileStoreBuilder:

@@ -9,14 +9,19 @@ keys convstore does not know are kept in ``extra`` so a rewrite loses nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic import ValidationError as PydanticValidationError
 
 from convstore.ids import id_problem, parse_uuid
+
+# Re-exported: the parser lives apart so that scanning processes need no pydantic.
+from convstore.timestamps import as_utc as as_utc
+from convstore.timestamps import parse_timestamp as parse_timestamp
 
 GIT_PROVIDERS = frozenset({"github", "gitlab", "bitbucket", "enterprise_sso"})
 GIT_PROVIDERS_1X = frozenset({"bitbucket_data_center", "forgejo", "azure_devops"})
@@ -43,31 +48,6 @@ EXECUTION_STATUSES = frozenset(
 
 Store = Literal["files", "sql"]
 Version = Literal["V0", "V1"]
-
-
-def as_utc(value: datetime) -> datetime:
-    """Naive datetimes are UTC, as OpenHands reads them (and SQLite stores no zone)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """A stored timestamp as an aware UTC datetime, or None when it is not one.
-
-    The one parser for every path (full records, light summaries, SQL text), so a
-    record sorts the same wherever it was read.
-    """
-    if isinstance(value, datetime):
-        return as_utc(value)
-    try:
-        if isinstance(value, str):
-            return as_utc(datetime.fromisoformat(value))
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return datetime.fromtimestamp(value, UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return None
 
 
 def _timestamp(value: Any) -> datetime:
@@ -145,7 +125,8 @@ class ConversationMetadata(BaseModel):
     title: str | None = None
     last_updated_at: UtcDatetime | None = None
     trigger: str | None = None
-    pr_number: list[int] = []
+    # Factories, not [] and {}: pydantic deep-copies a mutable default for every record.
+    pr_number: list[int] = Field(default_factory=list)
     created_at: UtcDatetime | None = None
     llm_model: str | None = None
     accumulated_cost: float = 0.0
@@ -175,8 +156,8 @@ class ConversationMetadata(BaseModel):
     store: Store
     version: Version
     location: str
-    problems: list[str] = []
-    extra: dict[str, Any] = {}
+    problems: list[str] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict)
 
     # The fields the source actually had (keys of the file, columns of the table), so
     # output shows a 1.x column only where the database has it.
@@ -231,11 +212,21 @@ class ConversationMetadata(BaseModel):
         elif not isinstance(written_id, str):
             raise ValueError("a record needs a conversation id")
         place = {"store": store, "version": version, "location": location}
-        record = _validate_dropping_bad_fields(known, place, found)
+        fields = frozenset(data if source_fields is None else source_fields)
+        screened = _screened(known)
+        if screened is None:
+            record = _validate_dropping_bad_fields(known, place, found)
+            record._source_fields = fields
+        else:
+            record = _constructed(screened, place, fields)
         rules = _v1_row_problems if version == "V1" else _v0_problems
-        record.problems = found + _value_problems(record) + rules(record, data)
-        record.extra = extra
-        record._source_fields = frozenset(data if source_fields is None else source_fields)
+        # Filled in place: each assignment to a pydantic field is a Python-level call, and
+        # every listing and migration builds its records here.
+        record.problems.extend(found)
+        record.problems.extend(_value_problems(record))
+        record.problems.extend(rules(record, data))
+        if extra:
+            record.extra.update(extra)
         return record
 
     @classmethod
@@ -263,6 +254,32 @@ class ConversationMetadata(BaseModel):
         self._token = token
         return self
 
+    def packed(self) -> Packed:
+        """The record as plain values, for sending between processes: pickling the model
+        itself costs three times as much, most of it in pydantic's per-object hooks."""
+        private = self.__pydantic_private__
+        return (
+            tuple(self.__dict__.values()),
+            frozenset(self.__pydantic_fields_set__),
+            None if private is None else dict(private),
+        )
+
+    @classmethod
+    def unpacked(cls, packed: Packed) -> ConversationMetadata:
+        """The record ``packed`` describes, exactly as it was: no validation runs again,
+        since the values are those a validation produced."""
+        values, fields_set, private = packed
+        record = cls.__new__(cls)
+        record.__setstate__(
+            {
+                "__dict__": dict(zip(_FIELD_ORDER, values, strict=True)),
+                "__pydantic_extra__": None,
+                "__pydantic_fields_set__": set(fields_set),
+                "__pydantic_private__": private,
+            }
+        )
+        return record
+
     @property
     def short_id(self) -> str:
         return self.conversation_id[:8]
@@ -277,6 +294,14 @@ class ConversationMetadata(BaseModel):
         return ordered
 
 
+# ``packed``: a tuple of values in this order, a set of names, the private attributes.
+Packed = tuple[tuple[Any, ...], frozenset[str], dict[str, Any] | None]
+_FIELD_ORDER = tuple(ConversationMetadata.model_fields)
+# Every field's default (required ones as None, always overwritten), in declaration order.
+_DEFAULTS: dict[str, Any] = {
+    name: None if info.is_required() or info.default_factory else info.default
+    for name, info in ConversationMetadata.model_fields.items()
+}
 _MODEL_FIELDS = frozenset(ConversationMetadata.model_fields) - {
     "store",
     "version",
@@ -290,6 +315,126 @@ _NOT_NULLABLE = frozenset(
     for name, info in ConversationMetadata.model_fields.items()
     if info.default is not None and name in _MODEL_FIELDS
 )
+# The fields whose null makes OpenHands' V0 reader skip a conversation, in report order.
+_NULL_SKIPPED = tuple(sorted((_NOT_NULLABLE | {"created_at"}) - {"conversation_id"}))
+
+
+# The screened path. Most stored values have exactly the type the model declares, and
+# for them validation is a formality that costs more than reading the file: ``_screened``
+# converts them as pydantic's lax mode does and builds the record directly. Any value it
+# is not sure of (a wrong type, a number as a string, an unparsable time) sends the whole
+# record through pydantic, which says what is wrong; tests/test_model.py holds the two
+# paths to the same result on random input.
+_SLOW: Any = object()  # what a converter returns for a value it leaves to pydantic
+
+
+def _exactly(kind: type, nullable: bool) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if type(value) is kind or (value is None and nullable):
+            return value
+        return _SLOW
+
+    return convert
+
+
+def _float(nullable: bool) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if type(value) is float:
+            return value if math.isfinite(value) else _SLOW  # allow_inf_nan=False
+        if type(value) is int and -_EXACT_INTEGER <= value <= _EXACT_INTEGER:
+            return float(value)
+        return None if value is None and nullable else _SLOW
+
+    return convert
+
+
+def _time(value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is str:
+        parsed = parse_timestamp(value)
+        return _SLOW if parsed is None else parsed
+    if type(value) is datetime:  # a SQL row's (UtcDatetime: converted to UTC)
+        return as_utc(value)
+    return _SLOW
+
+
+def _legacy_id(value: Any) -> Any:
+    if value is None or type(value) is str:
+        return value
+    return str(value) if type(value) is int else _SLOW
+
+
+def _integers(value: Any) -> Any:
+    if type(value) is list and all(type(item) is int for item in value):
+        return list(value)
+    return _SLOW
+
+
+def _tags(value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is dict and all(
+        type(key) is str and type(item) is str for key, item in value.items()
+    ):
+        return dict(value)
+    return _SLOW
+
+
+_EXACT_INTEGER = 2**53  # the ints a float holds exactly, as pydantic converts them
+_CONVERTERS_BY_TYPE: dict[Any, Callable[[Any], Any]] = {
+    str: _exactly(str, False),
+    str | None: _exactly(str, True),
+    int: _exactly(int, False),
+    int | None: _exactly(int, True),
+    bool | None: _exactly(bool, True),
+    float: _float(False),
+    float | None: _float(True),
+    list[int]: _integers,
+    dict[str, str] | None: _tags,
+}
+# By field; a field without a converter always takes the pydantic path.
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    name: converter
+    for name, info in ConversationMetadata.model_fields.items()
+    if (converter := _CONVERTERS_BY_TYPE.get(info.annotation)) is not None
+}
+_CONVERTERS.update(dict.fromkeys(DATETIME_FIELDS, _time), github_user_id=_legacy_id)
+
+
+def _screened(known: dict[str, Any]) -> dict[str, Any] | None:
+    """``known`` as validation would leave it, or None when pydantic must judge it."""
+    converted = {}
+    for name, value in known.items():
+        converter = _CONVERTERS.get(name)
+        if converter is None:
+            return None
+        result = converter(value)
+        if result is _SLOW:
+            return None
+        converted[name] = result
+    return converted
+
+
+def _constructed(
+    values: dict[str, Any], place: dict[str, Any], source_fields: frozenset[str]
+) -> ConversationMetadata:
+    """The record pydantic would build from screened ``values``, built directly: the
+    fields in declaration order, fresh mutable defaults, the same fields-set."""
+    fields = dict(_DEFAULTS)
+    fields.update(pr_number=[], problems=[], extra={})
+    fields.update(values)
+    fields.update(place)
+    record = ConversationMetadata.__new__(ConversationMetadata)
+    record.__setstate__(
+        {
+            "__dict__": fields,
+            "__pydantic_extra__": None,
+            "__pydantic_fields_set__": {*values, *place},
+            "__pydantic_private__": {"_source_fields": source_fields, "_token": ""},
+        }
+    )
+    return record
 
 
 def _validate_dropping_bad_fields(
@@ -355,8 +500,8 @@ def _v0_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[
         found.append("selected_repository is missing, so OpenHands skips this conversation")
     found += [
         f"{name} is null, so OpenHands skips this conversation"
-        for name in sorted(_NOT_NULLABLE | {"created_at"})
-        if name in data and data[name] is None and name != "conversation_id"
+        for name in _NULL_SKIPPED
+        if name in data and data[name] is None
     ]
     return found
 

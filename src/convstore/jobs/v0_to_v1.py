@@ -110,8 +110,9 @@ def convert(
                 source, "failed", warnings=[*warnings, "created_at is missing and no fallback"]
             )
     updated = source.last_updated_at or created
+    new_id = str(identifier)
     row: dict[str, Any] = {
-        "conversation_id": str(identifier),
+        "conversation_id": new_id,
         "github_user_id": source.github_user_id,
         "user_id": source.user_id if source.user_id is not None else default_user,
         "selected_repository": source.selected_repository,
@@ -133,13 +134,14 @@ def convert(
     for name in TOKEN_FIELDS:
         row[name] = int(_not_negative(name, getattr(source, name), warnings))
     row.update(dict.fromkeys(V1_COUNTERS, 0))
-    return Conversion(source, "migrate", str(identifier), row, warnings)
+    return Conversion(source, "migrate", new_id, row, warnings)
 
 
 def _unreadable(source: ConversationMetadata) -> bool:
     # A record built by ConversationMetadata.unreadable has no fields the source
     # could vouch for; migrating it would invent a conversation.
-    return not source.source_fields and bool(source.problems)
+    # (Problems first: reading a private attribute goes through pydantic's __getattr__.)
+    return bool(source.problems) and not source.source_fields
 
 
 def _dropped(problem: str) -> bool:

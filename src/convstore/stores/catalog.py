@@ -34,6 +34,7 @@ from convstore.stores.base import (
 )
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
+from convstore.stores.v0_cache import V0Cache
 
 
 @dataclass
@@ -248,14 +249,16 @@ def _encodes(text: str) -> bool:
     return True
 
 
-def open_catalog(settings: Settings, *, connect_timeout: float = 10.0) -> Catalog:
+def open_catalog(
+    settings: Settings, *, connect_timeout: float = 10.0, cache: bool = True
+) -> Catalog:
     """The stores the settings name. A default location that does not exist is left out;
-    one named explicitly must exist."""
+    one named explicitly must exist. ``cache``: file listings use the V0 index cache."""
     files = sql = None
     if settings.file_store is not None:
         root = Path(settings.file_store.value).expanduser()
         if root.is_dir():
-            files = FileStore(root)
+            files = FileStore(root, cache=V0Cache.for_store(root) if cache else None)
         elif settings.file_store.explicit:
             raise StoreUnavailable(
                 f"file store {root} ({settings.file_store.source}) is not a directory"

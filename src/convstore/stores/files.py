@@ -1,83 +1,53 @@
 """The V0 file store: ``<root>/sessions/<id>/metadata.json``, one directory per conversation.
 
-OpenHands lists this store by reading every file for every page. convstore scans it
-once per listing, keeping only each conversation's sort key and filter fields
-(``Summary``), then reads in full just the records it yields. The directory name is
-the conversation's address: it is what OpenHands routes by, and what rename and
-delete act on. Nothing here follows a symbolic link out of the store.
+OpenHands lists this store by reading every file for every page. convstore keeps, of
+each conversation, only its sort key and filter fields (``v0_scan.Entry``): read from
+the files (on every core where that pays) or, with the V0 index cache, only from the
+files that changed since the last run (``v0_cache``). It reads in full just the
+records it yields. The directory name is the conversation's address: it is what
+OpenHands routes by, and what rename and delete act on. Nothing here follows a
+symbolic link out of the store.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
+import itertools
 import os
 import secrets
 import shutil
-import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from convstore import parallel
 from convstore.errors import ConvstoreError, StoreUnavailable
 from convstore.fsutil import atomic_write, locked_directory, tree_size
 from convstore.ids import id_problem
-from convstore.model import (
-    ConversationMetadata,
-    Store,
-    Version,
-    format_v0_datetime,
-    parse_timestamp,
+from convstore.model import ConversationMetadata, Store, Version, format_v0_datetime
+from convstore.stores import metadata_json, v0_order
+from convstore.stores.base import Query, Removal, changed_since_read
+from convstore.stores.v0_cache import CacheUnavailable, Manifest, V0Cache
+from convstore.stores.v0_scan import METADATA as METADATA  # the name other modules use
+from convstore.stores.v0_scan import (
+    RACY_WINDOW_NS,
+    Entry,
+    Refused,
+    read_entry,
+    read_metadata,
+    scan_chunk,
+    stat_chunk,
 )
-from convstore.stores import metadata_json
-from convstore.stores.base import Query, Removal, changed_since_read, comes_after, position
 
-METADATA = "metadata.json"
+# The clock the racy window is measured by (tests move it).
+now_ns = time.time_ns
 # A deleted conversation is first renamed to this hidden prefix, then removed, so a
 # crash never leaves half a conversation visible; `verify` reports leftovers.
 DELETING_PREFIX = ".deleting-"
-
-
-@dataclass(slots=True)
-class Summary:
-    """What a listing needs of one file: its filter fields and sort values."""
-
-    conversation_id: str
-    user_id: str | None = None
-    title: str | None = None
-    selected_repository: str | None = None
-    trigger: str | None = None
-    created_at: datetime | None = None
-    last_updated_at: datetime | None = None
-    version: Version = "V0"
-    execution_status: str | None = None
-    org_id: str | None = None
-    parent_conversation_id: str | None = None
-
-
-def summarize(address: str, data: dict[str, Any] | None) -> Summary:
-    """The listing fields of a decoded file, read exactly as the full model reads them."""
-    if data is None:
-        return Summary(address)
-    user_id = data.get("user_id")
-    if isinstance(user_id, int) and not isinstance(user_id, bool):
-        user_id = str(user_id)
-    return Summary(
-        address,
-        user_id=_text(user_id),
-        title=_text(data.get("title")),
-        selected_repository=_text(data.get("selected_repository")),
-        trigger=_text(data.get("trigger")),
-        created_at=parse_timestamp(data.get("created_at")),
-        last_updated_at=parse_timestamp(data.get("last_updated_at")),
-    )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def fingerprint(raw: bytes) -> str:
@@ -89,60 +59,112 @@ class FileStore:
 
     name: Store = "files"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, cache: V0Cache | None = None, workers: int | None = None
+    ) -> None:
+        """``cache``: the V0 index cache listings use (None: read every file each time).
+        ``workers``: at most this many processes read files in a listing (None: as many
+        as the cores and the store's size make worth it; 1: this process only)."""
         self.root = root
         self.sessions = root / "sessions"
         self._real_root = root.resolve()
+        self.cache = cache
+        self.workers = workers
 
     # Reading
 
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
-        if query.version == "V1":
+        if not v0_order.can_match(query):
             return
-        sort, after = query.sort, query.after
-        # Only the positions are kept (memory grows by sort keys, not records); the few
-        # records a page shows are read again in full.
-        keys = []
-        for address, data in self._scan():
-            summary = summarize(address, data)
-            if query.matches(summary):
-                key = position(sort, sort.value_of(summary), address, self.name)
-                if after is None or comes_after(sort, key, after):
-                    keys.append(key)
-        keys.sort(reverse=sort.descending)
-        for key in keys:
-            record = self.get(key.conversation_id)
+        for address in self._ordered(query):
+            record = self.get(address)
             if record is not None:
                 yield record
 
-    def records(self) -> Iterator[ConversationMetadata]:
-        """Every conversation in directory order, each file read once (for batch jobs)."""
+    def _ordered(self, query: Query) -> Iterator[str]:
+        """The addresses of the matching conversations, in listing order.
+
+        Only keys are kept (memory grows by sort keys, not records); the few records a
+        page shows are read again in full.
+        """
+        found = self._directory()
+        trust_before = found.started_ns - RACY_WINDOW_NS
+        odd = self._read_odd(found.odd, trust_before)
+        readable = found.names
+        if self.cache is not None:
+            stats = stat_chunk(str(self.sessions), found.names)
+            odd += self._read_odd(stats.odd, trust_before)
+            readable = stats.addresses
+            manifest = Manifest(stats.addresses, stats.signatures)
+            try:
+                listing = self.cache.listing(
+                    manifest, query, lambda names: self._parse(names, trust_before)
+                )
+            except CacheUnavailable:
+                pass  # the cache said why, if it is worth saying; the files are the truth
+            else:
+                extra = v0_order.keys(query, [odd, listing.extras])
+                return (key[2] for key in v0_order.merged(query.sort, listing.keys, extra))
+        keys = v0_order.keys(query, itertools.chain(self._parse(readable, trust_before), [odd]))
+        return (key[2] for key in keys)
+
+    def _directory(self) -> _Directory:
+        """One pass over sessions/: conversation directories by name, the odd ones apart."""
+        found = _Directory(now_ns())
         for entry in self._entries():
-            record = self.get(entry.name)
+            name = entry.name
+            if entry.is_symlink() or not _storable(name):
+                found.odd.append(name)
+            else:
+                found.names.append(name)
+        found.names.sort()
+        return found
+
+    def _parse(self, names: Sequence[str], trust_before_ns: int) -> Iterator[list[Entry]]:
+        """Entries of ``names`` in their order, a chunk at a time, on as many cores as pay."""
+        workers = parallel.workers_for(len(names), self.workers)
+        sessions = str(self.sessions)
+        calls = [(sessions, chunk, trust_before_ns) for chunk in parallel.chunked(names, workers)]
+        return parallel.ordered_map(scan_chunk, calls, workers)
+
+    def _read_odd(self, names: list[str], trust_before_ns: int) -> list[Entry]:
+        """Entries of directories read in this process and never cached: links (not
+        followed out of the store), names SQLite cannot hold, files stat refused."""
+        found = []
+        for name in names:
+            directory = os.path.join(self.sessions, name)
+            if self._escapes(Path(directory)):
+                found.append(Entry(name, None))
+                continue
+            entry = read_entry(name, directory + "/" + METADATA, None, trust_before_ns)
+            if entry is not None:
+                found.append(entry._replace(signature=None))
+        return found
+
+    def records(
+        self, located: Iterable[tuple[str, bool]] | None = None
+    ) -> Iterator[ConversationMetadata]:
+        """Every conversation in directory order, each file read once (for batch jobs);
+        or those of ``located``, a share of what ``located()`` gave."""
+        for address, is_link in self.located() if located is None else located:
+            record = self._load(address, is_link)
             if record is not None:
                 yield record
+
+    def count_up_to(self, limit: int) -> int:
+        """How many conversation directories there are, counting no further than
+        ``limit``: enough to decide whether a scan is worth spreading over processes."""
+        return sum(1 for _ in itertools.islice(self._entries(), limit))
+
+    def located(self) -> Iterator[tuple[str, bool]]:
+        """Each conversation directory's address, and whether it is a symbolic link."""
+        for entry in self._entries():
+            if id_problem(entry.name) is None:
+                yield entry.name, entry.is_symlink()
 
     def addresses(self) -> Iterator[str]:
         """Names under sessions/ that may be conversations (hidden names never are)."""
         return (entry.name for entry in self._entries())
-
-    def _scan(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        """Every conversation directory and its decoded metadata (None when unreadable).
-
-        The hot loop of every listing: plain strings and scandir's cached types, no
-        Path objects, one open and one read per file.
-        """
-        for entry in self._entries():
-            if entry.is_symlink() and self._escapes(Path(entry.path)):
-                yield entry.name, None
-                continue
-            try:
-                raw = _read_bounded(entry.path + "/" + METADATA)
-            except (OSError, _TooLarge):
-                yield entry.name, None
-                continue
-            if raw is not None:
-                yield entry.name, metadata_json.decode(raw).data
 
     def _entries(self) -> Iterator[os.DirEntry[str]]:
         try:
@@ -165,41 +187,48 @@ class FileStore:
             return None
         if conversation_id.startswith("."):
             return None
-        directory = self.sessions / conversation_id
-        path = directory / METADATA
-        location = str(path)
-        if self._escapes(directory):
+        return self._load(conversation_id)
+
+    def _load(self, address: str, is_link: bool | None = None) -> ConversationMetadata | None:
+        """The record of a valid address; ``is_link`` when the caller already knows.
+
+        Plain strings, not Path objects: batch jobs load every conversation through here.
+        """
+        directory = os.path.join(self.sessions, address)
+        location = directory + "/" + METADATA
+        if (is_link is None or is_link) and self._escapes(Path(directory)):
             return ConversationMetadata.unreadable(
-                conversation_id,
+                address,
                 store=self.name,
                 version="V0",
                 location=location,
                 problems=[f"{directory} is a symbolic link out of the file store; not followed"],
             )
         try:
-            raw = _read_bounded(path)
-        except _TooLarge as error:
-            return self._unreadable(conversation_id, location, str(error))
+            found = read_metadata(location)
+        except Refused as error:
+            return self._unreadable(address, location, str(error))
         except PermissionError:
             return self._unreadable(
-                conversation_id, location, "metadata.json is not readable (permission denied)"
+                address, location, "metadata.json is not readable (permission denied)"
             )
         except OSError as error:
             return self._unreadable(
-                conversation_id, location, f"metadata.json cannot be read: {error.strerror}"
+                address, location, f"metadata.json cannot be read: {error.strerror}"
             )
-        if raw is None:
+        if found is None:
             return None
+        raw = found[1]
         decoded = metadata_json.decode(raw)
         if decoded.data is None:
-            record = self._unreadable(conversation_id, location, *decoded.problems)
+            record = self._unreadable(address, location, *decoded.problems)
         else:
             record = ConversationMetadata.from_source(
                 decoded.data,
                 store=self.name,
                 version="V0",
                 location=location,
-                address=conversation_id,
+                address=address,
                 problems=decoded.problems,
             )
         return record.with_token(fingerprint(raw))
@@ -330,48 +359,38 @@ class FileStore:
         """Nothing to release: every file is opened and closed per call."""
 
 
-class _TooLarge(Exception):
-    pass
+def _read_bounded(path: Path) -> bytes | None:
+    """The file's bytes, None when it does not exist (``v0_scan.read_metadata``)."""
+    found = read_metadata(str(path))
+    return None if found is None else found[1]
 
 
-def _read_bounded(path: str | Path) -> bytes | None:
-    """The file's bytes, None when it does not exist.
+@dataclass
+class _Directory:
+    """What one pass over sessions/ found."""
 
-    Refuses what cannot be metadata before reading it: a file larger than
-    MAX_METADATA_BYTES, or something that is not a regular file (a FIFO or a link to
-    /dev/zero would never end). The read is sized by the file, not by the bound: a
-    1 MiB buffer per file would cost more than reading the file.
-    """
-    limit = metadata_json.MAX_METADATA_BYTES
+    started_ns: int  # before the first stat: the racy window is measured from here
+    names: list[str] = field(default_factory=list)  # sorted
+    odd: list[str] = field(default_factory=list)
+
+
+def _storable(name: str) -> bool:
+    """True when SQLite can hold the name as text and orders it as Python does: a name
+    that is not UTF-8 (read with surrogate escapes) is neither."""
+    if name.isascii():
+        return True
     try:
-        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as error:
-        if error.errno != errno.ELOOP:
-            raise
-        raise _TooLarge("metadata.json is a symbolic link; convstore does not follow it") from None
-    with open(descriptor, "rb") as stream:
-        status = os.fstat(stream.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise _TooLarge("metadata.json is not a regular file; it is not metadata")
-        if status.st_size > limit:
-            raise _TooLarge(
-                f"metadata.json is {status.st_size:,} bytes, more than the {limit:,} "
-                "convstore reads; it is not metadata"
-            )
-        raw = stream.read()  # sized by fstat: one allocation the size of the file
-    if len(raw) > limit:
-        raise _TooLarge(f"metadata.json grew past the {limit:,} bytes convstore reads")
-    return raw
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_to_write(path: Path, action: str) -> bytes | None:
     """``_read_bounded`` for a writer: what is not metadata is refused, and not touched."""
     try:
         return _read_bounded(path)
-    except _TooLarge as error:
+    except Refused as error:
         raise ConvstoreError(
             f"refusing to {action} {path}: {error} (deal with it by hand; convstore never "
             "overwrites or deletes what it cannot read)"

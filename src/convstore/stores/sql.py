@@ -17,7 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -434,8 +434,34 @@ class SqlStore:
 
     def insert_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         """One bulk INSERT of logical rows, writing only columns this table has."""
-        if rows:
+        if not rows:
+            return
+        names = [name for name in rows[0] if name in self.columns]
+        if not self.sqlite or any(row.keys() != rows[0].keys() for row in rows):
             connection.execute(self.table.insert(), [self._columns(row) for row in rows])
+            return
+        # SQLite: the driver's executemany on tuples in the forms the columns store (as
+        # ``_columns`` makes them), without SQLAlchemy's per-row parameter processing,
+        # which cost a third of a migration's insert.
+        timestamps = [i for i, name in enumerate(names) if name in TIMESTAMP_COLUMNS]
+        documents = [i for i, name in enumerate(names) if name in ("pr_number", "tags")]
+        values: list[tuple[Any, ...]] = []
+        for row in rows:
+            value = [row[name] for name in names]
+            for index in timestamps:
+                if isinstance(value[index], datetime):
+                    value[index] = _sqlite_text(value[index])
+            for index in documents:
+                document = value[index]
+                if document is not None:
+                    value[index] = "[]" if document == [] else json.dumps(document)
+            values.append(tuple(value))
+        quote = self.engine.dialect.identifier_preparer.quote
+        statement = (
+            f"INSERT INTO {quote(TABLE)} ({', '.join(quote(name) for name in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
+        connection.exec_driver_sql(statement, values)
 
     def replace_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         """One bulk UPDATE, by conversation_id, of the columns the rows carry."""
@@ -458,15 +484,18 @@ class SqlStore:
 
     def _columns(self, row: dict[str, Any]) -> dict[str, Any]:
         """A logical row as this table stores it: its columns only, SQLite's text forms."""
-        stored = {}
-        for name, value in row.items():
-            if name not in self.columns:
-                continue
+        # Per column by name, not per value by type: a migration stores 10^5 rows here.
+        # The timestamp columns are the table's only datetimes (FORMATS.md).
+        stored = {name: value for name, value in row.items() if name in self.columns}
+        for name in TIMESTAMP_COLUMNS:
+            value = stored.get(name)
             if isinstance(value, datetime):
-                value = self._bind_time(value)
-            elif self.sqlite and name in ("pr_number", "tags") and value is not None:
-                value = json.dumps(value)
-            stored[name] = value
+                stored[name] = self._bind_time(value)
+        if self.sqlite:
+            for name in ("pr_number", "tags"):
+                value = stored.get(name)
+                if value is not None:
+                    stored[name] = json.dumps(value)
         return stored
 
     @contextlib.contextmanager
@@ -539,6 +568,14 @@ def _serialize_sqlite_writes(engine: Engine) -> None:
     def _begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("convstore_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _sqlite_text(value: datetime) -> str:
+    """``SQLITE_TIMESTAMP`` of a datetime (naive UTC), a few times faster than strftime
+    for the aware UTC values a migration writes."""
+    if value.tzinfo is UTC and value.year >= 1000:
+        return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+    return as_utc(value).strftime(SQLITE_TIMESTAMP)
 
 
 def _is_null_position(sort: Sort, anchor: Position) -> bool:

@@ -9,6 +9,7 @@ OpenHands does with the file, because that is what an operator needs to weigh it
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from convstore import parallel
 from convstore.errors import StoreUnavailable
 from convstore.ids import id_problem
 from convstore.jobs.checks.base import Check, Context, Issue, clip
@@ -52,10 +54,23 @@ class FileItem:
     directory: str  # plain strings in the hot loop: a Path costs more than the checks
     names: list[str] = field(default_factory=list)
     raw: bytes | None = None
-    decoded: metadata_json.Decoded | None = None
+    # ``raw`` decoded. A worker process drops it before sending the item (a parsed dict
+    # costs more to send than to parse again), and ``decoded`` parses again on demand:
+    # only a file that failed the screen is ever looked at that closely.
+    parsed: metadata_json.Decoded | None = None
     unreadable: str | None = None  # why metadata.json cannot be read
     escapes_to: Path | None = None  # a symbolic link out of the store, not followed
     healthy: bool = False  # passed the screen: no screened check can find anything
+
+    @property
+    def decoded(self) -> metadata_json.Decoded | None:
+        if self.parsed is None and self.raw is not None:
+            self.parsed = metadata_json.decode(self.raw)
+        return self.parsed
+
+    @decoded.setter
+    def decoded(self, value: metadata_json.Decoded | None) -> None:
+        self.parsed = value
 
     @property
     def path(self) -> str:
@@ -84,40 +99,91 @@ class FileItem:
 Subject = FileItem | Leftover | V0EventsDir | V0View
 
 
-def scan(store: FileStore, context: Context, *, views: bool = True) -> Iterator[Subject]:
+# Directories per chunk a worker reads: a round trip's cost spread thin, and few
+# subjects held per chunk in flight.
+CHUNK = 1000
+# (name, path, kind): "hidden", "hidden directory", "link" or "directory"
+Listed = tuple[str, str, str]
+
+
+def scan(
+    store: FileStore, context: Context, *, views: bool = True, workers: int | None = None
+) -> Iterator[Subject]:
     """Every conversation directory of ``sessions/`` and the leftovers beside it; with
-    ``views``, a ``V0View`` of each readable conversation for the cross-store checks."""
+    ``views``, a ``V0View`` of each readable conversation for the cross-store checks.
+
+    In directory order, whatever the number of processes: chunks of the listing go to
+    worker processes (``workers``: at most that many; None: as many as pay) and their
+    subjects come back in the order given.
+    """
     try:
         entries = os.scandir(store.sessions)
     except FileNotFoundError:
         return
     except OSError as error:
         raise StoreUnavailable(f"cannot list {store.sessions}: {error.strerror}") from error
-    root = store.root.resolve()
+    size = store.count_up_to(2 * parallel.MIN_ITEMS_PER_WORKER)
+    count = parallel.workers_for(size, store.workers if workers is None else workers)
+    place = (store.sessions.as_posix(), str(store.root.resolve()))
     with entries:
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                found = leftover(
-                    store.sessions.as_posix(),
-                    name,
-                    is_dir=entry.is_dir(follow_symlinks=False),
-                    conversation_id=None,
-                    lock=None,
-                )
-                if found is not None and (
-                    context.user is None or context.owned(recorded_owner(found.path))
-                ):
-                    yield found
-            elif entry.is_symlink():
-                target = Path(entry.path).resolve()
-                if not target.is_relative_to(root):
-                    if context.user is None:  # whose it is would mean following it
-                        yield FileItem(name, entry.path, escapes_to=target)
-                elif target.is_dir():
-                    yield from _conversation(entry.path, name, context, views)
-            elif entry.is_dir():
-                yield from _conversation(entry.path, name, context, views)
+        listed = _listed(entries)
+        if not count:  # one entry at a time: memory holds what the runner's batch holds
+            for one in listed:
+                yield from scan_chunk(*place, [one], context.user, views)
+            return
+        calls = ((*place, chunk, context.user, views) for chunk in _chunks(listed, CHUNK))
+        for subjects in parallel.ordered_map(scan_chunk, calls, count):
+            yield from subjects
+
+
+def _listed(entries: Iterator[os.DirEntry[str]]) -> Iterator[Listed]:
+    for entry in entries:
+        if entry.name.startswith("."):
+            hidden = "hidden directory" if entry.is_dir(follow_symlinks=False) else "hidden"
+            yield entry.name, entry.path, hidden
+        elif entry.is_symlink():
+            yield entry.name, entry.path, "link"
+        elif entry.is_dir():
+            yield entry.name, entry.path, "directory"
+
+
+def _chunks(items: Iterator[Listed], size: int) -> Iterator[list[Listed]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def scan_chunk(
+    sessions: str, root: str, listed: list[Listed], user: str | None, views: bool
+) -> list[Subject]:
+    """The subjects of some entries of sessions/, in order (in a worker, or here)."""
+    context = Context(user, 0.0, 0.0, None, None, None)  # only its scope is used here
+    real_root = Path(root)
+    found: list[Subject] = []
+    for name, path, kind in listed:
+        if kind.startswith("hidden"):
+            hidden = leftover(
+                sessions,
+                name,
+                is_dir=kind == "hidden directory",
+                conversation_id=None,
+                lock=None,
+            )
+            if hidden is not None and (user is None or context.owned(recorded_owner(hidden.path))):
+                found.append(hidden)
+        elif kind == "link":
+            target = Path(path).resolve()
+            if not target.is_relative_to(real_root):
+                if user is None:  # whose it is would mean following it
+                    found.append(FileItem(name, path, escapes_to=target))
+            elif target.is_dir():
+                found.extend(_conversation(path, name, context, views))
+        else:
+            found.extend(_conversation(path, name, context, views))
+    if len(listed) > 1:  # a worker's chunk, about to be sent back
+        for subject in found:
+            if isinstance(subject, FileItem):
+                subject.parsed = None  # see FileItem.parsed
+    return found
 
 
 def _conversation(directory: str, name: str, context: Context, views: bool) -> Iterator[Subject]:

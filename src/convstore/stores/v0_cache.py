@@ -1,0 +1,508 @@
+"""The V0 index cache: each metadata.json's listing fields, kept in SQLite between runs.
+
+OpenHands reads every metadata.json for every page. convstore keeps what a listing
+needs of each file (``v0_scan.Entry``) in one SQLite file per store, in the user cache
+directory, and on the next run reads again only the files whose signature (mtime_ns,
+ctime_ns, size, inode) changed: a listing then costs one ``stat`` per conversation
+instead of a read and a parse. The files stay the truth; the cache only ever saves work.
+
+How a listing uses it, and why it never shows a stale or deleted entry:
+
+1. The caller lists ``sessions/`` and stats every metadata.json: the *scan*, sorted by
+   address. A digest of the scan's addresses and signatures is compared with the one
+   stored with the table. Equal means the table holds exactly the scan (every address,
+   with the same signature, and nothing else), and the listing is a query on the table,
+   filtered and sorted in SQL, in the same read transaction.
+2. Otherwise the table is walked in address order beside the scan (a merge join: no
+   record is loaded whole, memory holds the scan), which gives the addresses to read
+   again. They are parsed (in parallel where it pays) and written, a chunk per
+   transaction. A last write transaction walks the table again against what it must
+   now hold, repairs what a concurrent run changed meanwhile, deletes every address
+   the scan did not see, and stores the digest and a fresh generation token.
+3. A read transaction that finds this run's token queries the table as in 1. If
+   another run wrote in between, step 2 repeats; after a few rounds the caller lists
+   without the cache.
+
+Entries whose file changed in the two seconds before the scan began (racy, see
+``v0_scan``), links and unreadable files are never stored: the caller merges them
+into the listing from memory. Concurrent convstore runs share the file safely: SQLite
+in WAL mode serializes the writers, readers see one snapshot each, and every stored
+entry is consistent with its own signature whoever wrote it. A damaged file is
+replaced, with a warning on stderr; a cache that cannot be used at all (a read-only
+home, a full disk, a writer holding the lock for too long) means a listing without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convstore.stores.base import Query
+from convstore.stores.v0_order import FILES_RANK, Key, anchor, placeholder
+from convstore.stores.v0_scan import UNTRUSTED, Entry
+from convstore.timestamps import as_utc, to_micros
+
+FORMAT = 1  # PRAGMA user_version: a file of another format is rebuilt
+BUSY_SECONDS = 10.0  # how long a run waits for another run's write transaction
+ROUNDS = 3  # attempts to agree with concurrent writers before listing without the cache
+FIRST_ROWS = 64  # fetched before the listing starts, so a damaged file shows up early
+_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+# Not worth a warning on every listing: another run holding the file for long, or a
+# cache directory this user may not write (a service account without a home). The
+# listing reads the files, as --no-cache does.
+_QUIET = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PERM,
+    }
+)
+_QUIET_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+_SCHEMA = (
+    """CREATE TABLE entries (
+        address TEXT PRIMARY KEY NOT NULL,
+        signature BLOB NOT NULL,
+        user_id TEXT,
+        title TEXT,
+        repository TEXT,
+        trigger_name TEXT,
+        created INTEGER,
+        updated INTEGER
+    ) WITHOUT ROWID""",
+    "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
+)
+# One per sort field: a page is read in index order, at any depth, without a sort.
+_INDEXES = {
+    f"entries_{name}": f"CREATE INDEX IF NOT EXISTS entries_{name} ON entries ({name}, address)"
+    for name in ("created", "updated", "title")
+}
+# Writing this many entries or more, the indexes are dropped first and built again at
+# the end: one sort each instead of 10^5 random insertions (measured: 3.6 s of inserts
+# for a cold 100k-file store become under a second).
+BULK_LOAD = 5000
+_COLUMNS = {"created": "created", "updated": "updated", "title": "title"}
+
+Parser = Callable[[Sequence[str]], Iterator[list[Entry]]]
+Warn = Callable[[str], None]
+
+
+class CacheUnavailable(Exception):
+    """This listing cannot use the cache; it lists from the files instead."""
+
+
+def warn_on_stderr(message: str) -> None:
+    sys.stderr.write(f"convstore: warning: {message}\n")
+
+
+def default_directory() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("convstore", appauthor=False) / "v0-index"
+
+
+@dataclass
+class Manifest:
+    """A scan: the addresses with a regular metadata.json, sorted, and their signatures."""
+
+    addresses: list[str]
+    signatures: list[bytes]
+
+    def digest(self) -> bytes:
+        # Unambiguous: names hold no NUL and every signature has the same length.
+        hashing = hashlib.blake2b(digest_size=20)
+        hashing.update(len(self.addresses).to_bytes(8, "little"))
+        hashing.update("\0".join(self.addresses).encode("utf-8"))
+        hashing.update(b"".join(self.signatures))
+        return hashing.digest()
+
+
+@dataclass
+class Listing:
+    """The keys of the cached entries in listing order, and the entries kept in memory."""
+
+    keys: Iterator[Key]
+    extras: list[Entry] = field(default_factory=list)
+
+
+class V0Cache:
+    """The index cache of one file store (see the module's docstring)."""
+
+    def __init__(self, path: Path, store: Path, *, warn: Warn = warn_on_stderr) -> None:
+        self.path = path
+        self.store = str(store)
+        self.warn = warn
+
+    @classmethod
+    def for_store(
+        cls, root: Path, directory: Path | None = None, *, warn: Warn = warn_on_stderr
+    ) -> V0Cache:
+        """The cache of the store at ``root``: one file per resolved store path."""
+        real = str(root.resolve())
+        name = hashlib.sha256(os.fsencode(real)).hexdigest()[:32]
+        return cls((directory or default_directory()) / f"{name}.sqlite3", Path(real), warn=warn)
+
+    def listing(self, manifest: Manifest, query: Query, parse: Parser) -> Listing:
+        """The scan's entries that match ``query``, ordered, after bringing the cache up
+        to date. Raises CacheUnavailable, before anything is listed, when it cannot."""
+        for attempt in range(2):
+            try:
+                return self._listing(manifest, query, parse)
+            except sqlite3.DatabaseError as error:
+                code = getattr(error, "sqlite_errorcode", None)
+                if code in _DAMAGED and attempt == 0:
+                    self.warn(f"the V0 index cache {self.path} is damaged ({error}); rebuilding it")
+                    self._remove()
+                    continue
+                if code not in _QUIET:
+                    self._unusable(str(error))
+                raise CacheUnavailable(str(error)) from error
+            except OSError as error:
+                if error.errno not in _QUIET_ERRNOS:
+                    self._unusable(error.strerror or str(error))
+                raise CacheUnavailable(str(error)) from error
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _unusable(self, reason: str) -> None:
+        self.warn(f"cannot use the V0 index cache {self.path} ({reason}); reading every file")
+
+    def _listing(self, manifest: Manifest, query: Query, parse: Parser) -> Listing:
+        connection = self._connect()
+        try:
+            extras = _Sync(connection, manifest, parse).run()
+            rows = _Rows(connection, query)
+        except BaseException:
+            connection.close()
+            raise
+        return Listing(iter(rows), extras)
+
+    # The file
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Titles and user ids are the operator's data: the file is private from the start
+        # (SQLite gives its -wal and -shm files the same mode).
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        connection = sqlite3.connect(
+            self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            # A cache needs no fsync per commit: WAL keeps the file consistent through a
+            # crash, and a lost last transaction is only work to redo.
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.create_function("convstore_lower", 1, _lower, deterministic=True)
+            self._ensure_schema(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _ensure_schema(self, connection: sqlite3.Connection) -> None:
+        if _schema_ready(connection, self.store):
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if not _schema_ready(connection, self.store):
+                for table in ("entries", "meta"):
+                    connection.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in (*_SCHEMA, *_INDEXES.values()):
+                    connection.execute(statement)
+                connection.execute("INSERT INTO meta VALUES ('store', ?)", (self.store,))
+                connection.execute(f"PRAGMA user_version = {FORMAT}")
+            connection.execute("COMMIT")
+        except BaseException:
+            _rollback(connection)
+            raise
+
+    def _remove(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+
+
+def _schema_ready(connection: sqlite3.Connection, store: str) -> bool:
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if version != FORMAT:
+        return False
+    row = connection.execute("SELECT value FROM meta WHERE name = 'store'").fetchone()
+    return row is not None and row[0] == store
+
+
+class _Sync:
+    """Brings the table to exactly one scan, leaving a read transaction open in which
+    that holds (steps 1 to 3 of the module's docstring)."""
+
+    def __init__(self, connection: sqlite3.Connection, manifest: Manifest, parse: Parser) -> None:
+        self.db = connection
+        self.manifest = manifest
+        self.parse = parse
+        self.extras: dict[str, Entry] = {}  # read, not stored: racy or unreadable
+
+    def run(self) -> list[Entry]:
+        digest = self.manifest.digest()
+        token: bytes | None = None
+        for _ in range(ROUNDS):
+            self.db.execute("BEGIN")
+            stored = dict(self.db.execute("SELECT name, value FROM meta"))
+            if stored.get("digest") == digest or (token and stored.get("generation") == token):
+                return list(self.extras.values())
+            stale = self._stale()
+            self.db.execute("COMMIT")
+            token = self._refresh(stale)
+        _rollback(self.db)
+        raise CacheUnavailable("other convstore runs kept changing the cache")
+
+    def _stale(self) -> list[str]:
+        """Addresses of the scan whose entry is missing, different, or not to be trusted."""
+        addresses, signatures = self.manifest.addresses, self.manifest.signatures
+        stale = []
+        index, count = 0, len(addresses)
+        for address, signature in self.db.execute(
+            "SELECT address, signature FROM entries ORDER BY address"
+        ):
+            while index < count and addresses[index] < address:
+                stale.append(addresses[index])
+                index += 1
+            if index < count and addresses[index] == address:
+                if signatures[index] != signature:
+                    stale.append(addresses[index])
+                index += 1
+        stale.extend(addresses[index:])
+        return stale
+
+    def _refresh(self, stale: list[str]) -> bytes:
+        """Read ``stale`` again and store what may be stored; then make the table hold
+        exactly the scan, stamped with a new generation token, which is returned."""
+        read: dict[str, bytes | None] = dict.fromkeys(stale)  # None: gone or kept in memory
+        if len(stale) >= BULK_LOAD:
+            self._transaction(*(f"DROP INDEX IF EXISTS {name}" for name in _INDEXES))
+        for chunk in self.parse(stale):
+            rows = []
+            for entry in chunk:
+                if entry.signature is None or entry.signature == UNTRUSTED:
+                    self.extras[entry.address] = entry
+                else:
+                    self.extras.pop(entry.address, None)
+                    read[entry.address] = entry.signature
+                    rows.append(entry)
+            self._write(rows)
+        expected = [
+            (address, read.get(address, signature))
+            for address, signature in zip(
+                self.manifest.addresses, self.manifest.signatures, strict=True
+            )
+        ]
+        token = secrets.token_bytes(16)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            final = self._settle([(a, s) for a, s in expected if s is not None])
+            for statement in _INDEXES.values():
+                self.db.execute(statement)
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('digest', ?), ('generation', ?)",
+                (final.digest(), token),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            _rollback(self.db)
+            raise
+        return token
+
+    def _write(self, rows: list[Entry]) -> None:
+        if rows:
+            self._transaction(rows=rows)
+
+    def _transaction(self, *statements: str, rows: list[Entry] | None = None) -> None:
+        """One write transaction: ``statements``, then ``rows`` stored."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            # Until the last transaction stamps it, the table matches no scan's digest.
+            self.db.execute("DELETE FROM meta WHERE name = 'digest'")
+            for statement in statements:
+                self.db.execute(statement)
+            if rows:
+                self.db.executemany("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            _rollback(self.db)
+            raise
+
+    def _settle(self, expected: list[tuple[str, bytes]]) -> Manifest:
+        """Inside the last write transaction: delete what the scan did not see, and read
+        again what a concurrent run changed since (rare). Returns what the table holds."""
+        unknown: list[tuple[str]] = []
+        changed: set[str] = set()
+        index, count = 0, len(expected)
+        for address, signature in self.db.execute(
+            "SELECT address, signature FROM entries ORDER BY address"
+        ):
+            while index < count and expected[index][0] < address:
+                changed.add(expected[index][0])  # its row disappeared
+                index += 1
+            if index < count and expected[index][0] == address:
+                if expected[index][1] != signature:
+                    changed.add(address)
+                index += 1
+            else:
+                unknown.append((address,))
+        changed.update(address for address, _ in expected[index:])
+        self.db.executemany("DELETE FROM entries WHERE address = ?", unknown)
+        reread = self._reread(sorted(changed)) if changed else {}
+        held = Manifest([], [])
+        for address, signature in expected:
+            if address in changed:
+                if address not in reread:
+                    continue
+                signature = reread[address]
+            held.addresses.append(address)
+            held.signatures.append(signature)
+        return held
+
+    def _reread(self, addresses: list[str]) -> dict[str, bytes]:
+        """Entries read again and stored (or kept in memory when they may not be):
+        the signature of each stored one."""
+        self.db.executemany("DELETE FROM entries WHERE address = ?", [(a,) for a in addresses])
+        stored: dict[str, bytes] = {}
+        for chunk in self.parse(addresses):
+            for entry in chunk:
+                if entry.signature is None or entry.signature == UNTRUSTED:
+                    self.extras[entry.address] = entry
+                    continue
+                self.extras.pop(entry.address, None)
+                self.db.execute("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?)", entry)
+                stored[entry.address] = entry.signature
+        return stored
+
+
+def _parts(query: Query) -> list[tuple[str, dict[str, Any], bool]]:
+    """The listing as at most two queries, each served by an index in order: entries
+    with a sort value, then entries without one (``base``: missing values last). Each
+    part's keyset bound is a row value the index answers directly."""
+    sort = query.sort
+    column = _COLUMNS[sort.field]
+    conditions, parameters = _filters(query)
+    start = None if query.after is None else anchor(sort, query.after)
+    # Ties on (value, address) with a record of another store: this store's record
+    # comes after the anchor only if this store's rank sorts after the anchor's.
+    descending = sort.descending
+    relation = "<" if descending else ">"
+    if start is not None:
+        rank = start[3]
+        if rank > FILES_RANK if descending else rank < FILES_RANK:
+            relation += "="
+    direction = " DESC" if descending else ""
+    in_values = start is None or bool(start[0]) == descending  # the anchor has a value
+    parts = []
+    if in_values:
+        values = [*conditions, f"{column} IS NOT NULL"]
+        bound = dict(parameters)
+        if start is not None:
+            values.append(f"({column}, address) {relation} (:a_value, :a_id)")
+            bound.update(a_value=start[1], a_id=start[2])
+        parts.append(
+            (
+                f"SELECT {column}, address FROM entries WHERE {' AND '.join(values)} "
+                f"ORDER BY {column}{direction}, address{direction}",
+                bound,
+                True,
+            )
+        )
+    nulls = [*conditions, f"{column} IS NULL"]
+    bound = dict(parameters)
+    if start is not None and not in_values:
+        nulls.append(f"address {relation} :a_id")
+        bound.update(a_id=start[2])
+    parts.append(
+        (
+            f"SELECT address FROM entries WHERE {' AND '.join(nulls)} ORDER BY address{direction}",
+            bound,
+            False,
+        )
+    )
+    return parts
+
+
+def _filters(query: Query) -> tuple[list[str], dict[str, Any]]:
+    """``Query.matches`` for V0 entries, in SQL (``v0_order.can_match`` holds)."""
+    conditions: list[str] = []
+    parameters: dict[str, Any] = {}
+    for name, column, wanted in (
+        ("user", "user_id", query.user),
+        ("trigger", "trigger_name", query.trigger),
+    ):
+        if wanted is not None:
+            conditions.append(f"{column} = :{name}")
+            parameters[name] = wanted
+    for name, column, needle in (
+        ("title", "title", query.title),
+        ("repo", "repository", query.repo),
+    ):
+        if needle is not None:  # base._contains: case-insensitive, as Python lowers
+            conditions.append(f"instr(convstore_lower({column}), :{name}) > 0")
+            parameters[name] = needle.lower()
+    for name, column, since, until in (
+        ("created", "created", query.created_since, query.created_until),
+        ("updated", "updated", query.updated_since, query.updated_until),
+    ):
+        if since is not None:
+            conditions.append(f"{column} >= :{name}_since")
+            parameters[f"{name}_since"] = to_micros(as_utc(since))
+        if until is not None:
+            conditions.append(f"{column} < :{name}_until")
+            parameters[f"{name}_until"] = to_micros(as_utc(until))
+    return conditions, parameters
+
+
+class _Rows:
+    """The parts' rows as keys, fetched in the read transaction that ``_Sync`` left open,
+    which ends with the iteration (or when the listing is dropped)."""
+
+    def __init__(self, connection: sqlite3.Connection, query: Query) -> None:
+        self.connection = connection
+        self.sort = query.sort
+        self.parts = _parts(query)
+        statement, parameters, self.values = self.parts.pop(0)
+        self.cursor = connection.execute(statement, parameters)
+        self.first = self.cursor.fetchmany(FIRST_ROWS)
+
+    def __iter__(self) -> Iterator[Key]:
+        try:
+            yield from self._keys(self.first, self.values)
+            self.first = []
+            yield from self._keys(self.cursor, self.values)
+            for statement, parameters, values in self.parts:
+                yield from self._keys(self.connection.execute(statement, parameters), values)
+        finally:
+            _rollback(self.connection)
+            self.connection.close()
+
+    def _keys(self, rows: Iterable[Any], values: bool) -> Iterator[Key]:
+        descending = self.sort.descending
+        if values:  # v0_order.key_of: a value puts the flag at ``descending``
+            for value, address in rows:
+                yield (descending, value, address)
+        else:
+            missing = placeholder(self.sort)
+            for (address,) in rows:
+                yield (not descending, missing, address)
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
