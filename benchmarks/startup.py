@@ -5,9 +5,9 @@
 Every figure is a fresh process, run N times; the runs of all commands are interleaved
 so that a change in the machine's load hits each of them alike. Prints best and median
 wall time and each command's ratio to `import typer` (the target for `convstore --help`
-is at most 1.5); the costs Typer itself adds (its Rich help renderer, and pydantic,
-which its parameter coercion imports); Tabs that read ids from a sample store and from
-a database that never answers; and the machine.
+is at most 1.5); what Typer's Rich help renderer and its pydantic coercion would add,
+which the top level and Tabs leave out (a command's --help pays for Rich); Tabs that
+read ids from a sample store and from a database that never answers; and the machine.
 """
 
 from __future__ import annotations
@@ -48,6 +48,14 @@ def zsh_tab(line: str) -> Command:
     return [CONVSTORE], {"_CONVSTORE_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": line}
 
 
+def fish_tab(line: str) -> Command:
+    return [CONVSTORE], {
+        "_CONVSTORE_COMPLETE": "complete_fish",
+        "_TYPER_COMPLETE_FISH_ACTION": "get-args",
+        "_TYPER_COMPLETE_ARGS": line,
+    }
+
+
 def measurements(sample: Path, black_hole: int) -> dict[str, Command]:
     stores = f"--file-store {sample} --db {sample / 'openhands.db'}"
     silent = f"postgresql://convstore@127.0.0.1:{black_hole}/openhands"
@@ -59,6 +67,7 @@ def measurements(sample: Path, black_hole: int) -> dict[str, Command]:
         "Tab: convstore <Tab> (bash)": bash_tab("convstore "),
         "Tab: convstore <Tab> (zsh, with descriptions)": zsh_tab("convstore "),
         "Tab: convstore list --format <Tab> (bash)": bash_tab("convstore list --format "),
+        "Tab: convstore list --<Tab> (fish, with descriptions)": fish_tab("convstore list --"),
         "Tab: convstore show <Tab>, ids of a sample store (zsh)": zsh_tab(
             f"convstore show {stores} "
         ),

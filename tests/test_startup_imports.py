@@ -1,37 +1,56 @@
 """What `--help` and a Tab import: facts about a fresh process, not timings.
 
-benchmarks/startup.py has the timings. Typer 0.29 coerces every parameter value through
-a pydantic TypeAdapter, so any request that parses a command's options (its --help, a
-Tab after its name) imports pydantic through Typer; convstore's own share is asserted
-here: no SQLAlchemy, no driver, no model or store module until a command runs.
+benchmarks/startup.py has the timings. The facts: `convstore --help` (and `convstore`,
+`convstore --version`) import nothing Typer itself does not, but convstore's top level;
+no Rich (Typer's help renderer), no pydantic (Typer's value coercion), no command
+module. A command's --help imports its own module and Rich to draw its option groups,
+and still no pydantic. A Tab imports neither Rich nor pydantic, and reads live values
+in a child process, so nothing of SQLAlchemy, the model or the stores is imported.
 """
 
 import json
 import subprocess
 import sys
 
+import pytest
 from typer.core import TyperGroup
 from typer.main import get_command
 
-from convstore.cli.app import app
+from convstore.cli.app import COMMANDS, app
 
-# Several requests in one process: what the union imports, each of them imports.
+# Each request as the console script runs it; several in one process, so what the union
+# imports, each of them imports. With no requests: the floor, `import typer`.
 DRIVER = """
 import json, os, sys
-sys.argv[0] = "convstore"
-from convstore.cli.app import app
-for arguments, environment in json.loads(sys.argv[1]):
+requests, report = json.loads(sys.argv[1]), sys.argv[2]
+if not requests:
+    import typer
+else:
+    from convstore.cli.__main__ import main
+for arguments, environment in requests:
     os.environ.update(environment)
+    sys.argv = ["convstore", *arguments]
     try:
-        app(arguments, prog_name="convstore")
+        main()
     except SystemExit:
         pass
     for name in environment:
         del os.environ[name]
-with open(sys.argv[2], "w") as report:
-    json.dump(sorted(sys.modules), report)
+with open(report, "w") as modules:
+    json.dump(sorted(sys.modules), modules)
 """
+TOP_LEVEL = {
+    "convstore",
+    "convstore.cli",
+    "convstore.cli.__main__",
+    "convstore.cli.app",
+    "convstore.cli.command_classes",
+    "convstore.errors",
+}
+RICH = ("rich", "typer.rich_utils")
+PYDANTIC = ("pydantic", "typer._adapters")
 HEAVY = ("sqlalchemy", "psycopg", "convstore.model", "convstore.stores", "convstore.jobs")
+COMMAND_MODULES = tuple(f"convstore.cli.{entry.module}" for entry in COMMANDS.values())
 
 
 def imports(tmp_path, *requests):
@@ -45,14 +64,24 @@ def imports(tmp_path, *requests):
     return set(json.loads(report.read_text()))
 
 
-def heavy(modules):
-    return sorted(m for m in modules if m.startswith(HEAVY))
+@pytest.fixture(scope="module")
+def floor(tmp_path_factory):
+    return imports(tmp_path_factory.mktemp("floor"))
 
 
-def completion(line):
-    words = line.split(" ")
-    return [[], {"_CONVSTORE_COMPLETE": "complete_bash", "COMP_WORDS": line,
-                 "COMP_CWORD": str(len(words) - 1)}]  # fmt: skip
+def among(modules, prefixes):
+    return sorted(m for m in modules if m.startswith(prefixes))
+
+
+def tab(line, shell="bash"):
+    if shell == "bash":
+        words = line.split(" ")
+        environment = {"COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}
+    else:
+        environment = {"_TYPER_COMPLETE_ARGS": line}
+        if shell == "fish":
+            environment["_TYPER_COMPLETE_FISH_ACTION"] = "get-args"
+    return [[], {"_CONVSTORE_COMPLETE": f"complete_{shell}", **environment}]
 
 
 def command_paths(group, path=()):
@@ -62,26 +91,52 @@ def command_paths(group, path=()):
             yield from command_paths(command, (*path, name))
 
 
-def test_help_imports_neither_sqlalchemy_nor_pydantic(tmp_path):
-    modules = imports(tmp_path, [["--help"], {}])
-    assert "sqlalchemy" not in modules
-    assert "pydantic" not in modules
-    assert heavy(modules) == []
+def test_the_top_level_help_imports_nothing_typer_does_not_but_convstore_s_top(tmp_path, floor):
+    modules = imports(tmp_path, [["--help"], {}], [[], {}], [["--version"], {}], [["-h"], {}])
+    added = modules - floor
+    # Typer imports a module or two of its own on the way (its click's help formatter).
+    assert {m for m in added if not m.startswith("typer.")} <= {*TOP_LEVEL, "__future__"}
+    assert among(modules, RICH) == []
+    assert among(modules, PYDANTIC) == []
+    assert among(modules, HEAVY) == []
+    assert among(modules, COMMAND_MODULES) == []
 
 
-def test_command_help_and_completion_import_nothing_heavy(tmp_path):
-    helps = [[[*path, "--help"], {}] for path in command_paths(get_command(app))]
-    tabs = [
-        completion("convstore "),
-        completion("convstore list --"),
-        completion("convstore list --format "),
-        completion("convstore list --trigger "),
-        completion("convstore delete --version "),
-    ]
-    assert heavy(imports(tmp_path, *helps, *tabs)) == []
+@pytest.mark.parametrize("path", [*command_paths(get_command(app))], ids=" ".join)
+def test_a_command_help_imports_its_module_and_rich_but_not_pydantic(tmp_path, path):
+    modules = imports(tmp_path, [[*path, "--help"], {}])
+    assert "rich" in modules  # its option groups are drawn in panels
+    assert among(modules, PYDANTIC) == []
+    assert among(modules, HEAVY) == []
+    assert among(modules, COMMAND_MODULES) == [f"convstore.cli.{COMMANDS[path[0]].module}"]
+
+
+def test_completion_imports_neither_rich_nor_pydantic(tmp_path):
+    modules = imports(
+        tmp_path,
+        tab("convstore "),
+        tab("convstore ", shell="zsh"),
+        tab("convstore ", shell="fish"),
+        tab("convstore list --"),
+        tab("convstore list --us", shell="zsh"),
+        tab("convstore list --st", shell="fish"),
+        tab("convstore list --format "),
+        tab("convstore list --trigger "),
+        tab("convstore delete --version "),
+        tab("convstore db info --format ", shell="zsh"),
+        tab("convstore verify --fail-on "),
+    )
+    assert among(modules, RICH) == []
+    assert among(modules, PYDANTIC) == []
+    assert among(modules, HEAVY) == []
+
+
+def test_completing_a_command_name_imports_no_command_module(tmp_path):
+    modules = imports(tmp_path, tab("convstore "), tab("convstore ", shell="zsh"))
+    assert among(modules, COMMAND_MODULES) == []
 
 
 def test_live_completion_leaves_the_store_query_to_a_child(tmp_path):
-    modules = imports(tmp_path, completion(f"convstore show --db {tmp_path / 'missing.db'} "))
+    modules = imports(tmp_path, tab(f"convstore show --db {tmp_path / 'missing.db'} "))
     assert "convstore.cli.completion" in modules
-    assert heavy(modules) == []
+    assert among(modules, RICH + PYDANTIC + HEAVY) == []

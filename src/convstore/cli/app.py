@@ -1,30 +1,105 @@
-"""The Typer application: global options, and one module per command."""
+"""The Typer application: global options, the top-level help, and one module per command.
+
+``convstore --help`` and a Tab are answered without importing the command modules:
+the top level knows each command's module and one-line summary (``COMMANDS``), and
+imports a module and builds its command the first time that command is looked up. It
+writes its own help as plain text, so Rich (Typer's help renderer) is imported only
+for a command's --help, where it draws the option groups.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
 import typer
+from typer import _click
+from typer._click.shell_completion import CompletionItem
+from typer.main import get_group
 
 from convstore import __version__
-from convstore.cli import (
-    config_cmd,
-    db_cmd,
-    delete_cmd,
-    export_cmd,
-    list_cmd,
-    migrate_cmd,
-    rename_cmd,
-    sample_cmd,
-    show_cmd,
-    verify_cmd,
+from convstore.cli.command_classes import Group, adopt, arrange
+
+
+@dataclass(frozen=True)
+class Entry:
+    module: str  # of convstore.cli; its register(app) adds the command to app
+    summary: str  # the first paragraph of the command's help (a test keeps them equal)
+
+
+# In the order `convstore --help` lists them.
+COMMANDS = {
+    "list": Entry("list_cmd", "List conversations of every store, newest first."),
+    "show": Entry(
+        "show_cmd",
+        "Show every field of one conversation, where it lives, and what is wrong with it.",
+    ),
+    "rename": Entry(
+        "rename_cmd", "Give a conversation a new title and set last_updated_at to now."
+    ),
+    "delete": Entry(
+        "delete_cmd",
+        "Delete conversations: a V0 directory (metadata and events) or a SQL row.",
+    ),
+    "export": Entry(
+        "export_cmd",
+        "Write a conversation's metadata and transcript (V0 or V1 events), Markdown or JSON.",
+    ),
+    "migrate-v0-to-v1": Entry(
+        "migrate_cmd",
+        "Migrate V0 conversations (files and SaaS rows) to V1 rows, in resumable batches.",
+    ),
+    "verify": Entry(
+        "verify_cmd",
+        "Check every store for what OpenHands cannot read or show, and say how to fix it.",
+    ),
+    "config": Entry("config_cmd", "Show where convstore looks for each store, and why."),
+    "db": Entry("db_cmd", "The conversation database: its OpenHands revision, tables and indexes."),
+    "sample": Entry(
+        "sample_cmd",
+        "Write V0 files of every generation (a few broken) and an OpenHands-shaped SQLite "
+        "database.",
+    ),
+}
+
+EXAMPLES = (
+    ("convstore sample /tmp/demo", "a store to try every command on"),
+    ("convstore config", "where each store is, and why"),
+    ("convstore list --since 7d --user alice", "one user's last week"),
+    ("convstore verify --fail-on warning", "exit status 1 on any warning"),
+    ("convstore migrate-v0-to-v1 --dry-run", "what migrating would change"),
+    ("convstore delete --older-than 180d --dry-run", "what retention would delete"),
+)
+# The statuses man_sections.EXIT_STATUS explains (a test keeps them the same).
+EXIT_STATUSES = (
+    ("0", "success"),
+    ("1", "a job found problems, or some items failed"),
+    ("2", "usage: a bad option, an invalid id, --yes needed"),
+    ("3", "a store cannot be reached or read"),
+    ("4", "not found"),
+    ("5", "conflict: changed since read, or a lock is held"),
+    ("130", "interrupted"),
 )
 
-EXIT_STATUSES = """\
-Exit status: 0 success; 1 a job found problems or some items failed; 2 usage (bad option,
-invalid id, --yes needed); 3 a store cannot be reached or read; 4 not found; 5 conflict
-(changed since read, or a lock is held); 130 interrupted."""
+
+def _table(heading: str, rows: tuple[tuple[str, str], ...]) -> str:
+    width = max(len(term) for term, _ in rows)
+    return "\n".join([f"{heading}:", *(f"  {term:{width}}  {text}" for term, text in rows)])
+
+
+EPILOG = "\n\n".join(
+    [
+        _table("Examples", EXAMPLES),
+        _table("Exit status", EXIT_STATUSES),
+        "See `convstore COMMAND --help` for a command's options and examples, and\n"
+        "`man convstore` for the environment, the files and cron lines.",
+    ]
+)
 
 
 @dataclass
@@ -34,19 +109,145 @@ class State:
 
 state = State()
 
+
+class Commands(MutableMapping[str, _click.Command]):
+    """The top level's commands, each imported and built the first time it is looked up."""
+
+    def __init__(self, lazy: Mapping[str, Entry], built: Mapping[str, _click.Command]) -> None:
+        self._lazy = dict(lazy)
+        self._built = dict(built)
+        self._names = list(dict.fromkeys([*lazy, *built]))
+
+    def __getitem__(self, name: str) -> _click.Command:
+        if name not in self._built:
+            self._built[name] = _build(name, self._lazy[name])
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: _click.Command) -> None:
+        self._built[name] = command
+        if name not in self._names:
+            self._names.append(name)
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._lazy.pop(name, None)
+        self._built.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def summaries(self) -> list[tuple[str, str]]:
+        """Each visible command with its one line, importing no command module."""
+        rows = []
+        for name in self._names:
+            entry = self._lazy.get(name)
+            if entry is not None:
+                rows.append((name, entry.summary))
+            elif not self._built[name].hidden:
+                rows.append((name, self._built[name].get_short_help_str(limit=200)))
+        return rows
+
+
+@cache
+def _registered(module: str) -> typer.Typer:
+    """A Typer holding the command(s) that ``module`` registers, with convstore's classes."""
+    commands = typer.Typer()
+    importlib.import_module(f"convstore.cli.{module}").register(commands)
+    adopt(commands)
+    return commands
+
+
+def _build(name: str, entry: Entry) -> _click.Command:
+    # A fresh command each time, as Typer builds one for each call of the app.
+    command = get_group(_registered(entry.module)).commands[name]
+    arrange(command)
+    return command
+
+
+class Program(Group):
+    """The top level: commands built when first looked up, help written as plain text.
+
+    The top level has two options and no option groups, so click's plain layout (which
+    Typer replaces with Rich panels) shows it as well, without importing Rich: that
+    alone takes longer than importing Typer.
+    """
+
+    commands: Commands
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = Commands(COMMANDS, self.commands)
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(self.commands)
+
+    def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            # What Typer does, less its Rich error path (which would print nothing here).
+            typer.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        # click's layout: usage, help text, options and commands, epilog.
+        _click.Command.format_help(self, ctx, formatter)
+
+    def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(self.commands.summaries())
+
+    def format_epilog(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        # Laid out already (aligned columns, 80 columns at most): written as it is.
+        if self.epilog:
+            formatter.write_paragraph()
+            formatter.write(self.epilog.strip("\n") + "\n")
+
+    def shell_complete(self, ctx: _click.Context, incomplete: str) -> list[CompletionItem]:
+        commands = [
+            CompletionItem(name, help=summary)
+            for name, summary in self.commands.summaries()
+            if name.startswith(incomplete)
+        ]
+        # Then the options, as click completes them.
+        return [*commands, *_click.Command.shell_complete(self, ctx, incomplete)]
+
+    def _main_shell_completion(
+        self,
+        ctx_args: MutableMapping[str, Any],
+        prog_name: str,
+        complete_var: str | None = None,
+    ) -> None:
+        variable = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+        instruction = os.environ.get(variable)
+        if instruction:
+            from convstore.cli.completion import respond
+
+            sys.exit(respond(self, ctx_args, prog_name, variable, instruction))
+
+
 app = typer.Typer(
     name="convstore",
+    cls=Program,
     help="Administer the conversation metadata of OpenHands deployments: V0 metadata.json "
     "files and the conversation_metadata table (SQLite or PostgreSQL).",
-    epilog=EXIT_STATUSES,
+    epilog=EPILOG,
     no_args_is_help=True,
+    # completions/ holds better scripts than Typer's --install-completion would write,
+    # and they are installed with the package.
+    add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 
 
-def _version(value: bool) -> None:
-    if value:
+def _version(ctx: typer.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
         typer.echo(f"convstore {__version__}")
         raise typer.Exit()
 
@@ -64,18 +265,3 @@ def main(
     ] = False,
 ) -> None:
     state.debug = debug
-
-
-for module in (
-    list_cmd,
-    show_cmd,
-    rename_cmd,
-    delete_cmd,
-    migrate_cmd,
-    export_cmd,
-    config_cmd,
-    db_cmd,
-    sample_cmd,
-    verify_cmd,
-):
-    module.register(app)

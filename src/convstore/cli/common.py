@@ -17,11 +17,14 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 
 
-def open_catalog(file_store: Path | None, db: str | None, config: Path | None) -> Catalog:
+def open_catalog(
+    file_store: Path | None, db: str | None, config: Path | None, *, cache: bool = True
+) -> Catalog:
     from convstore.config import Settings
     from convstore.stores.catalog import open_catalog as open_stores
 
-    return open_stores(Settings.resolve(file_store=file_store, db=db, config=config))
+    settings = Settings.resolve(file_store=file_store, db=db, config=config)
+    return open_stores(settings, cache=cache)
 
 
 def interactive() -> bool:

@@ -1,10 +1,12 @@
 """What the shell completes beyond what a type says: known triggers, and live values.
 
-Typer answers completion requests itself (``_CONVSTORE_COMPLETE=complete_bash`` and its
-zsh and fish forms, which the scripts in completions/ send). Subcommands, option names
-and ``Literal`` choices (--format, --sort, --version, --fail-on) complete on their own;
-the callbacks here add what a type cannot say: the triggers OpenHands knows, and the
-conversation and user ids that are in the configured stores right now.
+A completion request is Typer's protocol (``_CONVSTORE_COMPLETE=complete_bash`` and its
+zsh and fish forms, which the scripts in completions/ send), answered by ``respond``
+with Typer's shell classes, less their Rich rendering of each description (which cost
+more than the rest of a Tab, and broke a long one over two lines). Subcommands, option
+names and ``Literal`` choices (--format, --sort, --version, --fail-on) complete on their
+own; the callbacks here add what a type cannot say: the triggers OpenHands knows, and
+the conversation and user ids that are in the configured stores right now.
 
 Every Tab starts a new process and the shell waits for it, so live values are read by a
 child process (``convstore.cli.live_values``) that is killed when the Tab's time is up
@@ -18,10 +20,19 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer import _click
+from typer._click.shell_completion import CompletionItem, ShellComplete
+from typer._completion_classes import (
+    BashComplete,
+    FishComplete,
+    PowerShellComplete,
+    ZshComplete,
+)
 
 # The same names as convstore.model.KNOWN_TRIGGERS (a test keeps them equal); importing
 # the model here would import pydantic on every Tab.
@@ -53,6 +64,60 @@ STARTUP_ESTIMATE = 0.3
 MAX_CANDIDATES = 200
 
 Candidate = tuple[str, str]
+
+
+def respond(
+    command: _click.Command,
+    ctx_args: MutableMapping[str, Any],
+    prog_name: str,
+    complete_var: str,
+    instruction: str,
+) -> int:
+    """Answer ``instruction`` (``complete_<shell>``) for ``command``; the exit status."""
+    action, _, shell = instruction.partition("_")
+    answerer = SHELLS.get(shell)
+    if action != "complete" or answerer is None:
+        print(f"convstore: cannot answer the completion request {instruction!r}", file=sys.stderr)
+        return 1
+    typer.echo(answerer(command, ctx_args, prog_name, complete_var).complete())
+    return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class PlainZshComplete(ZshComplete):
+    def format_completion(self, item: CompletionItem) -> str:
+        # As Typer's, with the description as it is: one line, no Rich markup.
+        def escape(text: str) -> str:
+            return (
+                text.replace('"', '""')
+                .replace("'", "''")
+                .replace("$", "\\$")
+                .replace("`", "\\`")
+                .replace(":", r"\\:")
+            )
+
+        if item.help:
+            return f'"{escape(item.value)}":"{escape(_one_line(item.help))}"'
+        return f'"{escape(item.value)}"'
+
+
+class PlainFishComplete(FishComplete):
+    def format_completion(self, item: CompletionItem) -> str:
+        if item.help:
+            return f"{item.value}\t{_one_line(item.help)}"
+        return f"{item.value}"
+
+
+SHELLS: dict[str, type[ShellComplete]] = {
+    "bash": BashComplete,
+    "zsh": PlainZshComplete,
+    "fish": PlainFishComplete,
+    "powershell": PowerShellComplete,
+    "pwsh": PowerShellComplete,
+}
 
 
 def complete_trigger(incomplete: str) -> list[str]:
@@ -153,9 +218,5 @@ def _ask_child(request: bytes, timeout: float) -> list[str]:
 
 
 def _candidate(line: str) -> Candidate:
-    from rich.markup import escape
-
     value, _, description = line.partition("\t")
-    # Typer renders descriptions as Rich markup for zsh and fish: a title such as
-    # "[wip] fix [/] parsing" would lose words or break the whole answer.
-    return value, escape(description)
+    return value, description

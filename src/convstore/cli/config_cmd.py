@@ -51,6 +51,6 @@ def show_config(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("config", epilog="Example:\n\n  convstore config --format json")(
+    app.command("config", epilog="Example:\n  convstore config --format json")(
         translated(show_config)
     )

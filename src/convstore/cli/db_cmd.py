@@ -20,8 +20,15 @@ from convstore.cli.options import (
 if TYPE_CHECKING:
     from convstore.stores.catalog import Catalog
 
+EXAMPLES = """\
+Examples:
+  convstore db info --db ~/.openhands/openhands.db
+  convstore db add-indexes --dry-run --db postgresql://openhands@db/openhands
+"""
+
 group = typer.Typer(
     help="The conversation database: its OpenHands revision, tables and indexes.",
+    epilog=EXAMPLES,
     no_args_is_help=True,
 )
 
@@ -81,11 +88,11 @@ def add_indexes(
 
 
 def register(app: typer.Typer) -> None:
-    group.command("info", epilog="Example:\n\n  convstore db info --db ~/.openhands/openhands.db")(
+    group.command("info", epilog="Example:\n  convstore db info --db ~/.openhands/openhands.db")(
         translated(info)
     )
     group.command(
         "add-indexes",
-        epilog="Example:\n\n  convstore db add-indexes --db postgresql://openhands@db/openhands",
+        epilog="Example:\n  convstore db add-indexes --db postgresql://openhands@db/openhands",
     )(translated(add_indexes))
     app.add_typer(group, name="db")

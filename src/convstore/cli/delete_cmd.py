@@ -22,12 +22,9 @@ from convstore.cli.options import (
 
 EXAMPLES = """\
 Examples:
-
   convstore delete 0f83cf799c8c5a129939996ab6ae6908
-
   convstore delete --older-than 90d --version V0 --dry-run
-
-  convstore delete --older-than 180d --user alice --yes   (from cron)
+  convstore delete --older-than 180d --user alice --yes   # from cron
 """
 
 IdsArgument = Annotated[

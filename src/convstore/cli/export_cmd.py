@@ -30,12 +30,10 @@ if TYPE_CHECKING:
 
 EXAMPLES = """\
 Examples:
-
-  convstore export 0f83cf799c8c5a129939996ab6ae6908 > transcript.md
-
-  convstore export 0f83cf79-9c8c-5a12-9939-996ab6ae6908 --format json -o conversation.json
-
-  convstore export --all --version V0 -o ~/openhands-history   (before upgrading to 1.x)
+  convstore export 0f83cf79-9c8c-5a12-9939-996ab6ae6908 > transcript.md
+  convstore export 0f83cf799c8c5a129939996ab6ae6908 --format json -o out.json
+  # before upgrading to OpenHands 1.x: every V0 conversation, one file each
+  convstore export --all --version V0 -o ~/openhands-history
 """
 
 ExportFormat = Literal["markdown", "json"]

@@ -15,6 +15,7 @@ from convstore.cli.options import (
     FileStoreOption,
     LimitOption,
     ListFormatOption,
+    NoCacheOption,
     OrgOption,
     RepoOption,
     SinceOption,
@@ -32,14 +33,10 @@ from convstore.cli.options import (
 
 EXAMPLES = """\
 Examples:
-
   convstore list --user alice
-
   convstore list --since 7d --sort -updated --format jsonl
-
   convstore list --all --format csv > conversations.csv
-
-  convstore list --limit 50 --cursor TOKEN   (TOKEN: the last stderr line of the previous page)
+  convstore list --cursor TOKEN   # the page after the one that printed TOKEN
 """
 
 
@@ -64,6 +61,7 @@ def list_conversations(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    no_cache: NoCacheOption = False,
 ) -> None:
     """List conversations of every store, newest first."""
     from convstore.cli import render
@@ -88,7 +86,7 @@ def list_conversations(
         sort=order,
         after=None if cursor is None else decode_cursor(order, cursor),
     )
-    catalog = open_catalog(file_store, db, config)
+    catalog = open_catalog(file_store, db, config, cache=not no_cache)
     extra = catalog.optional_fields()
     try:
         if all_pages:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -321,16 +322,21 @@ def _summary(command: Any) -> str:
 
 
 def _epilog(page: Page, epilog: str) -> None:
-    """A Typer epilog: indented paragraphs are example commands, the rest prose."""
+    """A Typer epilog: indented paragraphs are example commands, the rest prose.
+
+    An "Examples:" heading, alone or over its example lines, is left to the section's.
+    """
     # Not cleandoc: it would strip the indentation that marks the example lines.
     for paragraph in epilog.strip("\n").split("\n\n"):
         lines = paragraph.split("\n")
-        if EXAMPLE_HEADING.match(paragraph.strip()):
+        if EXAMPLE_HEADING.match(lines[0].strip()):
+            lines = lines[1:]
+        if not lines:
             continue
         if all(line.startswith((" ", "\t")) for line in lines):
-            page.example(line.strip() for line in lines)
+            page.example(textwrap.dedent("\n".join(lines)).split("\n"))
         else:
-            page.paragraph(escape(_plain(paragraph)))
+            page.paragraph(escape(_plain("\n".join(lines))))
 
 
 def app_pages() -> dict[str, str]:

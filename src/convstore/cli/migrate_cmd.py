@@ -26,12 +26,9 @@ if TYPE_CHECKING:
 
 EXAMPLES = """\
 Examples:
-
   convstore migrate-v0-to-v1 --dry-run
-
-  convstore migrate-v0-to-v1 --db ~/.openhands/openhands.db --report migration.json
-
-  convstore migrate-v0-to-v1 --db postgresql://openhands@db/openhands --after remove
+  convstore migrate-v0-to-v1 --db ~/.openhands/openhands.db --report log.json
+  convstore migrate-v0-to-v1 --db postgresql://db/openhands --after archive
 """
 
 MIGRATION_PANEL = "Migration"

@@ -1,6 +1,7 @@
 """Options and arguments that recur across commands, declared once with their help panel.
 
-Every command shows them in the same groups: store location, filters, output.
+Every command shows them in the same groups, in the order of ``PANELS``: store location,
+filters, output (``command_classes.arrange`` sorts each command's options so).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from convstore.cli.completion import complete_conversation_id, complete_trigger,
 STORE_PANEL = "Store location"
 FILTER_PANEL = "Filters"
 OUTPUT_PANEL = "Output"
+# The order of the groups in every command's --help and man page.
+PANELS = (STORE_PANEL, FILTER_PANEL, OUTPUT_PANEL)
 
 ListFormat = Literal["table", "json", "jsonl", "csv"]
 OneFormat = Literal["table", "json"]
@@ -54,6 +57,14 @@ EventsDirOption = Annotated[
         "--events-dir",
         help="Where V1 event files live (<persistence dir>/v1_conversations); "
         "env CONVSTORE_EVENTS_DIR.",
+    ),
+]
+NoCacheOption = Annotated[
+    bool,
+    _store(
+        "--no-cache",
+        help="Read every metadata.json instead of using the V0 index cache "
+        "(kept in the user cache directory).",
     ),
 ]
 ConfigOption = Annotated[

@@ -17,10 +17,8 @@ from convstore.cli.options import (
 
 EXAMPLES = """\
 Examples:
-
   convstore rename 0f83cf799c8c5a129939996ab6ae6908 "Fix the flaky login test"
-
-  convstore rename --user alice 0f83cf79-9c8c-5a12-9939-996ab6ae6908 "Release notes"
+  convstore rename --user alice 0f83cf79-9c8c-5a12-9939-996ab6ae6908 "To do"
 """
 
 

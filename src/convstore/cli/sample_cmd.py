@@ -11,8 +11,8 @@ from convstore.cli.common import translated
 
 EXAMPLES = """\
 Example:
-
-  convstore sample /tmp/demo && convstore list --file-store /tmp/demo --db /tmp/demo/openhands.db
+  convstore sample /tmp/demo
+  convstore list --file-store /tmp/demo --db /tmp/demo/openhands.db
 """
 
 

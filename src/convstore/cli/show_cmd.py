@@ -16,9 +16,7 @@ from convstore.cli.options import (
 
 EXAMPLES = """\
 Examples:
-
   convstore show 0f83cf799c8c5a129939996ab6ae6908
-
   convstore show 0f83cf79-9c8c-5a12-9939-996ab6ae6908 --format json
 """
 
@@ -38,7 +36,10 @@ def show(
     catalog = open_catalog(file_store, db, config)
     try:
         record = catalog.get(conversation_id, user)
-        found = catalog.events(record)
+        try:
+            found = catalog.events(record)
+        except PermissionError:
+            found = None  # a directory this user cannot search: its problems say so already
         render.one(
             record,
             output_format,

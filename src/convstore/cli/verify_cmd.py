@@ -19,21 +19,16 @@ from convstore.cli.options import (
 
 EXAMPLES = """\
 Examples:
-
-  convstore verify                                    (every store; exit 1 on an error)
-
+  convstore verify                    # every store; exit status 1 on an error
   convstore verify --user alice --fail-on warning --format jsonl
-
   convstore verify --check files --skip files.negative-usage
-
-  convstore verify --fix --dry-run                    (list the repairs, change nothing)
-
-  convstore verify --fix                              (repair what is safe, list each repair)
-
+  convstore verify --fix --dry-run    # list the repairs, change nothing
+  convstore verify --fix              # repair what is safe, list each repair
   convstore verify --list-checks
 
-Exit status: 0 when no finding is at or above --fail-on (repaired ones do not count),
-1 otherwise, 2 for a bad option or check id, 3 when a store cannot be read.
+Exit status: 0 when no finding is at or above --fail-on (repaired ones do not
+count), 1 otherwise, 2 for a bad option or check id, 3 when a store cannot
+be read.
 """
 
 VerifyFormat = Literal["table", "json", "jsonl"]
