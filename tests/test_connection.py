@@ -1,5 +1,6 @@
 """Reaching a database: one line naming host, port and reason; never the password."""
 
+import os
 import subprocess
 import sys
 import time
@@ -83,3 +84,32 @@ def test_openhands_db_variables_reach_a_real_server(postgres_database_url, monke
     with engine.connect() as connection:
         assert connection.execute(text("SELECT 1")).scalar() == 1
     engine.dispose()
+
+
+def test_connect_timeout_bounds_a_server_that_never_answers():
+    import socket
+
+    with socket.socket() as silent:  # accepts connections on loopback, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        process = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "convstore.cli",
+                "list",
+                "--db",
+                f"postgresql://ops@127.0.0.1:{port}/openhands",
+            ],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            env={**os.environ, "CONVSTORE_CONNECT_TIMEOUT": "2"},
+        )
+        elapsed = time.monotonic() - started
+    assert process.returncode == 3
+    assert f"127.0.0.1:{port}" in process.stderr and "timeout" in process.stderr.lower()
+    assert 1.5 < elapsed < 15

@@ -186,3 +186,15 @@ def masked(value: str) -> str:
         return value
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{location}"
+
+
+def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds to wait for a database server: ``CONVSTORE_CONNECT_TIMEOUT``, default 10."""
+    text = (os.environ if environ is None else environ).get("CONVSTORE_CONNECT_TIMEOUT", "10")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0
+    if not seconds >= 1:
+        raise UsageError(f"CONVSTORE_CONNECT_TIMEOUT={text!r} is not a number of seconds >= 1")
+    return seconds

@@ -20,11 +20,11 @@ P = ParamSpec("P")
 def open_catalog(
     file_store: Path | None, db: str | None, config: Path | None, *, cache: bool = True
 ) -> Catalog:
-    from convstore.config import Settings
+    from convstore.config import Settings, connect_timeout
     from convstore.stores.catalog import open_catalog as open_stores
 
     settings = Settings.resolve(file_store=file_store, db=db, config=config)
-    return open_stores(settings, cache=cache)
+    return open_stores(settings, cache=cache, connect_timeout=connect_timeout())
 
 
 def interactive() -> bool:

@@ -141,6 +141,11 @@ ENVIRONMENT: tuple[Block, ...] = (
             ),
             ("NO_COLOR", "When set and not empty, no output is coloured."),
             (
+                "CONVSTORE_CONNECT_TIMEOUT",
+                "Seconds to wait for a database server before giving up with exit status 3 "
+                "(10 when unset).",
+            ),
+            (
                 "CONVSTORE_COMPLETION_TIMEOUT",
                 "Seconds a Tab may take, counted from when the shell starts convstore (1 "
                 "when unset); ids the stores have not sent by then are not offered.",
