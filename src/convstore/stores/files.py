@@ -105,8 +105,7 @@ class FileStore:
             else:
                 extra = v0_order.keys(query, [odd, listing.extras])
                 return (key[2] for key in v0_order.merged(query.sort, listing.keys, extra))
-        keys = v0_order.keys(query, itertools.chain(self._parse(readable, trust_before), [odd]))
-        return (key[2] for key in keys)
+        return (key[2] for key in self._keys(readable, odd, query))
 
     def _directory(self) -> _Directory:
         """One pass over sessions/: conversation directories by name, the odd ones apart."""
@@ -118,6 +117,20 @@ class FileStore:
             else:
                 found.names.append(name)
         found.names.sort()
+        return found
+
+    def _keys(self, names: list[str], odd: list[Entry], query: Query) -> list[v0_order.Key]:
+        """Every file read (on as many cores as pay), only the keys of matches kept."""
+        workers = parallel.workers_for(len(names), self.workers)
+        chunks = parallel.chunked(names, workers)
+        sessions = str(self.sessions)
+        calls = ((sessions, chunk, query) for chunk in chunks)
+        found = v0_order.keys(query, [odd])
+        for chunk, keyed in zip(
+            chunks, parallel.ordered_map(v0_order.key_chunk, calls, workers), strict=True
+        ):
+            found.extend((flag, value, chunk[index]) for flag, value, index in keyed)
+        found.sort(reverse=query.sort.descending)
         return found
 
     def _parse(self, names: Sequence[str], trust_before_ns: int) -> Iterator[list[Entry]]:

@@ -48,7 +48,7 @@ from typing import Any
 
 from convstore.stores.base import Query
 from convstore.stores.v0_order import FILES_RANK, Key, anchor, placeholder
-from convstore.stores.v0_scan import UNTRUSTED, Entry
+from convstore.stores.v0_scan import UNTRUSTED, Entry, signature_at
 from convstore.timestamps import as_utc, to_micros
 
 FORMAT = 1  # PRAGMA user_version: a file of another format is rebuilt
@@ -116,14 +116,20 @@ class Manifest:
     """A scan: the addresses with a regular metadata.json, sorted, and their signatures."""
 
     addresses: list[str]
-    signatures: list[bytes]
+    signatures: bytearray  # one SIGNATURE_SIZE-byte record per address
+
+    def signature(self, index: int) -> bytes:
+        return signature_at(self.signatures, index)
 
     def digest(self) -> bytes:
-        # Unambiguous: names hold no NUL and every signature has the same length.
+        # Unambiguous: names hold no NUL and every signature has the same length. Hashed
+        # a slice at a time, so no copy of the whole scan is ever made.
         hashing = hashlib.blake2b(digest_size=20)
         hashing.update(len(self.addresses).to_bytes(8, "little"))
-        hashing.update("\0".join(self.addresses).encode("utf-8"))
-        hashing.update(b"".join(self.signatures))
+        for start in range(0, len(self.addresses), 4096):
+            hashing.update("\0".join(self.addresses[start : start + 4096]).encode("utf-8"))
+            hashing.update(b"\0")
+        hashing.update(self.signatures)
         return hashing.digest()
 
 
@@ -265,7 +271,7 @@ class _Sync:
 
     def _stale(self) -> list[str]:
         """Addresses of the scan whose entry is missing, different, or not to be trusted."""
-        addresses, signatures = self.manifest.addresses, self.manifest.signatures
+        addresses, manifest = self.manifest.addresses, self.manifest
         stale = []
         index, count = 0, len(addresses)
         for address, signature in self.db.execute(
@@ -275,7 +281,7 @@ class _Sync:
                 stale.append(addresses[index])
                 index += 1
             if index < count and addresses[index] == address:
-                if signatures[index] != signature:
+                if manifest.signature(index) != signature:
                     stale.append(addresses[index])
                 index += 1
         stale.extend(addresses[index:])
@@ -298,10 +304,8 @@ class _Sync:
                     rows.append(entry)
             self._write(rows)
         expected = [
-            (address, read.get(address, signature))
-            for address, signature in zip(
-                self.manifest.addresses, self.manifest.signatures, strict=True
-            )
+            (address, read.get(address, self.manifest.signature(index)))
+            for index, address in enumerate(self.manifest.addresses)
         ]
         token = secrets.token_bytes(16)
         self.db.execute("BEGIN IMMEDIATE")
@@ -359,14 +363,14 @@ class _Sync:
         changed.update(address for address, _ in expected[index:])
         self.db.executemany("DELETE FROM entries WHERE address = ?", unknown)
         reread = self._reread(sorted(changed)) if changed else {}
-        held = Manifest([], [])
+        held = Manifest([], bytearray())
         for address, signature in expected:
             if address in changed:
                 if address not in reread:
                     continue
                 signature = reread[address]
             held.addresses.append(address)
-            held.signatures.append(signature)
+            held.signatures += signature
         return held
 
     def _reread(self, addresses: list[str]) -> dict[str, bytes]:

@@ -12,13 +12,13 @@ cursor's position into the same terms, so both paths resume at the same place.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from convstore.model import Version
 from convstore.stores.base import Position, Query, Sort
-from convstore.stores.v0_scan import Entry
+from convstore.stores.v0_scan import Entry, entries_of
 from convstore.timestamps import as_utc, from_micros, to_micros
 
 Key = tuple[Any, Any, str]  # (flag, value or placeholder, address)
@@ -156,6 +156,25 @@ def keys(query: Query, chunks: Iterable[Iterable[Entry]]) -> list[Key]:
             if start is None or after(sort, key, start):
                 found.append(key)
     found.sort(reverse=sort.descending)
+    return found
+
+
+def key_chunk(sessions: str, addresses: Sequence[str], query: Query) -> list[tuple[Any, Any, int]]:
+    """In a worker (or here): the keys of the matching entries of some directories, each
+    with the position of its address in ``addresses`` in place of the address, which
+    the caller already holds. A chunk's answer is then a few bytes per conversation,
+    and the caller's keys share its strings instead of holding copies."""
+    sort = query.sort
+    start = None if query.after is None else anchor(sort, query.after)
+    filtered = has_filters(query)
+    found = []
+    # The racy window only matters to the cache, which never sees these entries.
+    for index, entry in entries_of(sessions, addresses, 0):
+        if filtered and not matches(query, entry):
+            continue
+        flag, value, _ = key = key_of(sort, entry)
+        if start is None or after(sort, key, start):
+            found.append((flag, value, index))
     return found
 
 

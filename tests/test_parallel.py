@@ -1,0 +1,107 @@
+"""Work spread over processes gives exactly what one process gives, in the same order.
+
+Real stores reach the size where convstore starts workers (``parallel``) only in the
+benchmarks; here the threshold is lowered so that a store of a few dozen conversations
+is read by two worker processes, and every result is compared with a run in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from convstore import parallel
+from convstore.jobs import migrate
+from convstore.jobs import verify as job
+from convstore.sample import GENERATIONS, encode, v0_document
+from convstore.schema import create_schema
+from convstore.stores.catalog import Catalog
+from convstore.stores.files import FileStore
+from convstore.stores.sql import SqlStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Conversations of every generation, some broken, with leftovers and events."""
+    rng = random.Random(3)
+    root = tmp_path / "store"
+    for index in range(90):
+        conversation_id = uuid.UUID(int=rng.getrandbits(128)).hex
+        directory = root / "sessions" / conversation_id
+        directory.mkdir(parents=True)
+        document = v0_document(GENERATIONS[index % len(GENERATIONS)], rng, conversation_id)
+        raw = encode(document)
+        if index % 11 == 0:
+            raw = raw[: len(raw) // 2]  # torn
+        if index % 13 == 0:
+            (directory / ".metadata.json.0badc0de.convstore-tmp").write_bytes(b"{}")
+        (directory / "metadata.json").write_bytes(raw)
+    (root / "sessions" / "no-metadata" / "events").mkdir(parents=True)
+    (root / "sessions" / ".deleting-gone-0badc0de").mkdir()
+    return root
+
+
+@pytest.fixture
+def spread(monkeypatch):
+    """Two workers for anything over a handful of items; the pools actually started."""
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_WORKER", 4)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)
+    monkeypatch.setattr(job.files, "CHUNK", 7)  # many chunks, so order is at stake
+    monkeypatch.setattr(migrate, "PREPARE_CHUNK", 7)
+    started: list[int] = []
+    real = parallel.ordered_map
+
+    def counting(function, arguments, workers):
+        started.append(workers)
+        return real(function, arguments, workers)
+
+    monkeypatch.setattr(parallel, "ordered_map", counting)
+    return started
+
+
+def findings(root, workers):
+    catalog = Catalog(files=FileStore(root, workers=workers))
+    options = job.Options(stale_after=0)
+    return [json.dumps(f.as_dict()) for f in job.Verification(catalog, options).run()]
+
+
+def test_verify_finds_the_same_in_the_same_order(store, spread):
+    one = findings(store, 1)
+    assert one  # the store is broken on purpose
+    assert findings(store, None) == one
+    assert spread == [2]  # the run in one process streams without a pool
+
+
+def test_migrate_writes_the_same_rows_and_reports_the_same(store, spread, tmp_path):
+    results = []
+    for workers in (1, None):
+        database = tmp_path / f"openhands-{workers}.db"
+        engine = create_engine(f"sqlite:///{database}")
+        with engine.begin() as connection:
+            create_schema(connection)
+        engine.dispose()
+        catalog = Catalog(
+            files=FileStore(store, workers=workers),
+            sql=SqlStore(create_engine(f"sqlite:///{database}")),
+        )
+        seen: list[tuple[str, str, list[str]]] = []
+
+        def listen(conversion, outcome, seen=seen):
+            seen.append((conversion.source.conversation_id, outcome, conversion.warnings))
+
+        report = migrate.run(catalog, migrate.Options(batch_size=10), listen)
+        catalog.close()
+        engine = create_engine(f"sqlite:///{database}")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT * FROM conversation_metadata ORDER BY conversation_id")
+            ).all()
+        engine.dispose()
+        results.append((dict(report.counts), seen, [tuple(row) for row in rows]))
+    assert results[0][0]["migrated"] > 50
+    assert spread == [2]  # the run in one process reads through records(), not a pool
+    assert results[1] == results[0]
