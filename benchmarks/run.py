@@ -7,10 +7,10 @@ of mixed generations and a SQLite database of M rows with OpenHands' own schema 
 indexes, plus a copy with the indexes ``convstore db add-indexes`` adds; with a
 PostgreSQL server (``$CONVSTORE_TEST_PG_URL``, else one started the way the tests
 start theirs, tests/postgres_server.py) the same rows there too. Then runs every
-measurement in a fresh subprocess, R times, and prints one table: each figure (the
-best run), its ratio to the floor it is compared with, the peak RSS of the process
-and of its worker processes (the worst run), the store sizes and the machine. A
-second, smaller store (K files, default N/10) gives the growth of peak RSS.
+measurement in a fresh subprocess, in R rounds of all of them, and prints one table:
+each figure (the best round), its ratio to the floor it is compared with, the peak RSS
+of the process and of its worker processes (the worst round), the store sizes and the
+machine. A second, smaller store (K files, default N/10) gives the growth of peak RSS.
 
 Absolute times on a shared machine are noise; the ratios measured side by side in one
 run are the figures to read, and the load average printed before and after says how
@@ -597,24 +597,37 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_measure(name: str, context: dict[str, Any], repeat: int) -> dict[str, Any]:
-    results = []
-    for _ in range(repeat):
-        finished = subprocess.run(
-            [sys.executable, __file__, "--measure", name, "--context", json.dumps(context)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if finished.returncode != 0:
-            raise SystemExit(f"{name} failed:\n{finished.stderr}")
-        results.append(json.loads(finished.stdout.strip().splitlines()[-1]))
-    best = min(results, key=lambda result: result["seconds"])
-    return {
-        **best,
-        "rss_mb": max(result["rss_mb"] for result in results),
-        "workers_mb": max(result["workers_mb"] for result in results),
-    }
+def run_once(name: str, context: dict[str, Any]) -> dict[str, Any]:
+    finished = subprocess.run(
+        [sys.executable, __file__, "--measure", name, "--context", json.dumps(context)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if finished.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{finished.stderr}")
+    result: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_rounds(names: list[str], context: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """Each measurement ``repeat`` times, in rounds (every measurement once per round),
+    so that a burst of other work on the machine slows a figure and its floor alike
+    rather than only one of them. Per figure: the best time, the worst RSS."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_number in range(1, repeat + 1):
+        for name in names:
+            results[name].append(run_once(name, context))
+        print(f"  round {round_number}/{repeat}: {len(names)} figures", file=sys.stderr)
+    figures = {}
+    for name, runs in results.items():
+        best = min(runs, key=lambda result: result["seconds"])
+        figures[name] = {
+            **best,
+            "rss_mb": max(result["rss_mb"] for result in runs),
+            "workers_mb": max(result["workers_mb"] for result in runs),
+        }
+    return figures
 
 
 def prepare(context: dict[str, Any]) -> None:
@@ -697,28 +710,22 @@ def main() -> None:
                 "warm_cache": str(Path(scratch, "warm-cache-small")),
             }
             prepare(small)
-            for name in RSS_MEASURES:
-                if name in figures:
-                    growth[name] = run_measure(name, small, arguments.repeat)
-                    print(f"  measured {name} at {smaller:,} files", file=sys.stderr)
+            names = [name for name in RSS_MEASURES if name in figures]
+            growth = run_rounds(names, small, arguments.repeat)
     _print(arguments, figures, growth, smaller, files, database, load_before)
 
 
 def _measure_all(
     wanted: list[Measure], context: dict[str, Any], repeat: int, postgresql: Any
 ) -> dict[str, dict[str, Any]]:
-    figures: dict[str, dict[str, Any]] = {}
-    pending = [m for m in wanted if m.needs != "postgresql"]
-    for measure in pending:
-        figures[measure.name] = run_measure(measure.name, context, repeat)
-        print(f"  measured {measure.name}", file=sys.stderr)
+    local = [m.name for m in wanted if m.needs != "postgresql"]
+    figures = run_rounds(local, context, repeat)
     if postgresql is not None:
         with postgresql as urls:
             if urls is not None:
                 context = {**context, "pg": urls[0], "pg_indexed": urls[1]}
-                for measure in (m for m in wanted if m.needs == "postgresql"):
-                    figures[measure.name] = run_measure(measure.name, context, repeat)
-                    print(f"  measured {measure.name}", file=sys.stderr)
+                remote = [m.name for m in wanted if m.needs == "postgresql"]
+                figures.update(run_rounds(remote, context, repeat))
     return figures
 
 
@@ -745,7 +752,7 @@ def _print(
         f"{arguments.rows:,} SQLite rows ({database.stat().st_size / 1e6:.0f} MB)"
     )
     print(
-        f"best of {arguments.repeat} runs, each in a fresh process; RSS: the worst run "
+        f"best of {arguments.repeat} rounds, each figure in a fresh process; RSS: the worst run "
         "(workers: the largest worker process; forked, it counts the pages it shares "
         "with its parent)\n"
     )
@@ -771,7 +778,7 @@ def _print(
             large = figures[name]
             print(
                 f"  {name:50} {small['rss_mb']:>5.0f} MB -> {large['rss_mb']:>5.0f} MB "
-                f"(+{large['rss_mb'] - small['rss_mb']:.0f} MB); workers "
+                f"({large['rss_mb'] - small['rss_mb']:+.0f} MB); workers "
                 f"{small['workers_mb']:.0f} MB -> {large['workers_mb']:.0f} MB"
             )
         keys = (arguments.files - smaller) * _key_bytes()
