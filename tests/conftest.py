@@ -80,6 +80,43 @@ class Database:
             connection.execute(self.table.insert(), [row])
         return row
 
+    # The 1.x enterprise tables (org, user, conversation_metadata_saas): their UUID columns
+    # hold 32 hex digits on SQLite and UUIDs on PostgreSQL.
+
+    def stored_uuid(self, value: str | uuid.UUID) -> Any:
+        parsed = uuid.UUID(str(value))
+        return parsed.hex if self.url.startswith("sqlite") else parsed
+
+    def add_org(self, name: str = "acme") -> uuid.UUID:
+        org = uuid.uuid4()
+        self._execute("INSERT INTO org (id, name) VALUES (:id, :name)", id=org, name=name)
+        return org
+
+    def add_user(self, org: uuid.UUID, user: uuid.UUID | None = None) -> uuid.UUID:
+        user = user or uuid.uuid4()
+        self._execute(
+            'INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)', id=user, org=org
+        )
+        return user
+
+    def own(self, conversation_id: str, user: uuid.UUID, org: uuid.UUID) -> None:
+        self._execute(
+            "INSERT INTO conversation_metadata_saas (conversation_id, user_id, org_id) "
+            "VALUES (:conversation, :user, :org)",
+            conversation=conversation_id,
+            user=user,
+            org=org,
+        )
+
+    def _execute(self, statement: str, **values: Any) -> None:
+        from sqlalchemy import text
+
+        bound = {
+            k: self.stored_uuid(v) if isinstance(v, uuid.UUID) else v for k, v in values.items()
+        }
+        with self.engine.begin() as connection:
+            connection.execute(text(statement), bound)
+
     def dispose(self) -> None:
         self.engine.dispose()
 

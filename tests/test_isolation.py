@@ -144,22 +144,10 @@ def _sql_world(url: str, kind: str, enterprise: bool) -> World:
         # bob's V1 row under the dashed id of alice's V0 conversation: not her twin
         ("b4", "bob", str(uuid.UUID(a2_hex)), {}),
     )
-    org = uuid.uuid4()
-
-    def stored(value: str | uuid.UUID) -> Any:
-        parsed = uuid.UUID(str(value))
-        return parsed.hex if url.startswith("sqlite") else parsed
-
-    with database.engine.begin() as connection:
-        if enterprise:
-            connection.execute(
-                text("INSERT INTO org (id, name) VALUES (:id, 'acme')"), {"id": stored(org)}
-            )
-            for user in users.values():
-                connection.execute(
-                    text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
-                    {"id": stored(user), "org": stored(org)},
-                )
+    if enterprise:
+        org = database.add_org()
+        for user in users.values():
+            database.add_user(org, uuid.UUID(user))
     for name, owner, conversation_id, extra in rows:
         world.add(name, conversation_id, owner)
         values = {"conversation_id": conversation_id, "title": world.titles[name]}
@@ -168,14 +156,7 @@ def _sql_world(url: str, kind: str, enterprise: bool) -> World:
             extra["parent_conversation_id"] = world.ids[extra["parent_conversation_id"]]
         database.insert(**values, **extra)
         if enterprise:
-            with database.engine.begin() as connection:
-                connection.execute(
-                    text(
-                        "INSERT INTO conversation_metadata_saas (conversation_id, user_id, "
-                        "org_id) VALUES (:c, :u, :o)"
-                    ),
-                    {"c": conversation_id, "u": stored(users[owner]), "o": stored(org)},
-                )
+            database.own(conversation_id, uuid.UUID(users[owner]), org)
     return world
 
 

@@ -152,17 +152,8 @@ def test_after_archive_and_remove_touch_sources_only_once_migrated(files, make_d
 
 def test_enterprise_database_gets_ownership_rows_and_refuses_unknown_users(files, make_database):
     database = make_database(enterprise=True)
-    org, known = uuid.uuid4(), uuid.uuid4()
-    hexed = database.url.startswith("sqlite")
-    with database.engine.begin() as connection:
-        connection.execute(
-            text("INSERT INTO org (id, name) VALUES (:id, 'acme')"),
-            {"id": org.hex if hexed else org},
-        )
-        connection.execute(
-            text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
-            {"id": known.hex if hexed else known, "org": org.hex if hexed else org},
-        )
+    org = database.add_org()
+    known = database.add_user(org)
     owned, _ = files.generation("2025-12", user_id=str(known))
     orphan, _ = files.generation("2025-12", user_id=str(uuid.uuid4()))
     catalog = catalog_for(files, database)

@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import text
 from typer.testing import CliRunner
 
 from convstore.cli.app import app
@@ -59,27 +58,10 @@ def shaped(request, make_database, files):
         ),
     ]
     if shape.enterprise:
-        hexed = database.url.startswith("sqlite")
-
-        def stored(value):
-            return value.hex if hexed else value
-
-        with database.engine.begin() as connection:
-            connection.execute(
-                text("INSERT INTO org (id, name) VALUES (:id, 'acme')"), {"id": stored(org)}
-            )
-            connection.execute(
-                text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
-                {"id": stored(alice), "org": stored(org)},
-            )
-            for row in rows:
-                connection.execute(
-                    text(
-                        "INSERT INTO conversation_metadata_saas (conversation_id, user_id, org_id) "
-                        "VALUES (:c, :u, :o)"
-                    ),
-                    {"c": row["conversation_id"], "u": stored(alice), "o": stored(org)},
-                )
+        org = database.add_org()
+        database.add_user(org, alice)
+        for row in rows:
+            database.own(row["conversation_id"], alice, org)
     v0_id, _ = files.generation("2025-12", user_id=user)
     store = ["--db", database.url, "--file-store", files.root]
     return shape, database, rows, store, user, str(org), v0_id

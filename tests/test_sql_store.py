@@ -156,31 +156,13 @@ def test_enterprise_2025_delete_says_what_cascades_and_what_blocks(make_database
 
 
 def test_1x_enterprise_delete_removes_cost_events_and_ownership_in_one_transaction(make_database):
-    import uuid as uuid_module
 
     database = make_database(enterprise=True)
-    org, user = uuid_module.uuid4(), uuid_module.uuid4()
-    hexed = database.url.startswith("sqlite")
-
-    def stored(value):
-        return value.hex if hexed else value
-
+    org = database.add_org()
+    user = database.add_user(org)
     row = database.insert()
+    database.own(row["conversation_id"], user, org)
     with database.engine.begin() as connection:
-        connection.execute(
-            text("INSERT INTO org (id, name) VALUES (:id, 'acme')"), {"id": stored(org)}
-        )
-        connection.execute(
-            text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
-            {"id": stored(user), "org": stored(org)},
-        )
-        connection.execute(
-            text(
-                "INSERT INTO conversation_metadata_saas (conversation_id, user_id, org_id) "
-                "VALUES (:c, :u, :o)"
-            ),
-            {"c": row["conversation_id"], "u": stored(user), "o": stored(org)},
-        )
         connection.execute(
             text(
                 "INSERT INTO conversation_cost_events (conversation_id, cost_delta, occurred_at) "

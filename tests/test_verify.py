@@ -502,46 +502,18 @@ def test_checks_of_columns_a_revision_lacks_do_not_run(make_database):
 
 
 def _enterprise_owner(database: Database) -> uuid.UUID:
-    org, user = uuid.uuid4(), uuid.uuid4()
-    hexed = database.url.startswith("sqlite")
-    with database.engine.begin() as connection:
-        connection.execute(
-            text("INSERT INTO org (id, name) VALUES (:id, 'acme')"),
-            {"id": org.hex if hexed else org},
-        )
-        connection.execute(
-            text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
-            {"id": user.hex if hexed else user, "org": org.hex if hexed else org},
-        )
-    database.org = org  # type: ignore[attr-defined]
-    return user
+    database.org = database.add_org()  # type: ignore[attr-defined]
+    return database.add_user(database.org)  # type: ignore[attr-defined]
 
 
 def _own(database: Database, cid: str, user: uuid.UUID) -> None:
-    hexed = database.url.startswith("sqlite")
-    org = database.org  # type: ignore[attr-defined]
-    with database.engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO conversation_metadata_saas (conversation_id, user_id, org_id) "
-                "VALUES (:c, :u, :o)"
-            ),
-            {"c": cid, "u": user.hex if hexed else user, "o": org.hex if hexed else org},
-        )
+    database.own(cid, user, database.org)  # type: ignore[attr-defined]
 
 
 def test_enterprise_rows_need_an_owner_and_user_scope_goes_through_it(make_database):
     database = make_database(enterprise=True)
-    alice, bob = _enterprise_owner(database), uuid.uuid4()
-    with database.engine.begin() as connection:
-        hexed = database.url.startswith("sqlite")
-        connection.execute(
-            text('INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)'),
-            {
-                "id": bob.hex if hexed else bob,
-                "org": database.org.hex if hexed else database.org,  # type: ignore[attr-defined]
-            },
-        )
+    alice = _enterprise_owner(database)
+    bob = database.add_user(database.org)  # type: ignore[attr-defined]
     mine = _v1(database, user_id=None, sandbox_id=None)
     theirs = _v1(database, user_id=None, sandbox_id=None)
     unowned = _v1(database, user_id=None)
