@@ -151,6 +151,20 @@ def test_config_masks_passwords(monkeypatch):
     }
 
 
+def test_config_shows_the_connect_timeout_and_where_it_came_from(monkeypatch):
+    monkeypatch.setenv("CONVSTORE_CONNECT_TIMEOUT", "25")
+    shown = json.loads(run("config", "--format", "json").stdout)["connect_timeout"]
+    assert shown == {"value": "25", "source": "env CONVSTORE_CONNECT_TIMEOUT"}
+    flagged = run("config", "--format", "json", "--connect-timeout", "3.5")
+    assert json.loads(flagged.stdout)["connect_timeout"] == {"value": "3.5", "source": "flag"}
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "never"])
+def test_connect_timeout_flag_refuses_less_than_a_second(sample, seconds):
+    result = run("list", *sample, "--connect-timeout", seconds)
+    assert result.exit_code == 2 and "--connect-timeout" in result.output
+
+
 def test_errors_are_one_line_without_traceback(tmp_path):
     process = subprocess.run(
         [sys.executable, "-m", "convstore.cli", "list", "--db", str(tmp_path / "missing.db")],

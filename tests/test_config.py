@@ -44,6 +44,28 @@ def test_environment_then_config_then_openhands_then_default(tmp_path, monkeypat
     )
 
 
+def test_connect_timeout_flag_then_environment_then_config_then_ten_seconds(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("connect_timeout = 30\n")
+    env = {"CONVSTORE_CONNECT_TIMEOUT": "20"}
+    assert Settings.resolve(environ=env, config=config, connect_timeout=5).connect_seconds == 5
+    from_env = Settings.resolve(environ=env, config=config).connect_timeout
+    assert (from_env.value, from_env.source) == ("20", "env CONVSTORE_CONNECT_TIMEOUT")
+    assert Settings.resolve(environ={}, config=config).connect_seconds == 30
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    default = Settings.resolve(environ={}, config=empty).connect_timeout
+    assert (default.value, default.source) == ("10", "default")
+
+
+@pytest.mark.parametrize("value", ["0", "0.5", "-3", "nan", "soon", ""])
+def test_connect_timeout_below_one_second_or_not_a_number_is_a_usage_error(tmp_path, value):
+    config = tmp_path / "config.toml"
+    config.write_text(f"connect_timeout = {value!r}\n")
+    with pytest.raises(UsageError, match=f"connect timeout {value!r} \\(config "):
+        Settings.resolve(environ={}, config=config)
+
+
 def test_bad_config_file_is_a_usage_error(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("colour = 1\n")

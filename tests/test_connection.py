@@ -86,7 +86,16 @@ def test_openhands_db_variables_reach_a_real_server(postgres_database_url, monke
     engine.dispose()
 
 
-def test_connect_timeout_bounds_a_server_that_never_answers():
+@pytest.mark.parametrize(
+    ("flags", "environment"),
+    [
+        # The flag wins over the environment (which alone would wait a minute).
+        (["--connect-timeout", "2"], {"CONVSTORE_CONNECT_TIMEOUT": "60"}),
+        ([], {"CONVSTORE_CONNECT_TIMEOUT": "2"}),
+    ],
+    ids=["flag", "environment"],
+)
+def test_connect_timeout_bounds_a_server_that_never_answers(flags, environment):
     import socket
 
     with socket.socket() as silent:  # accepts connections on loopback, never says a word
@@ -102,12 +111,13 @@ def test_connect_timeout_bounds_a_server_that_never_answers():
                 "list",
                 "--db",
                 f"postgresql://ops@127.0.0.1:{port}/openhands",
+                *flags,
             ],
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
             timeout=60,
-            env={**os.environ, "CONVSTORE_CONNECT_TIMEOUT": "2"},
+            env={**os.environ, **environment},
         )
         elapsed = time.monotonic() - started
     assert process.returncode == 3

@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 from convstore.errors import UsageError
 
-CONFIG_KEYS = ("file_store", "db", "events_dir")
+CONFIG_KEYS = ("file_store", "db", "events_dir", "connect_timeout")
 V1_EVENTS = "v1_conversations"
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class Settings:
     # Where V1 event files live (``<persistence_dir>/v1_conversations``); always resolved,
     # since a conversation's history is needed wherever its metadata comes from.
     events_dir: Setting | None = None
+    # Seconds to wait for a database server before giving up (exit 3).
+    connect_timeout: Setting = Setting(f"{DEFAULT_CONNECT_TIMEOUT:g}", "default", False)
+
+    @property
+    def connect_seconds(self) -> float:
+        return _seconds(self.connect_timeout)
 
     @classmethod
     def resolve(
@@ -48,6 +55,7 @@ class Settings:
         db: str | None = None,
         config: Path | None = None,
         events_dir: str | Path | None = None,
+        connect_timeout: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if environ is None else environ
@@ -84,7 +92,16 @@ class Settings:
             _beside(settings.file_store),
             _beside(Setting(str(Path.home() / ".openhands"), "default", False)),
         )
-        return replace(settings, events_dir=events)
+        timeout = _first(
+            None if connect_timeout is None else Setting(f"{connect_timeout:g}", "flag", True),
+            _env(env, "CONVSTORE_CONNECT_TIMEOUT"),
+            _configured(from_file, "connect_timeout", config_source),
+        )
+        resolved = replace(settings, events_dir=events)
+        if timeout is not None:
+            resolved = replace(resolved, connect_timeout=timeout)
+        _seconds(resolved.connect_timeout)  # a bad value fails before any store opens
+        return resolved
 
 
 def default_config_path() -> Path:
@@ -188,13 +205,13 @@ def masked(value: str) -> str:
     return f"{scheme}://{user}:***@{location}"
 
 
-def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
-    """Seconds to wait for a database server: ``CONVSTORE_CONNECT_TIMEOUT``, default 10."""
-    text = (os.environ if environ is None else environ).get("CONVSTORE_CONNECT_TIMEOUT", "10")
+def _seconds(setting: Setting) -> float:
     try:
-        seconds = float(text)
+        seconds = float(setting.value)
     except ValueError:
         seconds = 0
-    if not seconds >= 1:
-        raise UsageError(f"CONVSTORE_CONNECT_TIMEOUT={text!r} is not a number of seconds >= 1")
+    if not seconds >= 1:  # also refuses NaN
+        raise UsageError(
+            f"connect timeout {setting.value!r} ({setting.source}) is not a number of seconds >= 1"
+        )
     return seconds

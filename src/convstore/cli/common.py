@@ -18,13 +18,22 @@ P = ParamSpec("P")
 
 
 def open_catalog(
-    file_store: Path | None, db: str | None, config: Path | None, *, cache: bool = True
+    file_store: Path | None,
+    db: str | None,
+    config: Path | None,
+    connect_timeout: float | None,
+    *,
+    cache: bool = True,
 ) -> Catalog:
-    from convstore.config import Settings, connect_timeout
+    """The stores the flags name (or the environment and config.toml, as ``Settings``
+    resolves them); a context manager that closes them."""
+    from convstore.config import Settings
     from convstore.stores.catalog import open_catalog as open_stores
 
-    settings = Settings.resolve(file_store=file_store, db=db, config=config)
-    return open_stores(settings, cache=cache, connect_timeout=connect_timeout())
+    settings = Settings.resolve(
+        file_store=file_store, db=db, config=config, connect_timeout=connect_timeout
+    )
+    return open_stores(settings, cache=cache)
 
 
 def interactive() -> bool:

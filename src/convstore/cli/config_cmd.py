@@ -9,6 +9,7 @@ import typer
 from convstore.cli.common import translated
 from convstore.cli.options import (
     ConfigOption,
+    ConnectTimeoutOption,
     DatabaseOption,
     EventsDirOption,
     FileStoreOption,
@@ -21,17 +22,25 @@ def show_config(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
     events_dir: EventsDirOption = None,
 ) -> None:
     """Show where convstore looks for each store, and why."""
     from convstore.cli import render
     from convstore.config import Settings, masked
 
-    settings = Settings.resolve(file_store=file_store, db=db, config=config, events_dir=events_dir)
+    settings = Settings.resolve(
+        file_store=file_store,
+        db=db,
+        config=config,
+        events_dir=events_dir,
+        connect_timeout=connect_timeout,
+    )
     resolved = {
         "file_store": settings.file_store,
         "db": settings.db,
         "events_dir": settings.events_dir,
+        "connect_timeout": settings.connect_timeout,
     }
     data = {
         name: None if entry is None else {"value": masked(entry.value), "source": entry.source}
@@ -44,9 +53,9 @@ def show_config(
         return
     for name, entry in data.items():
         if entry is None:
-            render.out.print(f"{name:12} -", highlight=False)
+            render.out.print(f"{name:15} -", highlight=False)
         else:
-            line = f"{name:12} {entry['value']}  [dim]({entry['source']})[/dim]"
+            line = f"{name:15} {entry['value']}  [dim]({entry['source']})[/dim]"
             render.out.print(line, highlight=False)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,13 +14,14 @@ import typer
 from convstore.cli.common import open_catalog, translated
 from convstore.cli.options import (
     ConfigOption,
+    ConnectTimeoutOption,
     DatabaseOption,
     DryRunOption,
     OneFormatOption,
 )
 
 if TYPE_CHECKING:
-    from convstore.stores.catalog import Catalog
+    from convstore.stores.sql import SqlStore
 
 EXAMPLES = """\
 Examples:
@@ -33,31 +36,30 @@ group = typer.Typer(
 )
 
 
-def _sql_store(db: str | None, config: Path | None) -> Catalog:
+@contextmanager
+def _sql_store(
+    db: str | None, config: Path | None, connect_timeout: float | None
+) -> Iterator[SqlStore]:
     from convstore.errors import UsageError
 
-    catalog = open_catalog(None, db, config)
-    if catalog.sql is None:
-        catalog.close()
-        raise UsageError("no database configured: give --db (see `convstore config`)")
-    return catalog
+    with open_catalog(None, db, config, connect_timeout) as catalog:
+        if catalog.sql is None:
+            raise UsageError("no database configured: give --db (see `convstore config`)")
+        yield catalog.sql
 
 
 def info(
     output_format: OneFormatOption = "table",
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Show the OpenHands revision (alembic_version), optional tables, columns and indexes."""
     from convstore.cli import render
     from convstore.stores.database_info import describe
 
-    catalog = _sql_store(db, config)
-    try:
-        assert catalog.sql is not None
-        details = describe(catalog.sql)
-    finally:
-        catalog.close()
+    with _sql_store(db, config, connect_timeout) as store:
+        details = describe(store)
     if output_format == "json":
         typer.echo(json.dumps(asdict(details)))
         return
@@ -68,17 +70,14 @@ def add_indexes(
     dry_run: DryRunOption = False,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Add the indexes that make every listing page fast (created_at, last_updated_at)."""
     from convstore.cli import render
     from convstore.stores.database_info import add_listing_indexes
 
-    catalog = _sql_store(db, config)
-    try:
-        assert catalog.sql is not None
-        statements = add_listing_indexes(catalog.sql, dry_run=dry_run)
-    finally:
-        catalog.close()
+    with _sql_store(db, config, connect_timeout) as store:
+        statements = add_listing_indexes(store, dry_run=dry_run)
     for statement in statements:
         typer.echo(statement + ";")
     if not statements:

@@ -12,6 +12,7 @@ from convstore.cli.completion import complete_conversation_id
 from convstore.cli.options import (
     FILTER_PANEL,
     ConfigOption,
+    ConnectTimeoutOption,
     DatabaseOption,
     DryRunOption,
     FileStoreOption,
@@ -58,6 +59,7 @@ def delete(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Delete conversations: a V0 directory (metadata and events) or a SQL row."""
     from datetime import UTC, datetime
@@ -71,8 +73,7 @@ def delete(
         raise UsageError("give conversation ids or --older-than, not both and not neither")
     if version is not None and older_than is None:
         raise UsageError("--version goes with --older-than")
-    catalog = open_catalog(file_store, db, config)
-    try:
+    with open_catalog(file_store, db, config, connect_timeout) as catalog:
         if older_than is not None:
             cutoff = datetime.now(UTC) - parse_age(older_than)
             query = Query(user=user, version=version, updated_until=cutoff, sub_conversations=True)
@@ -99,8 +100,6 @@ def delete(
                 return
         catalog.delete(plans)
         render.err.print(f"deleted {len(plans)} conversation(s)")
-    finally:
-        catalog.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from convstore.cli.common import translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     ConfigOption,
+    ConnectTimeoutOption,
     DatabaseOption,
     EventsDirOption,
     FileStoreOption,
@@ -75,6 +76,7 @@ def export(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
     events_dir: EventsDirOption = None,
 ) -> None:
     """Write a conversation's metadata and transcript (V0 or V1 events), Markdown or JSON."""
@@ -89,10 +91,15 @@ def export(
         raise UsageError("give a conversation id or --all, not both and not neither")
     if all_conversations and output is None:
         raise UsageError("--all writes one file per conversation: give -o DIRECTORY")
-    settings = Settings.resolve(file_store=file_store, db=db, config=config, events_dir=events_dir)
-    catalog = open_catalog(settings)
+    settings = Settings.resolve(
+        file_store=file_store,
+        db=db,
+        config=config,
+        events_dir=events_dir,
+        connect_timeout=connect_timeout,
+    )
     events_root = Path(settings.events_dir.value).expanduser() if settings.events_dir else None
-    try:
+    with open_catalog(settings) as catalog:
         if conversation_id is not None:
             record = catalog.get(conversation_id, user)
             _export(catalog, record, events_root, output_format, output)
@@ -114,8 +121,6 @@ def export(
             _export(catalog, record, events_root, output_format, target)
             count += 1
         render.err.print(f"exported {count} conversation(s) into {output}", highlight=False)
-    finally:
-        catalog.close()
 
 
 def _file_name(record: ConversationMetadata, output_format: ExportFormat) -> str:

@@ -10,6 +10,7 @@ from convstore.cli.common import interactive, open_catalog, translated
 from convstore.cli.options import (
     AllPagesOption,
     ConfigOption,
+    ConnectTimeoutOption,
     CursorOption,
     DatabaseOption,
     FileStoreOption,
@@ -61,6 +62,7 @@ def list_conversations(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
     no_cache: NoCacheOption = False,
 ) -> None:
     """List conversations of every store, newest first."""
@@ -86,9 +88,8 @@ def list_conversations(
         sort=order,
         after=None if cursor is None else decode_cursor(order, cursor),
     )
-    catalog = open_catalog(file_store, db, config, cache=not no_cache)
-    extra = catalog.optional_fields()
-    try:
+    with open_catalog(file_store, db, config, connect_timeout, cache=not no_cache) as catalog:
+        extra = catalog.optional_fields()
         if all_pages:
             render.records(catalog.search(query), output_format, extra)
             return
@@ -106,8 +107,6 @@ def list_conversations(
             if key.lower() == "q":
                 return
             query = query.starting_after(decode_cursor(order, page.next_cursor))
-    finally:
-        catalog.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -46,8 +46,7 @@ def candidates(request: dict[str, Any]) -> Iterator[tuple[str, str]]:
     kind, prefix = request["kind"], request.get("prefix", "")
     seen = set(request.get("exclude", ()))
     room = int(request.get("limit", 200))
-    catalog = open_catalog(settings)
-    try:
+    with open_catalog(settings) as catalog:
         # Most recently updated first: what an operator is likely to be after.
         query = Query(
             user=request.get("user") if kind == "ids" else None,
@@ -65,8 +64,6 @@ def candidates(request: dict[str, Any]) -> Iterator[tuple[str, str]]:
             room -= 1
             if room == 0:
                 return
-    finally:
-        catalog.close()
 
 
 def _unprintable(value: str) -> bool:

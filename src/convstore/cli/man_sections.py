@@ -142,8 +142,9 @@ ENVIRONMENT: tuple[Block, ...] = (
             ("NO_COLOR", "When set and not empty, no output is coloured."),
             (
                 "CONVSTORE_CONNECT_TIMEOUT",
-                "Seconds to wait for a database server before giving up with exit status 3 "
-                "(10 when unset).",
+                "Seconds to wait for a database server before giving up with exit status 3, "
+                "unless `--connect-timeout` is given (10 when neither is, nor the "
+                "configuration file's `connect_timeout`).",
             ),
             (
                 "CONVSTORE_COMPLETION_TIMEOUT",
@@ -166,8 +167,8 @@ FILES: tuple[Block, ...] = (
                 "~/.config/convstore/config.toml",
                 "The configuration file on Linux (`$XDG_CONFIG_HOME/convstore/config.toml`); "
                 "`~/Library/Application Support/convstore/config.toml` on macOS. TOML with the "
-                "keys `file_store`, `db` and `events_dir`, each optional and each the same "
-                "as its flag.",
+                "keys `file_store`, `db`, `events_dir` and `connect_timeout`, each optional "
+                "and each the same as its flag.",
             ),
             (
                 "~/.openhands/sessions/*id*/metadata.json",

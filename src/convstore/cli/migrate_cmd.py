@@ -13,6 +13,7 @@ from convstore.cli.common import translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     ConfigOption,
+    ConnectTimeoutOption,
     DatabaseOption,
     DryRunOption,
     EventsDirOption,
@@ -115,6 +116,7 @@ def migrate(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
     events_dir: EventsDirOption = None,
 ) -> None:
     """Migrate V0 conversations (files and SaaS rows) to V1 rows, in resumable batches."""
@@ -124,7 +126,13 @@ def migrate(
     from convstore.jobs import migrate as job
     from convstore.stores.catalog import open_catalog
 
-    settings = Settings.resolve(file_store=file_store, db=db, config=config, events_dir=events_dir)
+    settings = Settings.resolve(
+        file_store=file_store,
+        db=db,
+        config=config,
+        events_dir=events_dir,
+        connect_timeout=connect_timeout,
+    )
     events_root = None
     if not no_events and settings.events_dir is not None:
         events_root = Path(settings.events_dir.value).expanduser()
@@ -142,21 +150,18 @@ def migrate(
     with tempfile.TemporaryDirectory(prefix="convstore-plan-") as scratch:
         if create_table:
             settings = _with_table(settings, dry_run, Path(scratch))
-        catalog = open_catalog(settings)
-        try:
-            with (
-                _ReportFile(report_file) as report_writer,
-                progress("planning" if dry_run else "migrating", job.count_sources(catalog)) as bar,
-            ):
+        with (
+            open_catalog(settings) as catalog,
+            _ReportFile(report_file) as report_writer,
+            progress("planning" if dry_run else "migrating", job.count_sources(catalog)) as bar,
+        ):
 
-                def listener(conversion: Conversion, outcome: str) -> None:
-                    bar.advance()
-                    report_writer.add(conversion, outcome)
+            def listener(conversion: Conversion, outcome: str) -> None:
+                bar.advance()
+                report_writer.add(conversion, outcome)
 
-                report = job.run(catalog, options, listener)
-                report_writer.finish(report)
-        finally:
-            catalog.close()
+            report = job.run(catalog, options, listener)
+            report_writer.finish(report)
     render.migration(report)
     if not report.clean:
         raise typer.Exit(1)

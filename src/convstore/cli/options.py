@@ -67,6 +67,16 @@ NoCacheOption = Annotated[
         "(kept in the user cache directory).",
     ),
 ]
+ConnectTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--connect-timeout",
+        min=1,
+        help="Seconds to wait for a database server (default 10); env CONVSTORE_CONNECT_TIMEOUT.",
+        rich_help_panel=STORE_PANEL,
+        show_default=False,
+    ),
+]
 ConfigOption = Annotated[
     Path | None,
     _store("--config", help="config.toml to read instead of the user config directory's."),

@@ -9,6 +9,7 @@ import typer
 from convstore.cli.common import open_catalog, translated
 from convstore.cli.options import (
     ConfigOption,
+    ConnectTimeoutOption,
     ConversationIdArgument,
     DatabaseOption,
     FileStoreOption,
@@ -34,13 +35,11 @@ def rename(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Give a conversation a new title and set last_updated_at to now."""
-    catalog = open_catalog(file_store, db, config)
-    try:
+    with open_catalog(file_store, db, config, connect_timeout) as catalog:
         record = catalog.rename(conversation_id, title, user)
-    finally:
-        catalog.close()
     typer.echo(f"{record.conversation_id}\t{record.title}")
 
 

@@ -7,6 +7,7 @@ import typer
 from convstore.cli.common import open_catalog, translated
 from convstore.cli.options import (
     ConfigOption,
+    ConnectTimeoutOption,
     ConversationIdArgument,
     DatabaseOption,
     FileStoreOption,
@@ -28,13 +29,13 @@ def show(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Show every field of one conversation, where it lives, and what is wrong with it."""
     from convstore.cli import render
     from convstore.events.locate import event_stats
 
-    catalog = open_catalog(file_store, db, config)
-    try:
+    with open_catalog(file_store, db, config, connect_timeout) as catalog:
         record = catalog.get(conversation_id, user)
         try:
             found = catalog.events(record)
@@ -47,8 +48,6 @@ def show(
             disk_usage=catalog.disk_usage(record),
             events=None if found is None else event_stats(found),
         )
-    finally:
-        catalog.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from convstore.cli.common import open_catalog, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     ConfigOption,
+    ConnectTimeoutOption,
     DatabaseOption,
     DryRunOption,
     FailOnOption,
@@ -84,6 +85,7 @@ def verify(
     file_store: FileStoreOption = None,
     db: DatabaseOption = None,
     config: ConfigOption = None,
+    connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Check every store for what OpenHands cannot read or show, and say how to fix it."""
     from convstore.cli import render
@@ -96,15 +98,12 @@ def verify(
         user=user, include=tuple(check or ()), exclude=tuple(skip or ()), fix=fix, dry_run=dry_run
     )
     job.select_checks(options.include, options.exclude)  # a bad id fails before any store opens
-    catalog = open_catalog(file_store, db, config)
-    try:
+    with open_catalog(file_store, db, config, connect_timeout) as catalog:
         verification = job.Verification(catalog, options)
         tally = job.Tally()
         with render.verify_progress() as progress:
             render.findings(tally.count(verification.run(progress)), output_format)
         render.findings_end(output_format, tally, verification)
-    finally:
-        catalog.close()
     if tally.failed(fail_on):
         raise typer.Exit(1)
 

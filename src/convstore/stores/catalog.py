@@ -55,6 +55,12 @@ class Catalog:
         for store in self.stores:
             store.close()
 
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def optional_fields(self) -> list[str]:
         """Fields only some databases have that a listing should show when they do:
         execution_status (1.x) and the owner's org (1.x enterprise)."""
@@ -249,9 +255,7 @@ def _encodes(text: str) -> bool:
     return True
 
 
-def open_catalog(
-    settings: Settings, *, connect_timeout: float = 10.0, cache: bool = True
-) -> Catalog:
+def open_catalog(settings: Settings, *, cache: bool = True) -> Catalog:
     """The stores the settings name. A default location that does not exist is left out;
     one named explicitly must exist. ``cache``: file listings use the V0 index cache."""
     files = sql = None
@@ -272,7 +276,7 @@ def open_catalog(
                     f"database {sqlite_file} ({settings.db.source}) does not exist"
                 )
         else:
-            sql = SqlStore(_engine(url, connect_timeout))
+            sql = SqlStore(_engine(url, settings.connect_seconds))
     if files is None and sql is None:
         raise StoreUnavailable("no store found: give --file-store or --db (see `convstore config`)")
     events_root = None
