@@ -278,3 +278,21 @@ def test_a_sqlite_database_that_cannot_be_read_or_written_is_exit_3(
         assert "cannot use" in one_line_error(process.stderr)
     assert table_digest(database.url) == before
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_an_unreadable_config_file_is_exit_2_naming_it_and_config_dev_null_skips_it(
+    store: tuple[FileStoreBuilder, str, str], home: Path
+) -> None:
+    """Even when flags name the stores: the file may hold settings the flags do not
+    override (events_dir, connect_timeout), so it is never skipped silently."""
+    files, readable, _ = store
+    config = home / ".config" / "convstore" / "config.toml"
+    config.parent.mkdir(parents=True)
+    make_traversable(config.parent)
+    config.write_text('events_dir = "/srv/events"\n')
+    config.chmod(0o000)
+    refused = as_nobody(home, "list", "--file-store", files.root)
+    assert refused.returncode == 2
+    assert str(config) in one_line_error(refused.stderr)
+    listed = as_nobody(home, "list", "--file-store", files.root, "--config", "/dev/null")
+    assert listed.returncode == 0 and "readable" in listed.stdout
