@@ -294,5 +294,7 @@ def test_an_unreadable_config_file_is_exit_2_naming_it_and_config_dev_null_skips
     refused = as_nobody(home, "list", "--file-store", files.root)
     assert refused.returncode == 2
     assert str(config) in one_line_error(refused.stderr)
-    listed = as_nobody(home, "list", "--file-store", files.root, "--config", "/dev/null")
-    assert listed.returncode == 0 and "readable" in listed.stdout
+    listed = as_nobody(
+        home, "list", "--file-store", files.root, "--config", "/dev/null", "--format", "json"
+    )
+    assert listed.returncode == 0 and readable in listed.stdout
