@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 from convstore import parallel
 from convstore.cli.app import app
 from convstore.stores import files as files_module
+from convstore.stores import v0_scan
 from convstore.stores.base import SORT_CHOICES, Query, Sort, record_position
 from convstore.stores.files import FileStore
 from convstore.stores.v0_cache import V0Cache
@@ -314,6 +315,7 @@ def test_workers_list_exactly_what_one_process_lists(tmp_path, monkeypatch, aged
         mutate(root, rng, "add")
     serial = FileStore(root, workers=1)
     monkeypatch.setattr(parallel, "MIN_ITEMS_PER_WORKER", 10)
+    monkeypatch.setattr(v0_scan, "STAT_ITEMS_PER_WORKER", 10)
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     spread = FileStore(root)
     cached = FileStore(root, cache=V0Cache.for_store(root, tmp_path / "cache"))

@@ -40,7 +40,7 @@ from convstore.stores.v0_scan import (
     read_entry,
     read_metadata,
     scan_chunk,
-    stat_chunk,
+    stat_all,
 )
 
 # The clock the racy window is measured by (tests move it).
@@ -92,7 +92,7 @@ class FileStore:
         odd = self._read_odd(found.odd, trust_before)
         readable = found.names
         if self.cache is not None:
-            stats = stat_chunk(str(self.sessions), found.names)
+            stats = stat_all(str(self.sessions), found.names, self.workers)
             odd += self._read_odd(stats.odd, trust_before)
             readable = stats.addresses
             manifest = Manifest(stats.addresses, stats.signatures)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from convstore import parallel
 from convstore.stores import metadata_json
 from convstore.timestamps import parse_timestamp, to_micros
 
@@ -39,6 +40,8 @@ RACY_WINDOW_NS = 2_000_000_000
 UNTRUSTED = b""  # the signature of an entry no later scan may reuse
 _SIGNATURE = struct.Struct("<4q")
 SIGNATURE_SIZE = _SIGNATURE.size
+# Below this many stats per worker, a worker costs more than it saves.
+STAT_ITEMS_PER_WORKER = 10_000
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -216,6 +219,25 @@ def stat_chunk(sessions: str, addresses: Sequence[str]) -> Stats:
             )
     finally:
         os.close(directory)
+    return found
+
+
+def stat_all(sessions: str, addresses: Sequence[str], limit: int | None) -> Stats:
+    """``stat_chunk`` of every address, on as many cores as pay (at most ``limit``).
+
+    A stat is mostly the kernel's path lookup, which two processes do side by side
+    (measured at 100k files: 0.29-0.40 s in one process, 0.21-0.22 s in two; equal at
+    10k files, hence ``STAT_ITEMS_PER_WORKER``).
+    """
+    workers = parallel.workers_for(len(addresses), limit, per_worker=STAT_ITEMS_PER_WORKER)
+    if workers == 0:
+        return stat_chunk(sessions, addresses)
+    found = Stats([], bytearray(), [])
+    calls = ((sessions, chunk) for chunk in parallel.chunked(addresses, workers))
+    for part in parallel.ordered_map(stat_chunk, calls, workers):
+        found.addresses.extend(part.addresses)
+        found.signatures.extend(part.signatures)
+        found.odd.extend(part.odd)
     return found
 
 
