@@ -371,7 +371,7 @@ def verify_files_one_process(context: dict[str, Any]) -> str:
     return _verify(context, 1)
 
 
-def _migrate(context: dict[str, Any], dry_run: bool) -> str:
+def _migrate(context: dict[str, Any], dry_run: bool, batch_size: int = 500) -> str:
     from sqlalchemy import create_engine
 
     from convstore.jobs import migrate
@@ -390,7 +390,8 @@ def _migrate(context: dict[str, Any], dry_run: bool) -> str:
         sql=SqlStore(create_engine(f"sqlite:///{database}")),
     )
     started = time.perf_counter()
-    report = migrate.run(catalog, migrate.Options(dry_run=dry_run, events_root=None))
+    options = migrate.Options(dry_run=dry_run, events_root=None, batch_size=batch_size)
+    report = migrate.run(catalog, options)
     elapsed = time.perf_counter() - started
     inner(elapsed)
     done = sum(report.counts.values())
@@ -403,6 +404,10 @@ def migrate_dry_run(context: dict[str, Any]) -> str:
 
 def migrate_fresh(context: dict[str, Any]) -> str:
     return _migrate(context, dry_run=False)
+
+
+def migrate_fresh_large_batches(context: dict[str, Any]) -> str:
+    return _migrate(context, dry_run=False, batch_size=5000)
 
 
 def floor_sqlite_keyset(context: dict[str, Any]) -> str:
@@ -553,6 +558,7 @@ MEASURES = (
     Measure("verify (files), one process", READ, verify_files_one_process),
     Measure("migrate-v0-to-v1 --dry-run", READ, migrate_dry_run),
     Measure("migrate-v0-to-v1 into a fresh SQLite", READ, migrate_fresh),
+    Measure("migrate into a fresh SQLite, --batch-size 5000", READ, migrate_fresh_large_batches),
     Measure(KEYSET, None, floor_sqlite_keyset, "sqlite"),
     Measure("SQL first page, OpenHands' indexes", KEYSET, sql_page, "sqlite"),
     Measure("SQL first page, db add-indexes", KEYSET, sql_page_indexed, "sqlite"),

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from convstore.cli.app import app
 from convstore.jobs import migrate
-from convstore.jobs.v0_to_v1 import SANDBOX_PREFIX, convert, remapped_id
+from convstore.jobs.v0_to_v1 import ROW_FIELDS, SANDBOX_PREFIX, convert, remapped_id
 from convstore.model import ConversationMetadata
 from convstore.sample import GENERATIONS
 from convstore.stores.base import Query
@@ -341,6 +341,7 @@ def test_conversion_always_yields_a_row_every_v1_rule_accepts(data, mtime):
     )
     conversion = convert(source, non_uuid="remap", created_fallback=mtime)
     assert conversion.outcome == "migrate" and conversion.row is not None
+    assert tuple(conversion.row) == ROW_FIELDS  # what a bulk insert names
     reread = ConversationMetadata.from_source(
         conversion.row, store="sql", version="V1", location="x"
     )

@@ -19,6 +19,7 @@ from convstore.jobs import migrate
 from convstore.jobs import verify as job
 from convstore.sample import GENERATIONS, encode, v0_document
 from convstore.schema import create_schema
+from convstore.stores import v0_scan
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
@@ -55,12 +56,24 @@ def spread(monkeypatch):
     started: list[int] = []
     real = parallel.ordered_map
 
-    def counting(function, arguments, workers):
+    def counting(function, arguments, workers, **options):
         started.append(workers)
-        return real(function, arguments, workers)
+        return real(function, arguments, workers, **options)
 
     monkeypatch.setattr(parallel, "ordered_map", counting)
     return started
+
+
+def test_stat_in_workers_finds_the_same_in_the_same_order(store, spread, monkeypatch):
+    monkeypatch.setattr(v0_scan, "STAT_ITEMS_PER_WORKER", 4)
+    sessions = store / "sessions"
+    (sessions / "odd" / "metadata.json").mkdir(parents=True)  # not a regular file
+    names = sorted(path.name for path in sessions.iterdir())
+    one = v0_scan.stat_chunk(str(sessions), names)
+    assert one.odd == ["odd"] and "no-metadata" not in one.addresses
+    assert v0_scan.stat_all(str(sessions), names, None) == one
+    assert v0_scan.stat_all(str(sessions), names, 1) == one
+    assert spread == [2]
 
 
 def findings(root, workers):
@@ -105,3 +118,24 @@ def test_migrate_writes_the_same_rows_and_reports_the_same(store, spread, tmp_pa
     assert results[0][0]["migrated"] > 50
     assert spread == [2]  # the run in one process reads through records(), not a pool
     assert results[1] == results[0]
+
+
+def test_a_rerun_in_workers_compares_every_row_it_finds(store, spread, tmp_path):
+    """Workers send each conversion's source record and row apart from its summary, to
+    be unpickled when first read: a rerun reads every row (to compare it with the V1 row
+    it finds), and the report's examples still have their records after the run."""
+    database = tmp_path / "openhands.db"
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        create_schema(connection)
+    engine.dispose()
+    catalog = Catalog(files=FileStore(store), sql=SqlStore(create_engine(f"sqlite:///{database}")))
+    first = migrate.run(catalog, migrate.Options(batch_size=10))
+    second = migrate.run(catalog, migrate.Options(batch_size=10))
+    catalog.close()
+    assert spread == [2, 2]
+    assert first.counts["migrated"] > 50
+    unmigrated = {outcome: n for outcome, n in first.counts.items() if outcome != "migrated"}
+    assert second.counts == {**unmigrated, "already migrated": first.counts["migrated"]}
+    for examples in second.examples.values():
+        assert all(example.source.location.startswith(str(store)) for example in examples)

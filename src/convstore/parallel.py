@@ -41,9 +41,11 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def workers_for(items: int, limit: int | None = None) -> int:
-    """How many worker processes ``items`` items are worth: 0 means do it in-process."""
-    wanted = min(cores() if limit is None else limit, items // MIN_ITEMS_PER_WORKER)
+def workers_for(items: int, limit: int | None = None, *, per_worker: int | None = None) -> int:
+    """How many worker processes ``items`` items are worth: 0 means do it in-process.
+    ``per_worker``: the fewest items that pay for a worker (default: files to parse)."""
+    least = MIN_ITEMS_PER_WORKER if per_worker is None else per_worker
+    wanted = min(cores() if limit is None else limit, items // least)
     return wanted if wanted > 1 else 0
 
 
@@ -55,13 +57,18 @@ def chunked(items: Sequence[str], workers: int) -> list[Sequence[str]]:
 
 
 def ordered_map(
-    function: Callable[..., R], arguments: Iterable[tuple[Any, ...]], workers: int
+    function: Callable[..., R],
+    arguments: Iterable[tuple[Any, ...]],
+    workers: int,
+    *,
+    in_flight: int | None = None,
 ) -> Iterator[R]:
     """``function(*args)`` for each tuple of ``arguments``, in order; in ``workers``
     processes, or in this one when ``workers`` is 0 or 1.
 
-    At most two calls per worker are in flight; closing the iterator early cancels
-    those not started.
+    At most ``in_flight`` calls (default: two per worker) are submitted and not yet
+    consumed, so as many results at most wait in memory; closing the iterator early
+    cancels those not started.
     """
     if workers <= 1:
         for call in arguments:
@@ -74,7 +81,7 @@ def ordered_map(
     try:
         for call in arguments:
             pending.append(pool.submit(function, *call))
-            if len(pending) >= 2 * workers:
+            if len(pending) >= (in_flight or 2 * workers):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -15,27 +15,28 @@ import gc
 import itertools
 import json
 import os
+import pickle
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import MetaData, String, Table, bindparam, func, inspect, select
+from sqlalchemy import ColumnElement, MetaData, String, Table, bindparam, func, inspect, select
 from sqlalchemy.engine import Connection
 
 from convstore import parallel
 from convstore.errors import ConvstoreError, UsageError
 from convstore.events import convert_conversation, find_events_dir
 from convstore.jobs.lock import migration_lock
-from convstore.jobs.v0_to_v1 import Conversion, NonUuidPolicy, Outcome, convert
+from convstore.jobs.v0_to_v1 import ROW_FIELDS, Conversion, NonUuidPolicy, Outcome, convert
 from convstore.model import ConversationMetadata, Packed
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
-from convstore.stores.sql import OWNERSHIP_TABLE, SqlStore
+from convstore.stores.sql import OWNERSHIP_TABLE, RowForm, SqlStore
 
 After = Literal["keep", "archive", "remove"]
 ARCHIVE = "sessions-migrated"
@@ -91,6 +92,9 @@ class Report:
             self.event_problems += len(conversion.events.problems)
         examples = self.examples.setdefault(outcome, [])
         if len(examples) < EXAMPLES_PER_OUTCOME:
+            if isinstance(conversion, _Received):
+                # An example outlives its batch: it must not keep its chunk's shelf.
+                conversion.take_off_shelf()
             examples.append(conversion)
 
     @property
@@ -110,72 +114,120 @@ def sources(catalog: Catalog) -> Iterator[ConversationMetadata]:
         yield from catalog.sql.search(Query(version="V0", sub_conversations=True))
 
 
-def _conversions(catalog: Catalog, options: Options) -> Iterator[Conversion]:
+def _conversions(catalog: Catalog, options: Options, form: RowForm) -> Iterator[_Prepared]:
     """``sources``, each converted: the files on as many cores as pay, in order."""
     if catalog.files is not None:
-        yield from _file_conversions(catalog.files, options)
+        yield from _file_conversions(catalog.files, options, form)
     if catalog.sql is not None:
         for source in catalog.sql.search(Query(version="V0", sub_conversations=True)):
-            yield _convert(source, options)
+            yield _convert(source, options, form)
 
 
-def _file_conversions(files: FileStore, options: Options) -> Iterator[Conversion]:
+def _file_conversions(files: FileStore, options: Options, form: RowForm) -> Iterator[_Prepared]:
     """Reading, validating and converting a file is most of a migration's work, and each
-    is independent: worker processes do it for chunks of directories, and send back
-    plain values (``ConversationMetadata.packed``), which the batches consume in order."""
+    is independent: worker processes do it for chunks of directories, encode the rows
+    for the INSERT too, and send back plain values (``_sent``), which the batches
+    consume in order."""
     size = files.count_up_to(2 * parallel.MIN_ITEMS_PER_WORKER)
     workers = parallel.workers_for(size, files.workers)
     if not workers:
         for source in files.records():
-            yield _convert(source, options)
+            yield _convert(source, options, form)
         return
     root = str(files.root)
-    calls = ((root, chunk, options) for chunk in _batched(files.located(), PREPARE_CHUNK))
-    for prepared in parallel.ordered_map(_prepare, calls, workers):
-        for item in prepared:
-            yield _unpack(item)
+    calls = ((root, chunk, options, form) for chunk in _batched(files.located(), PREPARE_CHUNK))
+    # The workers make the next batch while this process writes one: two calls per
+    # worker in flight, and a whole batch's chunks (memory holds about two batches).
+    in_flight = 2 * workers + -(-options.batch_size // PREPARE_CHUNK)
+    for summaries, pickled in parallel.ordered_map(_prepare, calls, workers, in_flight=in_flight):
+        shelf = _Shelf(pickled)
+        for index, summary in enumerate(summaries):
+            yield _Received(summary, shelf, index)
 
 
-def _prepare(root: str, located: tuple[tuple[str, bool], ...], options: Options) -> list[Any]:
-    """In a worker: the conversions of some directories, as plain values."""
+def _prepare(
+    root: str, located: tuple[tuple[str, bool], ...], options: Options, form: RowForm
+) -> tuple[list[_Summary], bytes]:
+    """In a worker: the conversions of some directories, as plain values (``_sent``)."""
     files = FileStore(Path(root))
-    return [
-        (c.source.packed(), c.outcome, c.new_id, c.row, c.warnings)
-        for c in (_convert(source, options) for source in files.records(located))
-    ]
+    return _sent([_convert(source, options, form) for source in files.records(located)])
 
 
-def _unpack(item: Any) -> Conversion:
-    source, outcome, new_id, row, warnings = item
-    return _Received(source, outcome, new_id, row, warnings)
+# A conversion as a worker sends it, without its source record and row.
+_Summary = tuple[Outcome, str | None, list[str], tuple[Any, ...] | None]
 
 
-class _Received(Conversion):
-    """A conversion a worker made. Its source record arrives as plain values and is
-    rebuilt when first read: most never are (without --report, with --after keep)."""
+def _sent(conversions: list[_Prepared]) -> tuple[list[_Summary], bytes]:
+    """The conversions' summaries, and their source records (packed) and rows pickled
+    together, for a ``_Shelf``: these are most of a conversion's size, and the writing
+    process, which reads few of them, spent a quarter of its time unpickling them."""
+    summaries = [(c.outcome, c.new_id, c.warnings, c.parameters) for c in conversions]
+    kept = [(c.source.packed(), c.row) for c in conversions]
+    return summaries, pickle.dumps(kept, pickle.HIGHEST_PROTOCOL)
 
-    def __init__(
-        self,
-        packed: Packed,
-        outcome: Outcome,
-        new_id: str | None,
-        row: dict[str, Any] | None,
-        warnings: list[str],
-    ) -> None:
-        self._packed: Packed | None = packed
+
+class _Shelf:
+    """The packed source records and rows of a chunk of conversions, pickled together
+    in a worker, and unpickled when one of them is first read. (One pickle per chunk:
+    one per conversation repeats the classes and time zones, and was a third slower.)"""
+
+    def __init__(self, pickled: bytes) -> None:
+        self._pickled = pickled
+        self._items: list[tuple[Packed, dict[str, Any] | None]] | None = None
+
+    def __getitem__(self, index: int) -> tuple[Packed, dict[str, Any] | None]:
+        if self._items is None:
+            self._items, self._pickled = pickle.loads(self._pickled), b""
+        return self._items[index]
+
+
+@dataclass
+class _Prepared(Conversion):
+    """A conversion and, for a row to migrate, its values as the INSERT takes them."""
+
+    parameters: tuple[Any, ...] | None = None
+
+
+class _Received(_Prepared):
+    """A conversion a worker made (``_sent``). Its source record and row stay on the
+    shelf until first read: a migration inserts the parameters, and reads the record
+    only for --report, --after, events and examples, the row only to compare, for
+    events, or for an ownership row."""
+
+    def __init__(self, summary: _Summary, shelf: _Shelf, index: int) -> None:
+        outcome, new_id, warnings, parameters = summary
+        self._shelf: _Shelf | None = None  # until initialized, the setters only store
         self._record: ConversationMetadata | None = None
-        super().__init__(None, outcome, new_id, row, warnings)  # type: ignore[arg-type]
+        self._row: dict[str, Any] | None = None
+        super().__init__(None, outcome, new_id, None, warnings, parameters=parameters)  # type: ignore[arg-type]
+        self._shelf, self._index = shelf, index
+
+    def take_off_shelf(self) -> None:
+        """Unpickle this conversion's record and row (the chunk's, once) and let go of the shelf."""
+        if self._shelf is not None:
+            packed, self._row = self._shelf[self._index]
+            self._record, self._shelf = ConversationMetadata.unpacked(packed), None
 
     @property
     def source(self) -> ConversationMetadata:
-        if self._record is None:
-            assert self._packed is not None
-            self._record, self._packed = ConversationMetadata.unpacked(self._packed), None
+        self.take_off_shelf()
+        assert self._record is not None
         return self._record
 
     @source.setter
     def source(self, record: ConversationMetadata | None) -> None:
+        self.take_off_shelf()
         self._record = record
+
+    @property
+    def row(self) -> dict[str, Any] | None:
+        self.take_off_shelf()
+        return self._row
+
+    @row.setter
+    def row(self, row: dict[str, Any] | None) -> None:
+        self.take_off_shelf()
+        self._row = row
 
 
 def count_sources(catalog: Catalog) -> int:
@@ -202,13 +254,14 @@ def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = N
         if listener is not None:
             listener(conversion, outcome)
 
-    batches = _batched(_conversions(catalog, options), options.batch_size)
+    form = target.row_form(ROW_FIELDS)
+    batches = _batched(_conversions(catalog, options, form), options.batch_size)
     with contextlib.ExitStack() as stack:
         if not options.dry_run:
             stack.enter_context(migration_lock(target))
         stack.enter_context(_collected_between_batches())
         for batch in batches:
-            _migrate_batch(target, catalog, batch, options, settle)
+            _migrate_batch(target, catalog, batch, options, form, settle)
             del batch  # so that the collection below does not walk it
             gc.collect(1)
     return report
@@ -236,8 +289,9 @@ def _collected_between_batches() -> Iterator[None]:
 def _migrate_batch(
     target: SqlStore,
     catalog: Catalog,
-    conversions: tuple[Conversion, ...],
+    conversions: tuple[_Prepared, ...],
     options: Options,
+    form: RowForm,
     settle: OutcomeListener,
 ) -> None:
     ready = [c for c in conversions if c.outcome == "migrate"]
@@ -250,28 +304,30 @@ def _migrate_batch(
         present = _present(target, connection, [c.new_id for c in ready if c.new_id])
         existing = target.rows_with_ids(connection, sorted(present)) if present else {}
         owners.load(connection, ready)
-    inserts: list[Conversion] = []
-    updates: list[Conversion] = []
-    unchanged: list[Conversion] = []
+    inserts: list[_Prepared] = []
+    updates: list[_Prepared] = []
+    unchanged: list[_Prepared] = []
     for conversion in ready:
-        assert conversion.new_id is not None and conversion.row is not None
+        assert conversion.new_id is not None
         problem = owners.problem(conversion)
         if problem is not None:
             conversion.warnings.append(problem)
             settle(conversion, "failed")
             continue
         current = existing.get(conversion.new_id)
-        if current is None:
+        if current is None:  # the row is not read: a worker encoded it already
             inserts.append(conversion)
-        elif _same(current, conversion.row):
+            continue
+        assert conversion.row is not None
+        differences = _differences(current, conversion.row)
+        if not differences:
             unchanged.append(conversion)
         elif options.overwrite:
             updates.append(conversion)
         else:
             conversion.warnings.append(
                 f"a V1 row {conversion.new_id} exists and differs in "
-                f"{', '.join(_differences(current, conversion.row))}; left alone "
-                "(--overwrite replaces it)"
+                f"{', '.join(differences)}; left alone (--overwrite replaces it)"
             )
             settle(conversion, "conflict")
     # Every event file is in place before the row that makes OpenHands show it.
@@ -291,7 +347,7 @@ def _migrate_batch(
         for conversion in updates:
             settle(conversion, "would overwrite")
         return
-    _commit(target, inserts, updates, owners)
+    _commit(target, form, inserts, updates, owners)
     _read_back(target, inserts + updates)
     for conversion in inserts:
         _after(catalog, conversion, options.after)
@@ -334,42 +390,59 @@ def _batched(items: Iterator[T], size: int) -> Iterator[tuple[T, ...]]:
         yield batch
 
 
-def _convert(source: ConversationMetadata, options: Options) -> Conversion:
+def _convert(source: ConversationMetadata, options: Options, form: RowForm) -> _Prepared:
     fallback = None
     if source.created_at is None and source.store == "files":
         try:
             fallback = datetime.fromtimestamp(os.stat(source.location).st_mtime, UTC)
         except OSError:
             fallback = None
-    return convert(
+    conversion = convert(
         source,
         default_user=options.default_user,
         non_uuid=options.non_uuid,
         created_fallback=fallback,
     )
+    row = conversion.row
+    return _Prepared(
+        source,
+        conversion.outcome,
+        conversion.new_id,
+        row,
+        conversion.warnings,
+        parameters=None if row is None else form.parameters(row),
+    )
 
 
 def _commit(
-    target: SqlStore, inserts: list[Conversion], updates: list[Conversion], owners: _Owners
+    target: SqlStore,
+    form: RowForm,
+    inserts: list[_Prepared],
+    updates: list[_Prepared],
+    owners: _Owners,
 ) -> None:
     if not inserts and not updates:
         return
 
     def write(connection: Connection) -> None:
-        target.insert_rows(connection, [c.row for c in inserts if c.row is not None])
+        parameters = [c.parameters for c in inserts if c.parameters is not None]
+        target.insert_parameters(connection, form, parameters)
         target.replace_rows(connection, [c.row for c in updates if c.row is not None])
         owners.write(connection, inserts)
 
     target.write(write)
 
 
-def _read_back(target: SqlStore, written: list[Conversion]) -> None:
+def _read_back(target: SqlStore, written: Sequence[Conversion]) -> None:
     """Sources are touched only after their V1 rows are read back from the database."""
     if not written:
         return
     ids = [c.new_id for c in written if c.new_id]
     with target.engine.connect() as connection:
-        # Only the ids: building the records again would double a migration's cost.
+        # Counted, and fetched only to name what is missing: fetching a batch's ids
+        # back cost as much as checking them (building the records, twice as much).
+        if _count_present(target, connection, ids) == len(set(ids)):
+            return
         found = _present(target, connection, ids)
     missing = [identifier for identifier in ids if identifier not in found]
     if missing:
@@ -380,19 +453,32 @@ def _read_back(target: SqlStore, written: list[Conversion]) -> None:
 
 
 def _present(target: SqlStore, connection: Connection, ids: list[str]) -> set[str]:
-    """Which of ``ids`` are conversation_ids of the table: one query.
+    """Which of ``ids`` are conversation_ids of the table: one query."""
+    if not ids:
+        return set()
+    column = target.table.c.conversation_id
+    among, parameters = _among_ids(target, ids)
+    return set(connection.execute(select(column).where(among), parameters).scalars())
+
+
+def _count_present(target: SqlStore, connection: Connection, ids: list[str]) -> int:
+    """How many of ``ids`` are conversation_ids of the table: one query."""
+    among, parameters = _among_ids(target, ids)
+    statement = select(func.count()).select_from(target.table).where(among)
+    return int(connection.execute(statement, parameters).scalar_one())
+
+
+def _among_ids(target: SqlStore, ids: list[str]) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """``conversation_id IN ids``, and the parameters it takes.
 
     On SQLite the ids travel as one JSON array: SQLAlchemy compiles an IN list of a
     batch's thousands of parameters one by one, which cost more than the query.
     """
-    if not ids:
-        return set()
     column = target.table.c.conversation_id
     if target.sqlite:
         listed = func.json_each(bindparam("ids", type_=String)).table_valued("value")
-        statement = select(column).where(column.in_(select(listed.c.value)))
-        return set(connection.execute(statement, {"ids": json.dumps(ids)}).scalars())
-    return set(connection.execute(select(column).where(column.in_(ids))).scalars())
+        return column.in_(select(listed.c.value)), {"ids": json.dumps(ids)}
+    return column.in_(ids), {}
 
 
 def _after(catalog: Catalog, conversion: Conversion, after: After) -> None:
@@ -427,10 +513,6 @@ def _differences(current: ConversationMetadata, row: dict[str, Any]) -> list[str
     ]
 
 
-def _same(current: ConversationMetadata, row: dict[str, Any]) -> bool:
-    return not _differences(current, row)
-
-
 def _normalized(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC)
@@ -453,7 +535,7 @@ class _Owners:
         self.org = org
         self.orgs: dict[str, Any] = {}
 
-    def load(self, connection: Connection, conversions: list[Conversion]) -> None:
+    def load(self, connection: Connection, conversions: Sequence[Conversion]) -> None:
         if not self.enabled:
             return
         users = {
@@ -487,7 +569,7 @@ class _Owners:
             )
         return None
 
-    def write(self, connection: Connection, conversions: list[Conversion]) -> None:
+    def write(self, connection: Connection, conversions: Sequence[Conversion]) -> None:
         if not self.enabled or not conversions:
             return
         table = Table(OWNERSHIP_TABLE, MetaData(), autoload_with=connection)

@@ -40,6 +40,27 @@ V1_COUNTERS = (
     "context_window",
     "per_turn_token",
 )
+# The keys of every row ``convert`` returns, in order: a bulk insert names them once.
+ROW_FIELDS = (
+    "conversation_id",
+    "github_user_id",
+    "user_id",
+    "selected_repository",
+    "selected_branch",
+    "git_provider",
+    "title",
+    "last_updated_at",
+    "created_at",
+    "trigger",
+    "pr_number",
+    "accumulated_cost",
+    "llm_model",
+    "conversation_version",
+    "sandbox_id",
+    "public",
+    *TOKEN_FIELDS,
+    *V1_COUNTERS,
+)
 NonUuidPolicy = Literal["skip", "remap"]
 Outcome = Literal["migrate", "already migrated", "conflict", "non-UUID", "unreadable", "failed"]
 
