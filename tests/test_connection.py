@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from convstore.errors import StoreUnavailable
-from convstore.stores import sql
+from convstore.stores import sql_connection
 
 URL = "postgresql://admin:s3cr3t-pw@127.0.0.1:1/openhands"
 
@@ -36,7 +36,7 @@ def test_refused_connection_is_exit_3_naming_host_and_port_without_password(debu
 
 
 def test_transient_failures_are_retried_then_reported(monkeypatch):
-    monkeypatch.setattr(sql, "RETRY_PAUSES", (0.01, 0.01))
+    monkeypatch.setattr(sql_connection, "RETRY_PAUSES", (0.01, 0.01))
     attempts = []
 
     class Deadlock(Exception):
@@ -48,13 +48,13 @@ def test_transient_failures_are_retried_then_reported(monkeypatch):
             raise DBAPIError("UPDATE ...", {}, Deadlock("deadlock detected"))
         return "done"
 
-    assert sql.retrying("db", flaky) == "done" and len(attempts) == 3
+    assert sql_connection.retrying("db", flaky) == "done" and len(attempts) == 3
 
     def always_broken():
         raise DBAPIError("SELECT 1", {}, Exception("syntax error"))
 
     with pytest.raises(StoreUnavailable, match="cannot use db: syntax error"):
-        sql.retrying("db", always_broken)
+        sql_connection.retrying("db", always_broken)
 
 
 def test_openhands_db_variables_reach_a_real_server(postgres_database_url, monkeypatch):

@@ -36,7 +36,8 @@ from convstore.model import ConversationMetadata, Packed
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
-from convstore.stores.sql import OWNERSHIP_TABLE, RowForm, SqlStore
+from convstore.stores.sql import OWNERSHIP_TABLE, SqlStore
+from convstore.stores.sql_values import RowForm
 
 After = Literal["keep", "archive", "remove"]
 ARCHIVE = "sessions-migrated"

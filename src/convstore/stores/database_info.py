@@ -14,13 +14,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import inspect, text
 
-from convstore.stores.sql import (
-    LISTING_INDEX_PREFIX,
-    OWNERSHIP_TABLE,
-    TABLE,
-    SqlStore,
-    retrying,
-)
+from convstore.stores.sql import LISTING_INDEX_PREFIX, OWNERSHIP_TABLE, TABLE, SqlStore
+from convstore.stores.sql_connection import retrying
 
 OPTIONAL_TABLES = (OWNERSHIP_TABLE, "conversation_cost_events", "user", "org")
 # Columns whose presence tells one OpenHands revision from another (FORMATS.md).

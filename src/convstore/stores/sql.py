@@ -13,12 +13,10 @@ person reads a page, and memory holds one chunk at a time.
 from __future__ import annotations
 
 import contextlib
-import json
 import operator
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +30,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     cast,
-    event,
     false,
     func,
     inspect,
@@ -42,12 +39,12 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from convstore.errors import StoreUnavailable
-from convstore.model import ConversationMetadata, Store, Version, as_utc
+from convstore.model import ConversationMetadata, Store, Version
 from convstore.stores.base import (
     STORE_ORDER,
     Position,
@@ -58,25 +55,28 @@ from convstore.stores.base import (
     record_position,
 )
 from convstore.stores.files import fingerprint
+from convstore.stores.sql_connection import retrying, serialize_sqlite_writes, unavailable
+from convstore.stores.sql_values import (
+    JSON_COLUMNS,
+    TIMESTAMP_COLUMNS,
+    RowForm,
+    json_or_text,
+    sqlite_timestamp,
+    time_parameter,
+    undecodable,
+)
 
 TABLE = "conversation_metadata"
 OWNERSHIP_TABLE = "conversation_metadata_saas"
 # Tables convstore removes with a conversation, in the same transaction, because
 # OpenHands' own delete does (FORMATS.md: cost events block the delete otherwise).
 DEPENDENT_TABLES = ("conversation_cost_events", OWNERSHIP_TABLE)
-TIMESTAMP_COLUMNS = ("created_at", "last_updated_at")
-JSON_COLUMNS = ("pr_number", "tags")  # text in SQLite
 OWNER = "convstore_owner"  # the label of the ownership table's user_id in selects
 # `convstore db add-indexes` names its indexes with this prefix and the sort column.
 LISTING_INDEX_PREFIX = "convstore_ix_conversation_metadata_"
 SORT_COLUMNS = {"created": "created_at", "updated": "last_updated_at", "title": "title"}
 # Chunks grow so a first page costs one small query and a full scan few large ones.
 FIRST_CHUNK, LARGEST_CHUNK = 32, 2000
-# SQLAlchemy's own SQLite text form, which OpenHands' rows carry: naive UTC.
-SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
-# Serialization failure and deadlock: the transaction is rolled back and may be retried.
-TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0)
 T = TypeVar("T")
 
 
@@ -99,7 +99,7 @@ class SqlStore:
             else engine.url.render_as_string(hide_password=True)
         )
         if self.sqlite:
-            _serialize_sqlite_writes(engine)
+            serialize_sqlite_writes(engine)
         try:
             retrying(self.display, self._reflect)
         except NoSuchTableError as error:
@@ -168,13 +168,13 @@ class SqlStore:
                 f"conversation_version is {version_text!r}, neither V0 nor V1, so OpenHands "
                 "shows this row nowhere"
             )
-        problems += _undecodable(data)
+        problems += undecodable(data)
         for name in TIMESTAMP_COLUMNS:
             if isinstance(data.get(name), str):
-                data[name] = _sqlite_timestamp(data[name])
+                data[name] = sqlite_timestamp(data[name])
         for name in JSON_COLUMNS:
             if isinstance(data.get(name), str):
-                data[name] = _json_or_text(data[name])
+                data[name] = json_or_text(data[name])
         owner = data.pop(OWNER, None)
         if owner is not None:
             data["user_id"] = _canonical_uuid_text(owner)
@@ -345,7 +345,7 @@ class SqlStore:
         return lowered.like(f"%{escaped}%", escape="\\")
 
     def _bind_time(self, value: datetime) -> Any:
-        return _time_parameter(value, sqlite=self.sqlite)
+        return time_parameter(value, sqlite=self.sqlite)
 
     def _sort_column(self, sort: Sort) -> ColumnElement[Any]:
         return self._collated(self.table.c[SORT_COLUMNS[sort.field]])
@@ -520,44 +520,6 @@ class SqlStore:
         self.engine.dispose()
 
 
-class RowForm:
-    """How logical rows (column names to Python values) become the parameters of this
-    table's statements: the columns named, in order, and each value in the form the
-    driver takes. SQLite keeps timestamps and JSON as text; PostgreSQL takes aware
-    datetimes, and SQLAlchemy encodes its JSON.
-
-    Plain data, so worker processes can encode a migration's rows and the process that
-    writes only executes the INSERT.
-    """
-
-    def __init__(self, names: Iterable[str], *, sqlite: bool) -> None:
-        self.names = tuple(names)
-        self.sqlite = sqlite
-        # By position, not per value by type: a migration encodes 10^5 rows here. The
-        # timestamp columns are the table's only datetimes (FORMATS.md).
-        self.timestamps = [i for i, name in enumerate(self.names) if name in TIMESTAMP_COLUMNS]
-        self.documents = (
-            [i for i, name in enumerate(self.names) if name in JSON_COLUMNS] if sqlite else []
-        )
-
-    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        """``row``'s values for ``names``, in the forms the columns store."""
-        values = [row[name] for name in self.names]
-        for index in self.timestamps:
-            value = values[index]
-            if isinstance(value, datetime):
-                values[index] = _time_parameter(value, sqlite=self.sqlite)
-        for index in self.documents:
-            document = values[index]
-            if document is not None:
-                values[index] = "[]" if document == [] else json.dumps(document)
-        return tuple(values)
-
-    def stored(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """``parameters`` by column name."""
-        return dict(zip(self.names, self.parameters(row), strict=True))
-
-
 def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]:
     """Every (table, column, cascades) whose foreign key names conversation_metadata's id."""
     inspector = inspect(connection)
@@ -577,83 +539,9 @@ def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]
     return found
 
 
-def _serialize_sqlite_writes(engine: Engine) -> None:
-    """Let write transactions say BEGIN IMMEDIATE, so read-check-write is atomic.
-
-    pysqlite would otherwise begin a transaction only at the first write, after the
-    check has read, and two renames could both pass the check.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        # SQLite stores whatever bytes it is given as TEXT; one row that is not UTF-8
-        # must be a problem entry, not a listing that fails (see _undecodable).
-        dbapi_connection.text_factory = _lenient_text
-        dbapi_connection.execute("PRAGMA foreign_keys = ON")
-        dbapi_connection.create_function("convstore_lower", 1, _lower, deterministic=True)
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        mode = connection.get_execution_options().get("convstore_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
-
-
-def _time_parameter(value: datetime, *, sqlite: bool) -> Any:
-    """A timestamp as a statement's parameter: ``SQLITE_TIMESTAMP`` text, or aware UTC."""
-    return _sqlite_text(value) if sqlite else as_utc(value)
-
-
-def _sqlite_text(value: datetime) -> str:
-    """``SQLITE_TIMESTAMP`` of a datetime (naive UTC), a few times faster than strftime
-    for the aware UTC values a migration writes."""
-    if value.tzinfo is UTC and value.year >= 1000:
-        return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
-    return as_utc(value).strftime(SQLITE_TIMESTAMP)
-
-
 def _is_null_position(sort: Sort, anchor: Position) -> bool:
     """True when the anchor has no sort value (see ``base.position``)."""
     return anchor.has_value if not sort.descending else not anchor.has_value
-
-
-def _lenient_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _undecodable(data: dict[str, Any]) -> list[str]:
-    """Text columns holding bytes that are not UTF-8 (read by ``_lenient_text``): shown
-    with U+FFFD in their place, each reported, since OpenHands cannot read such a row."""
-    found = []
-    for name, value in data.items():
-        if isinstance(value, str) and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raw = value.encode("utf-8", "surrogateescape")
-                data[name] = raw.decode("utf-8", "replace")
-                found.append(
-                    f"{name} holds bytes that are not UTF-8; OpenHands cannot read this row"
-                )
-    return found
-
-
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
-def _sqlite_timestamp(text: str) -> Any:
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        return text
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _canonical_uuid_text(value: Any) -> str:
@@ -678,32 +566,3 @@ def _uuid_forms(text: str) -> list[str]:
 def _row_fingerprint(row: Mapping[str, Any]) -> str:
     """What a row held when read, for optimistic concurrency: its values by column."""
     return fingerprint(repr(sorted(row.items())).encode())
-
-
-def retrying(display: str, operation: Callable[[], T]) -> T:
-    """Run ``operation``, again after a pause when it fails transiently, then give up
-    with StoreUnavailable naming the database and the reason."""
-    for pause in (*RETRY_PAUSES, None):
-        try:
-            return operation()
-        except DBAPIError as error:
-            if pause is None or not _transient(error):
-                raise unavailable(display, error) from error
-            time.sleep(pause)
-    raise AssertionError("unreachable: the last pause is None")
-
-
-def _transient(error: DBAPIError) -> bool:
-    """A failure that a moment later may not happen: a deadlock, a serialization
-    failure, or a server that refused the connection (it may be starting)."""
-    if getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
-        return True
-    return "connection refused" in str(error.orig).lower()
-
-
-def unavailable(display: str, error: SQLAlchemyError) -> StoreUnavailable:
-    """One line naming the database and the reason, never the password."""
-    reason = str(getattr(error, "orig", error)).strip().splitlines()
-    return StoreUnavailable(
-        f"cannot use {display}: {reason[0] if reason else type(error).__name__}"
-    )

@@ -19,7 +19,8 @@ from sqlalchemy.exc import DBAPIError
 
 from convstore.ids import v0_form, v1_form
 from convstore.model import parse_timestamp
-from convstore.stores.sql import SqlStore, unavailable
+from convstore.stores.sql import SqlStore
+from convstore.stores.sql_connection import unavailable
 
 IDS_PER_QUERY = 500
 

@@ -29,7 +29,8 @@ from convstore.jobs.checks.base import Finding
 from convstore.model import as_utc
 from convstore.stores import metadata_json
 from convstore.stores.files import fingerprint
-from convstore.stores.sql import SQLITE_TIMESTAMP, TIMESTAMP_COLUMNS, SqlStore
+from convstore.stores.sql import SqlStore
+from convstore.stores.sql_values import SQLITE_TIMESTAMP, TIMESTAMP_COLUMNS
 
 UTF8_BOM = b"\xef\xbb\xbf"
 

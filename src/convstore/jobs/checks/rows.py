@@ -38,7 +38,9 @@ from convstore.model import (
     parse_timestamp,
 )
 from convstore.stores.files import METADATA
-from convstore.stores.sql import TABLE, TIMESTAMP_COLUMNS, SqlStore, unavailable
+from convstore.stores.sql import TABLE, SqlStore
+from convstore.stores.sql_connection import unavailable
+from convstore.stores.sql_values import TIMESTAMP_COLUMNS
 
 CHUNK = 1000
 LIVE_SANDBOX_PREFIX = "oh-agent-server-"  # Docker sandbox ids (FORMATS.md)

@@ -18,7 +18,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from convstore.jobs.checks.base import Check, Context, Issue
-from convstore.stores.sql import OWNERSHIP_TABLE, TABLE, SqlStore, unavailable
+from convstore.stores.sql import OWNERSHIP_TABLE, TABLE, SqlStore
+from convstore.stores.sql_connection import unavailable
 
 Generation = Literal["2025", "1.x"]
 

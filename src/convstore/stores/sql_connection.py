@@ -1,0 +1,75 @@
+"""Connections to the database: SQLite's per-connection setup, and the bounded retry
+of transient failures that ends in one line naming the database and the reason."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from convstore.errors import StoreUnavailable
+from convstore.stores.sql_values import lenient_text
+
+# Serialization failure and deadlock: the transaction is rolled back and may be retried.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0)
+T = TypeVar("T")
+
+
+def serialize_sqlite_writes(engine: Engine) -> None:
+    """Let write transactions say BEGIN IMMEDIATE, so read-check-write is atomic.
+
+    pysqlite would otherwise begin a transaction only at the first write, after the
+    check has read, and two renames could both pass the check.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        # SQLite stores whatever bytes it is given as TEXT; one row that is not UTF-8
+        # must be a problem entry, not a listing that fails (see sql_values.undecodable).
+        dbapi_connection.text_factory = lenient_text
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.create_function("convstore_lower", 1, _lower, deterministic=True)
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("convstore_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def retrying(display: str, operation: Callable[[], T]) -> T:
+    """Run ``operation``, again after a pause when it fails transiently, then give up
+    with StoreUnavailable naming the database and the reason."""
+    for pause in (*RETRY_PAUSES, None):
+        try:
+            return operation()
+        except DBAPIError as error:
+            if pause is None or not _transient(error):
+                raise unavailable(display, error) from error
+            time.sleep(pause)
+    raise AssertionError("unreachable: the last pause is None")
+
+
+def _transient(error: DBAPIError) -> bool:
+    """A failure that a moment later may not happen: a deadlock, a serialization
+    failure, or a server that refused the connection (it may be starting)."""
+    if getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    return "connection refused" in str(error.orig).lower()
+
+
+def unavailable(display: str, error: SQLAlchemyError) -> StoreUnavailable:
+    """One line naming the database and the reason, never the password."""
+    reason = str(getattr(error, "orig", error)).strip().splitlines()
+    return StoreUnavailable(
+        f"cannot use {display}: {reason[0] if reason else type(error).__name__}"
+    )
