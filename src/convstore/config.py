@@ -44,6 +44,10 @@ class Settings:
     connect_timeout: Setting = Setting(f"{DEFAULT_CONNECT_TIMEOUT:g}", "default", False)
 
     @property
+    def events_root(self) -> Path | None:
+        return None if self.events_dir is None else Path(self.events_dir.value).expanduser()
+
+    @property
     def connect_seconds(self) -> float:
         return _seconds(self.connect_timeout)
 

@@ -12,9 +12,29 @@ from typing import TYPE_CHECKING, ParamSpec
 import typer
 
 if TYPE_CHECKING:
+    from convstore.config import Settings
     from convstore.stores.catalog import Catalog
 
 P = ParamSpec("P")
+
+
+def resolve_settings(
+    file_store: Path | None,
+    db: str | None,
+    config: Path | None,
+    connect_timeout: float | None,
+    events_dir: Path | None = None,
+) -> Settings:
+    """The settings a command's store-location options give (see ``Settings.resolve``)."""
+    from convstore.config import Settings
+
+    return Settings.resolve(
+        file_store=file_store,
+        db=db,
+        config=config,
+        events_dir=events_dir,
+        connect_timeout=connect_timeout,
+    )
 
 
 def open_catalog(
@@ -27,13 +47,9 @@ def open_catalog(
 ) -> Catalog:
     """The stores the flags name (or the environment and config.toml, as ``Settings``
     resolves them); a context manager that closes them."""
-    from convstore.config import Settings
     from convstore.stores.catalog import open_catalog as open_stores
 
-    settings = Settings.resolve(
-        file_store=file_store, db=db, config=config, connect_timeout=connect_timeout
-    )
-    return open_stores(settings, cache=cache)
+    return open_stores(resolve_settings(file_store, db, config, connect_timeout), cache=cache)
 
 
 def interactive() -> bool:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from convstore.cli.common import translated
+from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
     ConfigOption,
     ConnectTimeoutOption,
@@ -27,15 +27,9 @@ def show_config(
 ) -> None:
     """Show where convstore looks for each store, and why."""
     from convstore.cli import render
-    from convstore.config import Settings, masked
+    from convstore.config import masked
 
-    settings = Settings.resolve(
-        file_store=file_store,
-        db=db,
-        config=config,
-        events_dir=events_dir,
-        connect_timeout=connect_timeout,
-    )
+    settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
     resolved = {
         "file_store": settings.file_store,
         "db": settings.db,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from convstore.cli.common import translated
+from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     ConfigOption,
@@ -81,7 +81,6 @@ def export(
 ) -> None:
     """Write a conversation's metadata and transcript (V0 or V1 events), Markdown or JSON."""
     from convstore.cli import render
-    from convstore.config import Settings
     from convstore.errors import UsageError
     from convstore.stores.base import Query
     from convstore.stores.catalog import open_catalog
@@ -91,14 +90,8 @@ def export(
         raise UsageError("give a conversation id or --all, not both and not neither")
     if all_conversations and output is None:
         raise UsageError("--all writes one file per conversation: give -o DIRECTORY")
-    settings = Settings.resolve(
-        file_store=file_store,
-        db=db,
-        config=config,
-        events_dir=events_dir,
-        connect_timeout=connect_timeout,
-    )
-    events_root = Path(settings.events_dir.value).expanduser() if settings.events_dir else None
+    settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
+    events_root = settings.events_root
     with open_catalog(settings) as catalog:
         if conversation_id is not None:
             record = catalog.get(conversation_id, user)

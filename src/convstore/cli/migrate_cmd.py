@@ -9,7 +9,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from convstore.cli.common import translated
+from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     ConfigOption,
@@ -122,22 +122,12 @@ def migrate(
     """Migrate V0 conversations (files and SaaS rows) to V1 rows, in resumable batches."""
     from convstore.cli import render
     from convstore.cli.progress import progress
-    from convstore.config import Settings
     from convstore.jobs import migrate as job
     from convstore.stores.catalog import open_catalog
 
-    settings = Settings.resolve(
-        file_store=file_store,
-        db=db,
-        config=config,
-        events_dir=events_dir,
-        connect_timeout=connect_timeout,
-    )
-    events_root = None
-    if not no_events and settings.events_dir is not None:
-        events_root = Path(settings.events_dir.value).expanduser()
+    settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
     options = job.Options(
-        events_root=events_root,
+        events_root=None if no_events else settings.events_root,
         default_user=default_user,
         non_uuid=non_uuid,
         batch_size=batch_size,

@@ -279,10 +279,7 @@ def open_catalog(settings: Settings, *, cache: bool = True) -> Catalog:
             sql = SqlStore(_engine(url, settings.connect_seconds))
     if files is None and sql is None:
         raise StoreUnavailable("no store found: give --file-store or --db (see `convstore config`)")
-    events_root = None
-    if settings.events_dir is not None:
-        events_root = Path(settings.events_dir.value).expanduser()
-    return Catalog(files=files, sql=sql, events_root=events_root)
+    return Catalog(files=files, sql=sql, events_root=settings.events_root)
 
 
 def sqlite_path(url: str) -> Path | None:
