@@ -11,7 +11,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from convstore.jobs.checks.repairs import Fixer
 from convstore.model import ConversationMetadata
 from convstore.sample import encode
 from convstore.stores import metadata_json
+from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
@@ -470,6 +471,37 @@ def test_a_row_changed_since_it_was_read_is_not_repaired(make_database):
     (finding,) = [f for f in after if f.conversation_id == cid]
     assert finding.outcome == "not repaired" and "row changed" in finding.note
     assert catalog.sql.get(cid).pr_number == [7]
+
+
+def test_sqlite_timestamp_text_out_of_order_is_found_and_rewritten(tmp_path):
+    """Rows written by hand (ISO 'T', a zone) sort by their text among OpenHands' own."""
+    database = Database(f"sqlite:///{tmp_path / 'openhands.db'}")
+    written = {
+        _v1(database, created_at=T0): None,
+        _v1(database, created_at=T0 + timedelta(hours=1)): None,
+        _v1(database, created_at=T0 + timedelta(hours=2)): "2026-03-01T14:00:00Z",
+        _v1(database, created_at=T0 + timedelta(hours=3)): "2026-03-01 17:00:00+02:00",
+        _v1(database, created_at=T0 + timedelta(hours=4)): "2026-03-01 16:00:00",
+        _v1(database, created_at=T0 + timedelta(hours=5)): "2026-03-01 17:00:00.5",
+    }
+    with database.engine.begin() as connection:
+        for cid, text in written.items():
+            if text is not None:
+                connection.exec_driver_sql(
+                    "UPDATE conversation_metadata SET created_at = ? WHERE conversation_id = ?",
+                    (text, cid),
+                )
+    ids = list(written)
+    catalog = catalog_of(database=database)
+    assert [r.conversation_id for r in catalog.sql.search(Query())] != ids[::-1]
+    findings = named(verify(catalog), "sql.timestamp-text")
+    assert set(findings) == {ids[2], ids[3]}
+    assert "'2026-03-01 15:00:00.000000'" in findings[ids[3]].problem
+    verify(catalog, fix=True)
+    assert named(verify(catalog), "sql.timestamp-text") == {}
+    newest_first = [r.conversation_id for r in catalog.sql.search(Query())]
+    assert newest_first == ids[::-1]
+    database.dispose()
 
 
 def test_a_1x_schema_relaxes_nulls_and_knows_1x_values(make_database):

@@ -26,11 +26,10 @@ from sqlalchemy.engine import Connection
 from convstore.errors import StoreUnavailable
 from convstore.fsutil import atomic_write, locked_directory
 from convstore.jobs.checks.base import Finding
-from convstore.model import as_utc
 from convstore.stores import metadata_json
 from convstore.stores.files import fingerprint
 from convstore.stores.sql import SqlStore
-from convstore.stores.sql_values import SQLITE_TIMESTAMP, TIMESTAMP_COLUMNS
+from convstore.stores.sql_values import TIMESTAMP_COLUMNS, time_parameter
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -243,8 +242,7 @@ def _json_column(store: SqlStore, name: str) -> bool:
 def stored(store: SqlStore, column: str, value: Any) -> Any:
     """A logical value as this table stores it (SQLite keeps timestamps and JSON as text)."""
     if isinstance(value, datetime):
-        value = as_utc(value)
-        return value.strftime(SQLITE_TIMESTAMP) if store.sqlite else value
+        return time_parameter(value, sqlite=store.sqlite)
     if store.sqlite and (column in TIMESTAMP_COLUMNS or _json_column(store, column)):
         return json.dumps(value) if not isinstance(value, str) else value
     return value

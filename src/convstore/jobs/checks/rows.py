@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,13 @@ from convstore.jobs.checks.fields import invalid_fields
 from convstore.jobs.checks.leftovers import recorded_owner
 from convstore.jobs.checks.lookup import owner_column, uuid_forms
 from convstore.jobs.checks.repairs import RowChange, UpdateRow
-from convstore.jobs.checks.schema import needs_column, needs_ownership, needs_schema, only_2025
+from convstore.jobs.checks.schema import (
+    needs_column,
+    needs_ownership,
+    needs_schema,
+    needs_sqlite,
+    only_2025,
+)
 from convstore.jobs.checks.twins import V0View
 from convstore.jobs.v0_to_v1 import sandbox_id_for
 from convstore.model import (
@@ -40,7 +47,7 @@ from convstore.model import (
 from convstore.stores.files import METADATA
 from convstore.stores.sql import TABLE, SqlStore
 from convstore.stores.sql_connection import unavailable
-from convstore.stores.sql_values import TIMESTAMP_COLUMNS
+from convstore.stores.sql_values import TIMESTAMP_COLUMNS, time_parameter
 
 CHUNK = 1000
 LIVE_SANDBOX_PREFIX = "oh-agent-server-"  # Docker sandbox ids (FORMATS.md)
@@ -410,6 +417,37 @@ def invalid_field(row: Row, _context: Context) -> Iterator[Issue]:
         )
 
 
+def sqlite_timestamp_text(row: Row, _context: Context) -> Iterator[Issue]:
+    for name in TIMESTAMP_COLUMNS:
+        text = row.values.get(name)
+        if not isinstance(text, str):
+            continue
+        value = parse_timestamp(text)
+        if value is None or _in_text_order(text, value):
+            continue  # an unreadable one: sql.invalid-field says so
+        written = time_parameter(value, sqlite=True)
+        yield Issue(
+            f"{name} is stored as {text!r}, not in the form OpenHands writes ({written!r}): "
+            "listings order timestamps by their text in SQLite, so this conversation is "
+            "listed out of its place in time",
+            f"--fix rewrites it as {written!r}, the same instant",
+            UpdateRow(
+                row.conversation_id,
+                (RowChange(name, value, expected=text),),
+                f"rewrite {name} of row {row.conversation_id} as {written!r}",
+            ),
+        )
+
+
+def _in_text_order(text: str, value: datetime) -> bool:
+    """Whether ``text`` sorts among SQLAlchemy's text timestamps as ``value`` does: naive
+    UTC ``YYYY-MM-DD HH:MM:SS``, with any number of fraction digits (SQLite's
+    CURRENT_TIMESTAMP writes none, SQLAlchemy six)."""
+    seconds = value.strftime("%Y-%m-%d %H:%M:%S")
+    rest = text[len(seconds) :]
+    return text.startswith(seconds) and (not rest or (rest[0] == "." and rest[1:].isdigit()))
+
+
 def live_sandbox(row: Row, context: Context) -> Iterator[Issue]:
     if not _live_sandbox(row):
         return
@@ -565,6 +603,15 @@ CHECKS: tuple[Check[Row], ...] = (
         Row,
         invalid_field,
         applies=needs_schema,
+    ),
+    Check(
+        "sql.timestamp-text",
+        "warning",
+        "SQLite: a timestamp stored in another text form than OpenHands writes sorts out of order",
+        Row,
+        sqlite_timestamp_text,
+        fixable=True,
+        applies=needs_sqlite,
     ),
     Check(
         "sql.v1-live-sandbox-id",

@@ -118,6 +118,13 @@ def needs_schema(context: Context) -> str | None:
     return None if context.schema is not None else "needs a database (--db)"
 
 
+def needs_sqlite(context: Context) -> str | None:
+    """For SQLite's text forms (PostgreSQL stores timestamps as timestamps)."""
+    if context.schema is None or context.sql is None:
+        return "needs a database (--db)"
+    return None if context.sql.sqlite else "PostgreSQL stores timestamps as timestamps"
+
+
 def no_created_at_index(schema: Schema, _context: Context) -> Iterator[Issue]:
     if "created_at" not in schema.columns or "created_at" in schema.indexed:
         return
