@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,12 +18,14 @@ from sqlalchemy import create_engine, text
 from convstore import parallel
 from convstore.jobs import migrate
 from convstore.jobs import verify as job
-from convstore.sample import GENERATIONS, encode, v0_document
+from convstore.sample import GENERATIONS, encode, v0_document, v0_events
 from convstore.schema import create_schema
 from convstore.stores import v0_scan
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -53,6 +56,7 @@ def spread(monkeypatch):
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     monkeypatch.setattr(job.files, "CHUNK", 7)  # many chunks, so order is at stake
     monkeypatch.setattr(migrate, "PREPARE_CHUNK", 7)
+    monkeypatch.setattr(migrate, "EVENT_CONVERSATIONS_PER_WORKER", 2)
     started: list[int] = []
     real = parallel.ordered_map
 
@@ -139,3 +143,40 @@ def test_a_rerun_in_workers_compares_every_row_it_finds(store, spread, tmp_path)
     assert second.counts == {**unmigrated, "already migrated": first.counts["migrated"]}
     for examples in second.examples.values():
         assert all(example.source.location.startswith(str(store)) for example in examples)
+
+
+def test_events_converted_in_workers_are_the_files_one_process_writes(store, spread, tmp_path):
+    rng = random.Random(5)
+    sessions = (store / "sessions").iterdir()
+    with_events = sorted(path for path in sessions if (path / "metadata.json").exists())
+    for directory in with_events[::2]:
+        (directory / "events").mkdir()
+        for event in v0_events("fix the tests", T0, rng):
+            (directory / "events" / f"{event['id']}.json").write_text(json.dumps(event))
+    (with_events[1] / "events").mkdir()
+    (with_events[1] / "events" / "0.json").write_text("{not json")  # a problem, reported
+    trees, reports = [], []
+    for workers in (1, None):
+        database = tmp_path / f"openhands-{workers}.db"
+        engine = create_engine(f"sqlite:///{database}")
+        with engine.begin() as connection:
+            create_schema(connection)
+        engine.dispose()
+        events_root = tmp_path / f"v1-{workers}"
+        catalog = Catalog(
+            files=FileStore(store, workers=workers),
+            sql=SqlStore(create_engine(f"sqlite:///{database}")),
+        )
+        report = migrate.run(catalog, migrate.Options(batch_size=40, events_root=events_root))
+        catalog.close()
+        trees.append(
+            {
+                str(path.relative_to(events_root)): path.read_bytes()
+                for path in sorted(events_root.rglob("*"))
+                if path.is_file()
+            }
+        )
+        reports.append((dict(report.counts), report.events, report.event_problems))
+    assert len(trees[0]) > 100 and reports[0][2] >= 1
+    assert trees[1] == trees[0] and reports[1] == reports[0]
+    assert spread.count(2) >= 2  # events converted by a pool too, not only the files read

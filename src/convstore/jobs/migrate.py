@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from convstore import parallel
 from convstore.errors import ConvstoreError, UsageError
-from convstore.events import convert_conversation, find_events_dir
+from convstore.events import ConversionReport, convert_conversation, find_events_dir
 from convstore.jobs.lock import migration_lock
 from convstore.jobs.v0_to_v1 import ROW_FIELDS, Conversion, NonUuidPolicy, Outcome, convert
 from convstore.model import ConversationMetadata, Packed
@@ -45,6 +45,8 @@ EXAMPLES_PER_OUTCOME = 3
 # Conversations per worker call: enough to amortize a round trip between processes,
 # few enough that the chunks in flight hold little memory.
 PREPARE_CHUNK = 500
+# Conversations with events per worker below which converting them here is as quick.
+EVENT_CONVERSATIONS_PER_WORKER = 16
 T = TypeVar("T")
 # Outcomes of a clean run: everything is (or would be) a V1 row as conversion made it.
 SETTLED = frozenset(
@@ -332,8 +334,7 @@ def _migrate_batch(
             )
             settle(conversion, "conflict")
     # Every event file is in place before the row that makes OpenHands show it.
-    for conversion in [*inserts, *updates, *unchanged]:
-        _convert_events(catalog, conversion, options)
+    _convert_events(catalog, [*inserts, *updates, *unchanged], options)
     failed = [c for c in [*inserts, *updates, *unchanged] if c.outcome == "failed"]
     for conversion in failed:
         settle(conversion, "failed")
@@ -358,31 +359,55 @@ def _migrate_batch(
         settle(conversion, "overwritten")
 
 
-def _convert_events(catalog: Catalog, conversion: Conversion, options: Options) -> None:
-    """Write (or, dry, count) the V1 event files of one conversation from its V0 events."""
+def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Options) -> None:
+    """Write (or, dry, count) the V1 event files of each conversation from its V0 events:
+    on as many cores as pay, since a conversation's events are hundreds of small files
+    to parse, write and sync (measured on disk: 4.2-4.7k events/s in one process,
+    7.8-8.2k/s in two)."""
     if options.events_root is None or catalog.files is None:
         return
-    source = conversion.source
-    events_dir = find_events_dir(catalog.files.root, source.conversation_id, source.user_id)
-    if events_dir is None:
-        return
-    assert conversion.new_id is not None and conversion.row is not None
+    found = []
+    for conversion in conversions:
+        source = conversion.source
+        events_dir = find_events_dir(catalog.files.root, source.conversation_id, source.user_id)
+        if events_dir is not None:
+            found.append((conversion, events_dir))
+    calls = (
+        (events_dir, conversion.new_id, options.events_root, options.dry_run, conversion.row)
+        for conversion, events_dir in found
+    )
+    workers = parallel.workers_for(
+        len(found), catalog.files.workers, per_worker=EVENT_CONVERSATIONS_PER_WORKER
+    )
+    for (conversion, _), result in zip(
+        found, parallel.ordered_map(_events_of, calls, workers), strict=True
+    ):
+        if isinstance(result, str):
+            conversion.outcome = "failed"
+            conversion.warnings.append(
+                f"its events could not be written to {options.events_root}: {result}; "
+                "the V1 row was not written"
+            )
+            continue
+        conversion.events = result
+        conversion.warnings += [f"event file {problem}" for problem in result.problems]
+
+
+def _events_of(
+    events_dir: Path,
+    new_id: str,
+    events_root: Path,
+    dry_run: bool,
+    row: dict[str, Any],
+) -> ConversionReport | str:
+    """In a worker (or here): one conversation's V1 event files, or why they could not
+    be written."""
     try:
-        conversion.events = convert_conversation(
-            events_dir,
-            conversion.new_id,
-            options.events_root,
-            dry_run=options.dry_run,
-            start=conversion.row["created_at"],
+        return convert_conversation(
+            events_dir, new_id, events_root, dry_run=dry_run, start=row["created_at"]
         )
     except OSError as error:
-        conversion.outcome = "failed"
-        conversion.warnings.append(
-            f"its events could not be written to {options.events_root}: "
-            f"{error.strerror or error}; the V1 row was not written"
-        )
-        return
-    conversion.warnings += [f"event file {problem}" for problem in conversion.events.problems]
+        return str(error.strerror or error)
 
 
 def _batched(items: Iterator[T], size: int) -> Iterator[tuple[T, ...]]:
