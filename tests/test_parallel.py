@@ -80,6 +80,18 @@ def test_stat_in_workers_finds_the_same_in_the_same_order(store, spread, monkeyp
     assert spread == [2]
 
 
+def migration_catalog(store, database, workers):
+    """The file store, and a fresh SQLite database with OpenHands' schema to migrate into."""
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        create_schema(connection)
+    engine.dispose()
+    return Catalog(
+        files=FileStore(store, workers=workers),
+        sql=SqlStore(create_engine(f"sqlite:///{database}")),
+    )
+
+
 def findings(root, workers):
     catalog = Catalog(files=FileStore(root, workers=workers))
     options = job.Options(stale_after=0)
@@ -97,14 +109,7 @@ def test_migrate_writes_the_same_rows_and_reports_the_same(store, spread, tmp_pa
     results = []
     for workers in (1, None):
         database = tmp_path / f"openhands-{workers}.db"
-        engine = create_engine(f"sqlite:///{database}")
-        with engine.begin() as connection:
-            create_schema(connection)
-        engine.dispose()
-        catalog = Catalog(
-            files=FileStore(store, workers=workers),
-            sql=SqlStore(create_engine(f"sqlite:///{database}")),
-        )
+        catalog = migration_catalog(store, database, workers)
         seen: list[tuple[str, str, list[str]]] = []
 
         def listen(conversion, outcome, seen=seen):
@@ -128,12 +133,7 @@ def test_a_rerun_in_workers_compares_every_row_it_finds(store, spread, tmp_path)
     """Workers send each conversion's source record and row apart from its summary, to
     be unpickled when first read: a rerun reads every row (to compare it with the V1 row
     it finds), and the report's examples still have their records after the run."""
-    database = tmp_path / "openhands.db"
-    engine = create_engine(f"sqlite:///{database}")
-    with engine.begin() as connection:
-        create_schema(connection)
-    engine.dispose()
-    catalog = Catalog(files=FileStore(store), sql=SqlStore(create_engine(f"sqlite:///{database}")))
+    catalog = migration_catalog(store, tmp_path / "openhands.db", None)
     first = migrate.run(catalog, migrate.Options(batch_size=10))
     second = migrate.run(catalog, migrate.Options(batch_size=10))
     catalog.close()
@@ -158,15 +158,8 @@ def test_events_converted_in_workers_are_the_files_one_process_writes(store, spr
     trees, reports = [], []
     for workers in (1, None):
         database = tmp_path / f"openhands-{workers}.db"
-        engine = create_engine(f"sqlite:///{database}")
-        with engine.begin() as connection:
-            create_schema(connection)
-        engine.dispose()
         events_root = tmp_path / f"v1-{workers}"
-        catalog = Catalog(
-            files=FileStore(store, workers=workers),
-            sql=SqlStore(create_engine(f"sqlite:///{database}")),
-        )
+        catalog = migration_catalog(store, database, workers)
         report = migrate.run(catalog, migrate.Options(batch_size=40, events_root=events_root))
         catalog.close()
         trees.append(
