@@ -180,16 +180,24 @@ class FileStore:
         return (entry.name for entry in self._entries())
 
     def _entries(self) -> Iterator[os.DirEntry[str]]:
+        with self.session_entries() as entries:
+            for entry in entries:
+                if not entry.name.startswith(".") and entry.is_dir():
+                    yield entry
+
+    @contextlib.contextmanager
+    def session_entries(self) -> Iterator[Iterator[os.DirEntry[str]]]:
+        """Every entry of sessions/, hidden ones too (none when it does not exist);
+        StoreUnavailable, in one line, when it cannot be listed."""
         try:
             entries = os.scandir(self.sessions)
         except FileNotFoundError:
+            yield iter(())
             return
         except OSError as error:
             raise StoreUnavailable(f"cannot list {self.sessions}: {error.strerror}") from error
         with entries:
-            for entry in entries:
-                if not entry.name.startswith(".") and entry.is_dir():
-                    yield entry
+            yield entries
 
     def get(
         self, conversation_id: str, version: Version | None = None

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from convstore import parallel
-from convstore.errors import StoreUnavailable
 from convstore.ids import id_problem
 from convstore.jobs.checks.base import Check, Context, Issue, clip
 from convstore.jobs.checks.events import V0EventsDir
@@ -116,16 +115,10 @@ def scan(
     worker processes (``workers``: at most that many; None: as many as pay) and their
     subjects come back in the order given.
     """
-    try:
-        entries = os.scandir(store.sessions)
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        raise StoreUnavailable(f"cannot list {store.sessions}: {error.strerror}") from error
-    size = store.count_up_to(2 * parallel.MIN_ITEMS_PER_WORKER)
-    count = parallel.workers_for(size, store.workers if workers is None else workers)
-    place = (store.sessions.as_posix(), str(store.root.resolve()))
-    with entries:
+    with store.session_entries() as entries:
+        size = store.count_up_to(2 * parallel.MIN_ITEMS_PER_WORKER)
+        count = parallel.workers_for(size, store.workers if workers is None else workers)
+        place = (store.sessions.as_posix(), str(store.root.resolve()))
         listed = _listed(entries)
         if not count:  # one entry at a time: memory holds what the runner's batch holds
             for one in listed:
