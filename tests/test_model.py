@@ -107,30 +107,6 @@ def test_id_inside_the_file_differs_from_the_directory():
     ]
 
 
-def test_v1_rules_are_checked_on_v1_rows():
-    record = read(
-        {
-            "conversation_id": "not-a-uuid",
-            "sandbox_id": None,
-            "created_at": None,
-            "last_updated_at": None,
-            "pr_number": None,
-            "parent_conversation_id": "nope",
-        },
-        store="sql",
-        version="V1",
-        location="conversation_metadata",
-    )
-    assert record.problems == [
-        "conversation_id is not a UUID, so OpenHands cannot load this V1 row",
-        "sandbox_id is null, so OpenHands cannot load this V1 row",
-        "created_at is null; OpenHands needs both timestamps of a V1 row",
-        "last_updated_at is null; OpenHands needs both timestamps of a V1 row",
-        "pr_number is null; OpenHands expects a JSON list ([])",
-        "parent_conversation_id 'nope' is not a UUID",
-    ]
-
-
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [

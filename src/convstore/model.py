@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic import ValidationError as PydanticValidationError
 
-from convstore.ids import id_problem, parse_uuid
+from convstore.ids import id_problem
 
 # Re-exported: the parser lives apart so that scanning processes need no pydantic.
 from convstore.timestamps import as_utc as as_utc
@@ -181,7 +181,10 @@ class ConversationMetadata(BaseModel):
 
         ``address`` is the id the store files the conversation under (a directory
         name); when given it is the record's id, and a different ``conversation_id``
-        inside the data is a problem.
+        inside the data is a problem. A V0 conversation is judged here by what
+        OpenHands' V0 reader needs; a V1 row by rules that depend on its table's
+        revision, so the store that knows the table judges it (``convstore.v1_rules``)
+        and passes what it found in ``problems``.
         """
         known = {
             key: value
@@ -205,7 +208,7 @@ class ConversationMetadata(BaseModel):
         if address is not None:
             if written_id != address:
                 found.append(
-                    f"conversation_id inside the file is {_clip(written_id)}, "
+                    f"conversation_id inside the file is {clip(written_id)}, "
                     f"not the directory name {address!r}"
                 )
             known["conversation_id"] = address
@@ -219,12 +222,12 @@ class ConversationMetadata(BaseModel):
             record._source_fields = fields
         else:
             record = _constructed(screened, place, fields)
-        rules = _v1_row_problems if version == "V1" else _v0_problems
         # Filled in place: each assignment to a pydantic field is a Python-level call, and
         # every listing and migration builds its records here.
         record.problems.extend(found)
-        record.problems.extend(_value_problems(record))
-        record.problems.extend(rules(record, data))
+        if version == "V0":
+            record.problems.extend(_value_problems(record))
+            record.problems.extend(_v0_problems(record, data))
         if extra:
             record.extra.update(extra)
         return record
@@ -460,16 +463,17 @@ def _describe(item: Any) -> str:
     field = ".".join(str(part) for part in item["loc"])
     message = str(item["msg"])
     message = message[0].lower() + message[1:]
-    return f"{field} is invalid ({message}): {_clip(item['input'])}"
+    return f"{field} is invalid ({message}): {clip(item['input'])}"
 
 
-def _clip(value: Any, limit: int = 60) -> str:
+def clip(value: Any, limit: int = 60) -> str:
+    """A value quoted for a problem sentence, cut short when long."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _value_problems(record: ConversationMetadata) -> list[str]:
-    """Well-typed values OpenHands does not know or cannot accept, in any store."""
+    """Well-typed values OpenHands' V0 reader does not know or cannot accept."""
     found: list[str] = []
     if (problem := id_problem(record.conversation_id)) is not None:
         found.append(problem[0].upper() + problem[1:])
@@ -503,31 +507,6 @@ def _v0_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[
         for name in _NULL_SKIPPED
         if name in data and data[name] is None
     ]
-    return found
-
-
-def _v1_row_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[str]:
-    """The rules of FORMATS.md a V1 row must satisfy for OpenHands to load it."""
-    found: list[str] = []
-    if parse_uuid(record.conversation_id) is None:
-        found.append("conversation_id is not a UUID, so OpenHands cannot load this V1 row")
-    if record.sandbox_id is None:
-        found.append("sandbox_id is null, so OpenHands cannot load this V1 row")
-    found += [
-        f"{name} is null; OpenHands needs both timestamps of a V1 row"
-        for name in ("created_at", "last_updated_at")
-        if data.get(name) is None
-    ]
-    if "pr_number" in data and data["pr_number"] is None:
-        found.append("pr_number is null; OpenHands expects a JSON list ([])")
-    found += [
-        f"{name} is null; OpenHands expects a number >= 0"
-        for name in (*TOKEN_FIELDS, "accumulated_cost")
-        if name in data and data[name] is None
-    ]
-    parent = record.parent_conversation_id
-    if parent is not None and parse_uuid(parent) is None:
-        found.append(f"parent_conversation_id {parent!r} is not a UUID")
     return found
 
 

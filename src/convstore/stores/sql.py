@@ -65,6 +65,8 @@ from convstore.stores.sql_values import (
     time_parameter,
     undecodable,
 )
+from convstore.v1_rules import Generation, generation_of
+from convstore.v1_rules import problems as v1_row_problems
 
 TABLE = "conversation_metadata"
 OWNERSHIP_TABLE = "conversation_metadata_saas"
@@ -113,6 +115,8 @@ class SqlStore:
                 if column.name == "tags":
                     column.type = String()
         self.columns = frozenset(self.table.columns.keys())
+        # Which release's rules a V1 row of this table must satisfy (convstore.v1_rules).
+        self.generation: Generation = generation_of(self.columns)
         self.listing_indexes = {
             str(index.name).removeprefix(LISTING_INDEX_PREFIX): str(index.name)
             for index in self.table.indexes
@@ -175,6 +179,8 @@ class SqlStore:
         for name in JSON_COLUMNS:
             if isinstance(data.get(name), str):
                 data[name] = json_or_text(data[name])
+        if version == "V1":
+            problems += v1_row_problems(data, self.generation)
         owner = data.pop(OWNER, None)
         if owner is not None:
             data["user_id"] = _canonical_uuid_text(owner)

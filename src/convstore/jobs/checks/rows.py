@@ -2,9 +2,11 @@
 
 The table is read in keyset chunks on its primary key (``conversation_id > last``), raw:
 the checks must tell a null from a default, which a validated record no longer can.
-The rules for V1 rows are FORMATS.md's "What OpenHands needs of a V1 row"; where
-OpenHands 1.x relaxed one (nulls read as defaults) the check runs only on 2025 schemas
-or grades lower there, and a column a revision lacks means its checks do not run.
+The rules for V1 rows are FORMATS.md's "What OpenHands needs of a V1 row", judged by
+``convstore.v1_rules`` for the generation of the table (as ``list`` and ``show`` judge
+them); the checks here add remedies and repairs. Where OpenHands 1.x relaxed a rule
+(nulls read as defaults) it holds only on 2025 schemas or grades lower there, and a
+column a revision lacks is not judged.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import String, cast, false, null, select
 from sqlalchemy.exc import DBAPIError
 
 from convstore.ids import parse_uuid, v0_form
-from convstore.jobs.checks.base import Check, Context, Issue, Severity, clip
+from convstore.jobs.checks.base import Check, Context, Issue, clip
 from convstore.jobs.checks.fields import invalid_fields
 from convstore.jobs.checks.leftovers import recorded_owner
 from convstore.jobs.checks.lookup import owner_column, uuid_forms
@@ -48,27 +50,13 @@ from convstore.stores.files import METADATA
 from convstore.stores.sql import TABLE, SqlStore
 from convstore.stores.sql_connection import unavailable
 from convstore.stores.sql_values import TIMESTAMP_COLUMNS, time_parameter
+from convstore.v1_rules import CANNOT_LOAD, OTHER_USAGE, READ_USAGE, Fault, faults
 
 CHUNK = 1000
 LIVE_SANDBOX_PREFIX = "oh-agent-server-"  # Docker sandbox ids (FORMATS.md)
 ARCHIVE = "sessions-migrated"  # where migrate-v0-to-v1 --after archive moves V0 directories
 _OWNER = "convstore_owner"
 _SAAS_ROW = "convstore_ownership_row"
-# The usage columns the app server hands to its pydantic models (TokenUsage, MetricsSnapshot
-# in SQLAppConversationInfoService._to_info): the 2025 server passes them as stored, so a
-# null fails validation; 1.x passes ``value or 0``. Both reject a negative one (ge=0).
-READ_USAGE = (
-    "accumulated_cost",
-    "prompt_tokens",
-    "completion_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "context_window",
-    "per_turn_token",
-)
-# Counted but not read into those models: a negative value is only a wrong figure.
-OTHER_USAGE = ("total_tokens", "reasoning_tokens")
-CANNOT_LOAD = "OpenHands cannot load this V1 row"
 
 
 @dataclass(slots=True)
@@ -79,6 +67,8 @@ class Row:
     ownership_row: bool | None  # None where there is no ownership table
     location: str
     columns: frozenset[str] = field(default_factory=frozenset)
+    # The V1 rules it breaks (convstore.v1_rules), by check; empty for other rows.
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
 
     @property
     def version(self) -> Any:
@@ -143,6 +133,7 @@ def scan(store: SqlStore, context: Context) -> Iterator[Row | V0View]:
 def _row(store: SqlStore, values: dict[str, Any], location: str) -> Row:
     owner = values.pop(_OWNER, None)
     saas = values.pop(_SAAS_ROW, None) if store.ownership is not None else None
+    version = values.get("conversation_version")
     if store.sqlite:
         for name in ("pr_number", "tags"):
             if isinstance(values.get(name), str):
@@ -154,6 +145,7 @@ def _row(store: SqlStore, values: dict[str, Any], location: str) -> Row:
         ownership_row=None if store.ownership is None else saas is not None,
         location=location,
         columns=store.columns,
+        faults=faults(values, store.generation) if version == "V1" else {},
     )
 
 
@@ -197,172 +189,160 @@ def bad_version(row: Row, _context: Context) -> Iterator[Issue]:
     )
 
 
+# The rules of a V1 row are judged in convstore.v1_rules, as list and show judge them;
+# these checks say how to repair what it found.
+
+
 def v1_invalid_id(row: Row, _context: Context) -> Iterator[Issue]:
-    if not row.v1:
-        return
-    parsed = parse_uuid(row.conversation_id)
-    if parsed is None:
-        yield Issue(
-            f"conversation_id {clip(row.conversation_id)} is not a UUID, so {CANNOT_LOAD}",
-            "give the row a UUID id (and update rows that name it as their parent), or delete it",
-        )
-    elif str(parsed) != row.conversation_id:
-        yield Issue(
-            f"conversation_id is stored as {row.conversation_id!r}, not in the dashed form "
-            f"{str(parsed)!r} OpenHands looks V1 rows up by: it is listed, but opening it fails",
-            f"set conversation_id to {str(parsed)!r} (and the parent_conversation_id of its "
-            "sub-conversations)",
-        )
+    for fault in row.faults.get("sql.v1-invalid-id", ()):
+        parsed = parse_uuid(row.conversation_id)
+        if parsed is None:
+            remedy = (
+                "give the row a UUID id (and update rows that name it as their parent), "
+                "or delete it"
+            )
+        else:
+            remedy = (
+                f"set conversation_id to {str(parsed)!r} (and the parent_conversation_id of "
+                "its sub-conversations)"
+            )
+        yield Issue(fault.problem, remedy, severity=fault.severity)
 
 
 def v1_null_sandbox(row: Row, _context: Context) -> Iterator[Issue]:
-    if not row.v1 or row.values.get("sandbox_id") is not None:
-        return
-    hexadecimal = v0_form(row.conversation_id) or "<id>"
-    yield Issue(
-        f"sandbox_id is null, so {CANNOT_LOAD}",
-        f"set sandbox_id to a value no sandbox service hands out, such as "
-        f"'archived-{hexadecimal}': OpenHands then opens the conversation read-only",
-    )
-
-
-def v1_null_timestamp(row: Row, context: Context) -> Iterator[Issue]:
-    if not row.v1:
-        return
-    present = [name for name in TIMESTAMP_COLUMNS if name in row.columns]
-    nulls = [name for name in present if row.values.get(name) is None]
-    if not nulls:
-        return
-    relaxed = context.schema is not None and context.schema.generation == "1.x"
-    consequence = (
-        "OpenHands 1.x reads it as the current time, so the conversation looks new on every listing"
-        if relaxed
-        else f"the 2025 app server cannot load this V1 row ({CANNOT_LOAD})"
-    )
-    severity: Severity = "warning" if relaxed else "error"
-    problem = f"{_names(nulls)} {_are(nulls)} null: {consequence}"
-    others = [name for name in present if name not in nulls]
-    if not others:
+    for fault in row.faults.get("sql.v1-null-sandbox", ()):
+        hexadecimal = v0_form(row.conversation_id) or "<id>"
         yield Issue(
-            problem, "set both timestamps (when the conversation started)", severity=severity
+            fault.problem,
+            f"set sandbox_id to a value no sandbox service hands out, such as "
+            f"'archived-{hexadecimal}': OpenHands then opens the conversation read-only",
+            severity=fault.severity,
         )
-        return
-    source = others[0]
+
+
+def v1_null_timestamp(row: Row, _context: Context) -> Iterator[Issue]:
+    for fault in row.faults.get("sql.v1-null-timestamp", ()):
+        remedy, repair = _timestamp_repair(row, list(fault.columns))
+        yield Issue(fault.problem, remedy, repair, severity=fault.severity)
+
+
+def _timestamp_repair(row: Row, nulls: list[str]) -> tuple[str, UpdateRow | None]:
+    """Copy the timestamp that is set into the one that is null, when one is set."""
+    others = [name for name in TIMESTAMP_COLUMNS if name in row.columns and name not in nulls]
+    if not others:
+        return "set both timestamps (when the conversation started)", None
+    source, target = others[0], nulls[0]
     value = parse_timestamp(row.values[source])
     if value is None:  # the other one is unreadable too: sql.invalid-field says so
-        yield Issue(problem, f"set {nulls[0]} (and correct {source})", severity=severity)
-        return
-    target = nulls[0]
-    yield Issue(
-        problem,
-        f"--fix copies {source} into {target}",
-        UpdateRow(
-            row.conversation_id,
-            (RowChange(target, value),),
-            f"set {target} of row {row.conversation_id} to its {source} "
-            f"({format_v0_datetime(value)})",
-        ),
-        severity=severity,
+        return f"set {target} (and correct {source})", None
+    return f"--fix copies {source} into {target}", UpdateRow(
+        row.conversation_id,
+        (RowChange(target, value),),
+        f"set {target} of row {row.conversation_id} to its {source} ({format_v0_datetime(value)})",
     )
+
+
+_VALUE_SETS = (
+    ("trigger", TRIGGERS, KNOWN_TRIGGERS),
+    ("git_provider", GIT_PROVIDERS, KNOWN_GIT_PROVIDERS),
+    ("execution_status", EXECUTION_STATUSES, EXECUTION_STATUSES),
+)
 
 
 def unknown_value(row: Row, context: Context) -> Iterator[Issue]:
+    if row.v1:
+        for fault in row.faults.get("sql.unknown-value", ()):
+            name = fault.columns[0]
+            remedy = _value_remedy(name, row.values[name])
+            yield Issue(fault.problem, remedy, severity=fault.severity)
+        return
     era_2025 = context.schema is not None and context.schema.generation == "2025"
-    sets = (
-        ("trigger", TRIGGERS, KNOWN_TRIGGERS),
-        ("git_provider", GIT_PROVIDERS, KNOWN_GIT_PROVIDERS),
-        ("execution_status", EXECUTION_STATUSES, EXECUTION_STATUSES),
-    )
-    reader = CANNOT_LOAD if row.v1 else "OpenHands' V0 reader skips this conversation"
-    for name, in_2025, known in sets:
+    reader = "OpenHands' V0 reader skips this conversation"
+    for name, in_2025, known in _VALUE_SETS:
         value = row.values.get(name)
         if not isinstance(value, str):
             continue
         if value not in known:
-            yield Issue(
-                f"{name} {value!r} is not a value any OpenHands release knows, so {reader}",
-                f"set {name} to null or one of {', '.join(sorted(known))}",
+            problem = (
+                f"{name} {clip(value)} is not a value any OpenHands release knows, so {reader}"
             )
         elif era_2025 and value not in in_2025:
-            yield Issue(
+            problem = (
                 f"{name} {value!r} exists only in OpenHands 1.x, but this database is at a "
-                f"2025 revision, whose server cannot load the row",
-                f"set {name} to null until the deployment runs OpenHands 1.x",
+                "2025 revision, whose server cannot load the row"
             )
+        else:
+            continue
+        yield Issue(problem, _value_remedy(name, value))
 
 
-def v1_pr_number(row: Row, context: Context) -> Iterator[Issue]:
-    if not row.v1 or "pr_number" not in row.columns:
-        return
-    value = row.values.get("pr_number")
-    if value is None:
-        if only_2025(context) is None:
+def _value_remedy(name: str, value: str) -> str:
+    known = next(known for column, _, known in _VALUE_SETS if column == name)
+    if value in known:  # known to 1.x only
+        return f"set {name} to null until the deployment runs OpenHands 1.x"
+    return f"set {name} to null or one of {', '.join(sorted(known))}"
+
+
+def v1_pr_number(row: Row, _context: Context) -> Iterator[Issue]:
+    for fault in row.faults.get("sql.v1-pr-number", ()):
+        if row.values.get("pr_number") is not None:
             yield Issue(
-                "pr_number is null; the 2025 app server cannot load this V1 row "
-                "(it expects a JSON list)",
-                "--fix sets it to []",
-                UpdateRow(
-                    row.conversation_id,
-                    (RowChange("pr_number", []),),
-                    f"set pr_number of row {row.conversation_id} to []",
-                ),
+                fault.problem,
+                "set it to [] or to the list of its pull request numbers",
+                severity=fault.severity,
             )
-        return
-    if isinstance(value, list) and all(type(item) is int for item in value):
-        return
-    yield Issue(
-        f"pr_number is {clip(value)}, not a JSON list of ints, so {CANNOT_LOAD}",
-        "set it to [] or to the list of its pull request numbers",
-    )
+            continue
+        yield Issue(
+            fault.problem,
+            "--fix sets it to []",
+            UpdateRow(
+                row.conversation_id,
+                (RowChange("pr_number", []),),
+                f"set pr_number of row {row.conversation_id} to []",
+            ),
+            severity=fault.severity,
+        )
 
 
 def v1_null_usage(row: Row, _context: Context) -> Iterator[Issue]:
-    if not row.v1:
-        return
-    nulls = [name for name in READ_USAGE if name in row.columns and row.values.get(name) is None]
-    if not nulls:
-        return
-    changes = tuple(RowChange(name, 0.0 if name == "accumulated_cost" else 0) for name in nulls)
-    yield Issue(
-        f"{_names(nulls)} {_are(nulls)} null; the 2025 app server cannot load this V1 row "
-        "(OpenHands 1.x reads null as 0)",
-        "--fix sets them to 0",
-        UpdateRow(
-            row.conversation_id, changes, f"set {_names(nulls)} of row {row.conversation_id} to 0"
-        ),
-    )
+    for fault in row.faults.get("sql.v1-null-usage", ()):
+        nulls = list(fault.columns)
+        changes = tuple(RowChange(name, 0.0 if name == "accumulated_cost" else 0) for name in nulls)
+        yield Issue(
+            fault.problem,
+            "--fix sets them to 0",
+            UpdateRow(
+                row.conversation_id,
+                changes,
+                f"set {_names(nulls)} of row {row.conversation_id} to 0",
+            ),
+            severity=fault.severity,
+        )
 
 
 def negative_usage(row: Row, _context: Context) -> Iterator[Issue]:
+    if row.v1:
+        for fault in row.faults.get("sql.negative-usage", ()):
+            remedy = f"set {fault.columns[0]} to its true value, or 0"
+            yield Issue(fault.problem, remedy, severity=fault.severity)
+        return
     for name in (*READ_USAGE, *OTHER_USAGE):
         value = row.values.get(name)
-        if not (type(value) is int or type(value) is float) or value >= 0:
-            continue
-        remedy = f"set {name} to its true value, or 0"
-        if row.v1 and name in READ_USAGE:
-            yield Issue(f"{name} is negative ({value}), so {CANNOT_LOAD}", remedy)
-        elif row.v1:
-            yield Issue(
-                f"{name} is negative ({value}): OpenHands shows a wrong figure",
-                remedy,
-                severity="warning",
-            )
-        else:
+        if (type(value) is int or type(value) is float) and value < 0:
             yield Issue(
                 f"{name} is negative ({value}); migrate-v0-to-v1 will write 0",
-                remedy,
+                f"set {name} to its true value, or 0",
                 severity="warning",
             )
 
 
 def v1_parent_not_uuid(row: Row, _context: Context) -> Iterator[Issue]:
-    parent = row.values.get("parent_conversation_id")
-    if not row.v1 or parent is None or parse_uuid(str(parent)) is not None:
-        return
-    yield Issue(
-        f"parent_conversation_id {clip(parent)} is not a UUID, so {CANNOT_LOAD}",
-        "set it to the dashed id of the parent conversation, or to null",
-    )
+    for fault in row.faults.get("sql.v1-parent-not-uuid", ()):
+        yield Issue(
+            fault.problem,
+            "set it to the dashed id of the parent conversation, or to null",
+            severity=fault.severity,
+        )
 
 
 def parent_missing(row: Row, context: Context) -> Iterator[Issue]:

@@ -1,18 +1,13 @@
 """Which OpenHands schema the database is at, and the checks about the table itself.
 
-Rules for V1 rows changed between releases: the late-2025 app server crashes on a
-null ``pr_number`` or token column, OpenHands 1.x reads them as ``[]`` and 0. So checks
-ask which generation the table belongs to. The revision in ``alembic_version`` names
-it, but the enterprise chain numbers its revisions differently (its late-2025 table is
-``085``), so the generation is read from the table itself: revision 005 of the app
-server dropped ``github_user_id``, and every 1.x table lacks it.
+Rules for V1 rows changed between releases, so checks ask which generation the table
+belongs to (``convstore.v1_rules.generation_of`` says how it is told).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
@@ -20,8 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from convstore.jobs.checks.base import Check, Context, Issue
 from convstore.stores.sql import OWNERSHIP_TABLE, TABLE, SqlStore
 from convstore.stores.sql_connection import unavailable
-
-Generation = Literal["2025", "1.x"]
+from convstore.v1_rules import Generation, generation_of
 
 
 @dataclass(frozen=True)
@@ -36,7 +30,7 @@ class Schema:
 
     @property
     def generation(self) -> Generation:
-        return "2025" if "github_user_id" in self.columns else "1.x"
+        return generation_of(self.columns)
 
     @property
     def ownership(self) -> bool:
