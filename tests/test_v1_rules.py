@@ -135,7 +135,9 @@ def test_list_and_verify_agree_on_null_usage(make_database, revision):
     problems = {item["conversation_id"]: item["problems"] for item in listed}
     verified = runner.invoke(app, ["verify", *store, "--check", "sql", "--format", "jsonl"])
     findings = [json.loads(line) for line in verified.stdout.splitlines()]
-    found = {cid: [f["problem"] for f in findings if f["conversation_id"] == cid] for cid in problems}
+    found = {
+        cid: [f["problem"] for f in findings if f["conversation_id"] == cid] for cid in problems
+    }
     assert problems[total] == [] and found[total] == []
     if revision == "001":
         assert problems[prompt] == found[prompt] and len(problems[prompt]) == 1

@@ -320,6 +320,13 @@ _NOT_NULLABLE = frozenset(
 )
 # The fields whose null makes OpenHands' V0 reader skip a conversation, in report order.
 _NULL_SKIPPED = tuple(sorted((_NOT_NULLABLE | {"created_at"}) - {"conversation_id"}))
+# A V0 conversation without created_at, as its problems say it. OpenHands' V0 reader
+# hides it, but only while no V1 row answers for its id: OpenHands routes a UUID to the V1
+# row first (and 1.x has no V0 reader), so once its V1 twin exists it hides nothing, and
+# the catalog (which knows the twin) and verify drop these.
+CREATED_AT_MISSING = "created_at is missing, so OpenHands hides this conversation"
+CREATED_AT_NULL = "created_at is null, so OpenHands skips this conversation"
+UNDATED = frozenset({CREATED_AT_MISSING, CREATED_AT_NULL})
 
 
 # The screened path. Most stored values have exactly the type the model declares, and
@@ -498,7 +505,7 @@ def _v0_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[
     """What makes OpenHands' V0 reader hide or skip a conversation."""
     found: list[str] = []
     if "created_at" not in data:
-        found.append("created_at is missing, so OpenHands hides this conversation")
+        found.append(CREATED_AT_MISSING)
     if "selected_repository" not in data:
         # A required field of OpenHands' dataclass, even though it may be null.
         found.append("selected_repository is missing, so OpenHands skips this conversation")

@@ -23,7 +23,7 @@ from convstore.errors import NotFound, StoreUnavailable, UsageError
 from convstore.events.locate import EventLocation, locate_events
 from convstore.fsutil import remove_directory, tree_size
 from convstore.ids import parse_uuid, v0_form, v1_form, validate_id
-from convstore.model import ConversationMetadata
+from convstore.model import UNDATED, ConversationMetadata
 from convstore.stores.base import (
     ConversationStore,
     Page,
@@ -75,9 +75,10 @@ class Catalog:
         """Every matching conversation of every store, in ``query.sort`` order."""
         sort = query.sort
         streams = [store.search(query) for store in self.stores]
-        return heapq.merge(
+        merged = heapq.merge(
             *streams, key=lambda record: record_position(sort, record), reverse=sort.descending
         )
+        return (self._as_shown(record, query.user) for record in merged)
 
     def page(self, query: Query, limit: int) -> Page:
         """At most ``limit`` records, and a cursor when more remain."""
@@ -96,7 +97,7 @@ class Catalog:
         validate_id(conversation_id)
         for record in self._route(conversation_id):
             if record is not None and (user is None or record.user_id == user):
-                return record
+                return self._as_shown(record, user)
         owner = f" for user {user!r}" if user is not None else ""
         raise NotFound(f"no conversation {conversation_id}{owner}")
 
@@ -134,6 +135,15 @@ class Catalog:
             yield found
         if self.sql is not None and (found := self.sql.get(hexadecimal, "V0")) is not None:
             yield found
+
+    def _as_shown(self, record: ConversationMetadata, user: str | None) -> ConversationMetadata:
+        """The record with the problems it has as OpenHands shows it: a V0 conversation
+        without created_at hides nothing once its V1 twin exists (model.UNDATED). One
+        lookup, and only for such a record."""
+        undated = record.version == "V0" and not UNDATED.isdisjoint(record.problems)
+        if undated and self.twin(record, user) is not None:
+            record.problems[:] = [p for p in record.problems if p not in UNDATED]
+        return record
 
     def store_of(self, record: ConversationMetadata) -> ConversationStore:
         store = self.files if record.store == "files" else self.sql

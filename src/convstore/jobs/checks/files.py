@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from convstore import parallel
-from convstore.ids import id_problem
+from convstore.ids import id_problem, v1_form
 from convstore.jobs.checks.base import Check, Context, Issue, clip
 from convstore.jobs.checks.events import V0EventsDir
 from convstore.jobs.checks.fields import TESTS, TYPES, V0_DEFAULTS, invalid_fields
 from convstore.jobs.checks.leftovers import Leftover, leftover, recorded_owner
 from convstore.jobs.checks.lookup import forms
 from convstore.jobs.checks.repairs import UTF8_BOM, SetFields, utf8_bytes
-from convstore.jobs.checks.twins import V0View
+from convstore.jobs.checks.twins import V0View, v1_twin
 from convstore.model import (
+    CREATED_AT_MISSING,
+    CREATED_AT_NULL,
     KNOWN_GIT_PROVIDERS,
     KNOWN_TRIGGERS,
     TOKEN_FIELDS,
@@ -84,9 +86,15 @@ class FileItem:
         return None if self.decoded is None else self.decoded.data
 
     def lookup_ids(self) -> list[str]:
-        """Ids to look up: only a directory without metadata.json may have it in SQL."""
+        """Ids to look up: a directory without metadata.json may have it in SQL, and a
+        file without created_at hides nothing if its V1 twin exists."""
         missing = self.raw is None and self.unreadable is None and self.escapes_to is None
-        return forms(self.conversation_id) if missing else []
+        if missing:
+            return forms(self.conversation_id)
+        if not self.healthy and self.data is not None and self.data.get("created_at") is None:
+            dashed = v1_form(self.conversation_id)
+            return [] if dashed is None else [dashed]
+        return []
 
     def edit(self, what: str, **changes: Any) -> SetFields:
         """A repair of this file, valid only while it holds the bytes just read."""
@@ -419,14 +427,17 @@ def id_mismatch(item: FileItem, _context: Context) -> Iterator[Issue]:
     )
 
 
-def missing_created_at(item: FileItem, _context: Context) -> Iterator[Issue]:
+def missing_created_at(item: FileItem, context: Context) -> Iterator[Issue]:
     data = item.data
     if data is None or data.get("created_at") is not None:
         return
-    how = "missing, so OpenHands hides" if "created_at" not in data else "null, so OpenHands skips"
+    if v1_twin(item.conversation_id, context) is not None:
+        # OpenHands opens the V1 row for this id, so this copy hides nothing; that it is a
+        # leftover copy is cross.v0-and-v1's to say, with what to do about it.
+        return
     value, source = _creation_time(item, data)
     yield Issue(
-        f"created_at is {how} this conversation",
+        CREATED_AT_MISSING if "created_at" not in data else CREATED_AT_NULL,
         "--fix sets it from the file's modification time (or last_updated_at, if earlier)",
         item.edit(f"set created_at to {value} ({source})", created_at=value),
     )
@@ -590,11 +601,12 @@ CHECKS: tuple[Check[FileItem], ...] = (
     Check(
         "files.missing-created-at",
         "error",
-        "created_at missing or null: OpenHands hides the conversation",
+        "created_at missing or null: OpenHands hides the conversation (unless its V1 row exists)",
         FileItem,
         missing_created_at,
         screened=True,
         fixable=True,
+        lookup=True,
     ),
     Check(
         "files.required-field",

@@ -36,9 +36,10 @@ class V0View:
         return [self.conversation_id] if dashed is None else [self.conversation_id, dashed]
 
 
-def _v1_twin(view: V0View, context: Context) -> RowRef | None:
-    """The V1 row OpenHands shows for this id, if it is in scope (--user sees only its own)."""
-    row = context.known.v1_row(view.conversation_id)
+def v1_twin(conversation_id: str, context: Context) -> RowRef | None:
+    """The V1 row OpenHands shows for this V0 id, if it is in scope (--user sees only its
+    own). Needs the id's dashed form looked up in the batch (``lookup_ids``)."""
+    row = context.known.v1_row(conversation_id)
     return row if row is not None and context.owned(row.owner) else None
 
 
@@ -54,7 +55,7 @@ def _archive_hint(view: V0View) -> str:
 
 def _newer(view: V0View, context: Context) -> tuple[str, str] | None:
     """The V0 and V1 update times when the V0 copy changed after its V1 row was written."""
-    twin = _v1_twin(view, context)
+    twin = v1_twin(view.conversation_id, context)
     if twin is None or twin.last_updated_at is None:
         return None
     updated = parse_timestamp(view.last_updated_at)
@@ -64,7 +65,7 @@ def _newer(view: V0View, context: Context) -> tuple[str, str] | None:
 
 
 def both_versions(view: V0View, context: Context) -> Iterator[Issue]:
-    twin = _v1_twin(view, context)
+    twin = v1_twin(view.conversation_id, context)
     if twin is None or _newer(view, context) is not None:
         return
     yield Issue(
@@ -75,7 +76,7 @@ def both_versions(view: V0View, context: Context) -> Iterator[Issue]:
 
 def newer_than_v1(view: V0View, context: Context) -> Iterator[Issue]:
     times = _newer(view, context)
-    twin = _v1_twin(view, context)
+    twin = v1_twin(view.conversation_id, context)
     if times is None or twin is None:
         return
     yield Issue(
@@ -86,7 +87,7 @@ def newer_than_v1(view: V0View, context: Context) -> Iterator[Issue]:
 
 
 def not_migrated(view: V0View, context: Context) -> Iterator[Issue]:
-    if _v1_twin(view, context) is not None:
+    if v1_twin(view.conversation_id, context) is not None:
         return
     if parse_uuid(view.conversation_id) is None:
         yield Issue(
