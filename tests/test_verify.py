@@ -147,6 +147,22 @@ FILE_TAMPERS: dict[str, tuple[str, bool, Any]] = {
         True,
         lambda f, c: _rewrite(f, c, conversation_id=_DROP),
     ),
+    "the id dashed": (
+        "files.id-mismatch",
+        True,
+        lambda f, c: _rewrite(f, c, conversation_id=str(uuid.UUID(c))),
+    ),
+    "the id in capitals": (
+        "files.id-mismatch",
+        True,
+        lambda f, c: _rewrite(f, c, conversation_id=c.upper()),
+    ),
+    "the id a number": ("files.id-mismatch", True, lambda f, c: _rewrite(f, c, conversation_id=7)),
+    "an id OpenHands refuses": (
+        "files.id-mismatch",
+        True,
+        lambda f, c: _rewrite(f, c, conversation_id="../" + c),
+    ),
     "created_at missing": (
         "files.missing-created-at",
         True,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from convstore import parallel
-from convstore.ids import id_problem, v1_form
+from convstore.ids import id_problem, parse_uuid, v1_form
 from convstore.jobs.checks.base import Check, Context, Issue, clip
 from convstore.jobs.checks.events import V0EventsDir
 from convstore.jobs.checks.fields import TESTS, TYPES, V0_DEFAULTS, invalid_fields
@@ -411,20 +411,48 @@ def id_mismatch(item: FileItem, _context: Context) -> Iterator[Issue]:
         return
     written = data.get("conversation_id")
     address = item.conversation_id
-    if written is None:
+    if isinstance(written, str):
+        problem = (
+            f"conversation_id inside metadata.json is {clip(written)}, not the directory name "
+            f"{address!r}: OpenHands lists it under that id and opening it fails"
+        )
+    elif written is None:
+        problem = f"metadata.json has no conversation_id, so {SKIPS}"
+    else:
+        problem = (
+            f"conversation_id inside metadata.json is not a string ({clip(written)}), so {SKIPS}"
+        )
+    why = _directory_is_the_id(written, address)
+    if why is None:
         yield Issue(
-            f"metadata.json has no conversation_id, so {SKIPS}",
-            "--fix sets it to the directory name",
-            item.edit(f"set conversation_id to {address!r}", conversation_id=address),
+            problem,
+            f"if this directory is the conversation, set conversation_id to {address!r}; if "
+            "the file was copied from another conversation, restore the right one",
         )
         return
-    shown = f"{written!r}" if isinstance(written, str) else f"not a string ({clip(written)})"
     yield Issue(
-        f"conversation_id inside metadata.json is {shown}, not the directory name "
-        f"{address!r}: OpenHands lists it under that id and opening it fails",
-        f"if this directory is the conversation, set conversation_id to {address!r}; if the "
-        "file was copied from another conversation, restore the right one",
+        problem,
+        f"--fix sets it to the directory name {address!r} ({why})",
+        item.edit(f"set conversation_id to {address!r}", conversation_id=address),
     )
+
+
+def _directory_is_the_id(written: Any, address: str) -> str | None:
+    """Why the directory name is clearly the id to write into the file, or None when the
+    file may belong to another conversation (copied), which only a person can tell.
+
+    The directory name is the address OpenHands routes by; a value that names no other
+    conversation cannot be a copy's.
+    """
+    if id_problem(address) is not None:
+        return None  # the directory needs renaming first (files.invalid-id)
+    if written is None:
+        return "the file names no conversation"
+    if not isinstance(written, str) or id_problem(written) is not None:
+        return "the file's value is not an id, so it names no other conversation"
+    if (parsed := parse_uuid(written)) is not None and parsed == parse_uuid(address):
+        return "the same UUID, spelled differently"
+    return None
 
 
 def missing_created_at(item: FileItem, context: Context) -> Iterator[Issue]:
@@ -592,7 +620,8 @@ CHECKS: tuple[Check[FileItem], ...] = (
     Check(
         "files.id-mismatch",
         "error",
-        "conversation_id inside metadata.json differs from the directory name",
+        "conversation_id inside metadata.json differs from the directory name (--fix: where "
+        "the file's is absent, not an id, or the same UUID spelled otherwise)",
         FileItem,
         id_mismatch,
         screened=True,
