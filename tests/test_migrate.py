@@ -183,6 +183,65 @@ def test_cli_migrate_report_exit_statuses_and_create_table(files, tmp_path):
     assert again.exit_code == 0 and "already migrated" in again.stdout
 
 
+def test_cli_after_archive_and_remove_say_what_moved_where(files, make_database, tmp_path):
+    """The summary counts what --after did to the sources and where they went; each report
+    entry says what was done to its source and where the source is now."""
+    database = make_database()
+    archived = [files.generation("2025-12")[0] for _ in range(3)]
+    conflicted, _ = files.generation("2025-12", title="from V0")
+    database.insert(conversation_id=str(uuid.UUID(conflicted)), title="changed in V1")
+    saas = database.insert(
+        conversation_id=uuid.uuid4().hex, conversation_version="V0", sandbox_id=None
+    )["conversation_id"]
+    store = ["--file-store", str(files.root), "--db", database.url]
+    report_path = tmp_path / "archive.json"
+    args = ["migrate-v0-to-v1", *store, "--after", "archive", "--report", str(report_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output  # the conflict
+    archive = files.root / "sessions-migrated"
+    summary = result.stdout.splitlines()
+    (line,) = [line for line in summary if line.split()[:1] == ["archived"]]
+    assert line.split()[1] == "3" and line.endswith(f"to {archive}/")
+    (line,) = [line for line in summary if line.split()[:1] == ["kept"]]
+    assert line.split()[1] == "1" and "V0 rows, left in the table" in line
+    report = json.loads(report_path.read_text())
+    assert report["summary"]["sources"] == {"archived": 3, "kept": 1}
+    assert report["summary"]["archive"] == str(archive)
+    entries = {entry["old_id"]: entry for entry in report["conversations"]}
+    for cid in archived:
+        entry = entries[cid]
+        assert entry["source"] == str(files.root / "sessions" / cid / "metadata.json")
+        assert entry["source_after"] == "archived"
+        assert entry["source_now"] == str(archive / cid / "metadata.json")
+        assert Path(entry["source_now"]).is_file() and not Path(entry["source"]).exists()
+    kept = entries[conflicted]
+    assert kept["outcome"] == "conflict" and kept["source_after"] == "kept"
+    assert kept["source_now"] == kept["source"] and Path(kept["source"]).is_file()
+    in_table = entries[saas]  # archiving moves files: a V0 row stays
+    assert in_table["outcome"] == "migrated" and in_table["source_after"] == "kept"
+    assert in_table["source_now"] == in_table["source"]
+    assert in_table["source"].startswith("conversation_metadata in ")
+
+    row = database.insert(
+        conversation_id=uuid.uuid4().hex, conversation_version="V0", sandbox_id=None
+    )
+    report_path = tmp_path / "remove.json"
+    args = ["migrate-v0-to-v1", *store, "--after", "remove", "--overwrite"]
+    result = runner.invoke(app, [*args, "--report", str(report_path)])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stdout.splitlines() if line.split()[:1] == ["removed"]]
+    assert line.split()[1:] == ["2", "deleted"]
+    report = json.loads(report_path.read_text())
+    assert report["summary"]["sources"] == {"removed": 2} and report["summary"]["archive"] is None
+    entries = {entry["old_id"]: entry for entry in report["conversations"]}
+    assert {cid: (e["source_after"], e["source_now"]) for cid, e in entries.items()} == {
+        conflicted: ("removed", None),
+        row["conversation_id"]: ("removed", None),
+        saas: ("kept", entries[saas]["source"]),  # migrated before: --after acts on this run's
+    }
+    assert not (files.root / "sessions" / conflicted).exists()
+
+
 def _populate(files, count: int) -> None:
     for index in range(count):
         files.generation(GENERATIONS[index % len(GENERATIONS)].name)

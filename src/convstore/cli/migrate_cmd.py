@@ -108,7 +108,8 @@ def migrate(
         Path | None,
         typer.Option(
             "--report",
-            help="Write a JSON report: per conversation old id, new id, outcome, warnings.",
+            help="Write a JSON report: per conversation old id, new id, outcome, warnings, "
+            "and what --after did to its source and where it is now.",
             rich_help_panel=OUTPUT_PANEL,
             show_default=False,
         ),
@@ -202,11 +203,15 @@ class _ReportFile:
     def add(self, conversion: Conversion, outcome: str) -> None:
         if self.stream is None:
             return
+        fate = conversion.source_fate
         entry: dict[str, Any] = {
             "old_id": conversion.source.conversation_id,
             "source": conversion.source.location,
             "new_id": conversion.new_id,
             "outcome": outcome,
+            # What --after did to the source, and where it is now (null once removed).
+            "source_after": "kept" if fate is None else fate.action,
+            "source_now": conversion.source.location if fate is None else fate.path,
             "warnings": conversion.warnings,
         }
         if conversion.events is not None:
@@ -227,6 +232,8 @@ class _ReportFile:
                 "dry_run": report.dry_run,
                 "counts": dict(report.counts),
                 "clean": report.clean,
+                "sources": dict(report.sources),
+                "archive": report.archive,
             }
             self.stream.write(f'\n], "summary": {json.dumps(summary)}}}\n')
 

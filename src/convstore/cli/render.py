@@ -278,6 +278,10 @@ def migration(report: Any) -> None:
             out.print(f"      {conversion.source.conversation_id}{target}{note}", highlight=False)
     if not report.counts:
         out.print("  no V0 conversations found", highlight=False)
+    if report.sources:
+        out.print(f"[bold]V0 sources[/bold] (--after {report.after})", highlight=False)
+        for action, count in report.sources.most_common():
+            out.print(f"  {action:18} {count:>8,}  {_went(action, report)}", highlight=False)
     if any(report.events.values()):
         done = "would be" if report.dry_run else "were"
         out.print(
@@ -289,6 +293,15 @@ def migration(report: Any) -> None:
                 out.print(f"  {fate:11} {sum(kinds.values()):>8,}  ({listed})", highlight=False)
         if report.event_problems:
             out.print(f"  unreadable or inconsistent event files: {report.event_problems:,}")
+
+
+def _went(action: str, report: Any) -> str:
+    """Where the migrated sources that ``--after`` acted on went."""
+    if action == "archived":
+        return f"to {report.archive}/"
+    if action == "removed":
+        return "deleted"
+    return "V0 rows, left in the table: --after archive moves only files"
 
 
 def database(details: Any) -> None:

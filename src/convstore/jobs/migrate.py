@@ -31,11 +31,18 @@ from convstore import parallel
 from convstore.errors import ConvstoreError, UsageError
 from convstore.events import ConversionReport, convert_conversation, find_events_dir
 from convstore.jobs.lock import migration_lock
-from convstore.jobs.v0_to_v1 import ROW_FIELDS, Conversion, NonUuidPolicy, Outcome, convert
+from convstore.jobs.v0_to_v1 import (
+    ROW_FIELDS,
+    Conversion,
+    NonUuidPolicy,
+    Outcome,
+    SourceFate,
+    convert,
+)
 from convstore.model import ConversationMetadata, Packed
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
-from convstore.stores.files import FileStore
+from convstore.stores.files import METADATA, FileStore
 from convstore.stores.sql import OWNERSHIP_TABLE, SqlStore
 from convstore.stores.sql_values import RowForm
 
@@ -84,9 +91,16 @@ class Report:
     )
     event_files_written: int = 0
     event_problems: int = 0
+    # What --after did to migrated sources (archived, removed, or kept: a V0 row under
+    # archive), and where archived ones went.
+    after: After = "keep"
+    sources: Counter[str] = field(default_factory=Counter)
+    archive: str | None = None
 
     def add(self, conversion: Conversion, outcome: str) -> None:
         self.counts[outcome] += 1
+        if conversion.source_fate is not None:
+            self.sources[conversion.source_fate.action] += 1
         if conversion.events is not None:
             self.events["converted"].update(conversion.events.converted)
             self.events["summarized"].update(conversion.events.summarized)
@@ -250,7 +264,12 @@ def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = N
         raise UsageError("migrate-v0-to-v1 needs a database to write V1 rows into: give --db")
     if options.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    report = Report(options.dry_run)
+    archive = catalog.files.root / ARCHIVE if catalog.files is not None else None
+    report = Report(
+        options.dry_run,
+        after=options.after,
+        archive=str(archive) if archive is not None and options.after == "archive" else None,
+    )
 
     def settle(conversion: Conversion, outcome: str) -> None:
         report.add(conversion, outcome)
@@ -516,6 +535,9 @@ def _after(catalog: Catalog, conversion: Conversion, after: After) -> None:
         if after == "remove" and sql is not None:
             old_id = source.conversation_id
             sql.write(lambda connection: sql.delete_rows(connection, [old_id]))
+            conversion.source_fate = SourceFate("removed", None)
+        else:  # archiving moves directories: a V0 row stays where it is
+            conversion.source_fate = SourceFate("kept", source.location)
         return
     files = catalog.files
     assert files is not None
@@ -523,8 +545,11 @@ def _after(catalog: Catalog, conversion: Conversion, after: After) -> None:
         archive = files.root / ARCHIVE
         archive.mkdir(exist_ok=True)
         (files.sessions / source.conversation_id).rename(archive / source.conversation_id)
+        moved = archive / source.conversation_id / METADATA
+        conversion.source_fate = SourceFate("archived", str(moved))
     else:
         files.remove(files.plan_removal(source))
+        conversion.source_fate = SourceFate("removed", None)
 
 
 # Comparing an existing V1 row with what conversion produces

@@ -65,6 +65,14 @@ NonUuidPolicy = Literal["skip", "remap"]
 Outcome = Literal["migrate", "already migrated", "conflict", "non-UUID", "unreadable", "failed"]
 
 
+@dataclass(frozen=True, slots=True)
+class SourceFate:
+    """What ``migrate-v0-to-v1 --after`` did to a migrated conversation's V0 source."""
+
+    action: Literal["archived", "removed", "kept"]
+    path: str | None  # where the source is now (its metadata.json); None once removed
+
+
 @dataclass
 class Conversion:
     """What became of one V0 conversation: its V1 row, or why there is none."""
@@ -76,6 +84,8 @@ class Conversion:
     warnings: list[str] = field(default_factory=list)
     # What became of its V0 events (migrate fills it in; None: not converted).
     events: ConversionReport | None = None
+    # What became of its V0 source (migrate fills it in; None: left where it was).
+    source_fate: SourceFate | None = None
 
 
 def sandbox_id_for(conversation_id: uuid.UUID) -> str:
