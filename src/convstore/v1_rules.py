@@ -84,12 +84,15 @@ def problems(values: Values, generation: Generation) -> list[str]:
     return [fault.problem for found in faults(values, generation).values() for fault in found]
 
 
-def _names(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+def names(columns: list[str]) -> str:
+    """Column names as a sentence lists them: ``a``, ``a and b``, ``a, b and c``."""
+    if len(columns) == 1:
+        return columns[0]
+    return ", ".join(columns[:-1]) + " and " + columns[-1]
 
 
-def _are(names: list[str]) -> str:
-    return "is" if len(names) == 1 else "are"
+def _are(columns: list[str]) -> str:
+    return "is" if len(columns) == 1 else "are"
 
 
 # The rules, one per verify check.
@@ -126,18 +129,22 @@ def null_timestamp(values: Values, generation: Generation) -> Iterator[Fault]:
     else:
         consequence = CANNOT_LOAD_2025
     yield Fault(
-        f"{_names(nulls)} {_are(nulls)} null: {consequence}",
+        f"{names(nulls)} {_are(nulls)} null: {consequence}",
         "warning" if generation == "1.x" else "error",
         tuple(nulls),
     )
 
 
+# The enum columns: the values the 2025 server knows, and those any release knows.
+VALUE_SETS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
+    ("trigger", TRIGGERS, KNOWN_TRIGGERS),
+    ("git_provider", GIT_PROVIDERS, KNOWN_GIT_PROVIDERS),
+    ("execution_status", EXECUTION_STATUSES, EXECUTION_STATUSES),
+)
+
+
 def unknown_value(values: Values, generation: Generation) -> Iterator[Fault]:
-    for name, in_2025, known in (
-        ("trigger", TRIGGERS, KNOWN_TRIGGERS),
-        ("git_provider", GIT_PROVIDERS, KNOWN_GIT_PROVIDERS),
-        ("execution_status", EXECUTION_STATUSES, EXECUTION_STATUSES),
-    ):
+    for name, in_2025, known in VALUE_SETS:
         value = values.get(name)
         if not isinstance(value, str):
             continue  # null, or a wrong type (sql.invalid-field says so)
@@ -179,7 +186,7 @@ def null_usage(values: Values, generation: Generation) -> Iterator[Fault]:
     nulls = [name for name in READ_USAGE if name in values and values[name] is None]
     if nulls:
         yield Fault(
-            f"{_names(nulls)} {_are(nulls)} null; {CANNOT_LOAD_2025} "
+            f"{names(nulls)} {_are(nulls)} null; {CANNOT_LOAD_2025} "
             "(OpenHands 1.x reads null as 0)",
             columns=tuple(nulls),
         )

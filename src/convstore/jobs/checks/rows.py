@@ -37,12 +37,7 @@ from convstore.jobs.checks.schema import (
 from convstore.jobs.checks.twins import V0View
 from convstore.jobs.v0_to_v1 import sandbox_id_for
 from convstore.model import (
-    EXECUTION_STATUSES,
-    GIT_PROVIDERS,
-    KNOWN_GIT_PROVIDERS,
-    KNOWN_TRIGGERS,
     TOKEN_FIELDS,
-    TRIGGERS,
     format_v0_datetime,
     parse_timestamp,
 )
@@ -50,7 +45,15 @@ from convstore.stores.files import METADATA
 from convstore.stores.sql import TABLE, SqlStore
 from convstore.stores.sql_connection import unavailable
 from convstore.stores.sql_values import TIMESTAMP_COLUMNS, time_parameter
-from convstore.v1_rules import CANNOT_LOAD, OTHER_USAGE, READ_USAGE, Fault, faults
+from convstore.v1_rules import (
+    CANNOT_LOAD,
+    OTHER_USAGE,
+    READ_USAGE,
+    VALUE_SETS,
+    Fault,
+    faults,
+    names,
+)
 
 CHUNK = 1000
 LIVE_SANDBOX_PREFIX = "oh-agent-server-"  # Docker sandbox ids (FORMATS.md)
@@ -161,14 +164,6 @@ def _live_sandbox(row: Row) -> bool:
     return row.v1 and isinstance(sandbox, str) and sandbox.startswith(LIVE_SANDBOX_PREFIX)
 
 
-def _names(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _are(names: list[str]) -> str:
-    return "is" if len(names) == 1 else "are"
-
-
 # The checks
 
 
@@ -242,13 +237,6 @@ def _timestamp_repair(row: Row, nulls: list[str]) -> tuple[str, UpdateRow | None
     )
 
 
-_VALUE_SETS = (
-    ("trigger", TRIGGERS, KNOWN_TRIGGERS),
-    ("git_provider", GIT_PROVIDERS, KNOWN_GIT_PROVIDERS),
-    ("execution_status", EXECUTION_STATUSES, EXECUTION_STATUSES),
-)
-
-
 def unknown_value(row: Row, context: Context) -> Iterator[Issue]:
     if row.v1:
         for fault in row.faults.get("sql.unknown-value", ()):
@@ -258,7 +246,7 @@ def unknown_value(row: Row, context: Context) -> Iterator[Issue]:
         return
     era_2025 = context.schema is not None and context.schema.generation == "2025"
     reader = "OpenHands' V0 reader skips this conversation"
-    for name, in_2025, known in _VALUE_SETS:
+    for name, in_2025, known in VALUE_SETS:
         value = row.values.get(name)
         if not isinstance(value, str):
             continue
@@ -277,7 +265,7 @@ def unknown_value(row: Row, context: Context) -> Iterator[Issue]:
 
 
 def _value_remedy(name: str, value: str) -> str:
-    known = next(known for column, _, known in _VALUE_SETS if column == name)
+    known = next(known for column, _, known in VALUE_SETS if column == name)
     if value in known:  # known to 1.x only
         return f"set {name} to null until the deployment runs OpenHands 1.x"
     return f"set {name} to null or one of {', '.join(sorted(known))}"
@@ -314,7 +302,7 @@ def v1_null_usage(row: Row, _context: Context) -> Iterator[Issue]:
             UpdateRow(
                 row.conversation_id,
                 changes,
-                f"set {_names(nulls)} of row {row.conversation_id} to 0",
+                f"set {names(nulls)} of row {row.conversation_id} to 0",
             ),
             severity=fault.severity,
         )
