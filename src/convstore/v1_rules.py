@@ -17,7 +17,7 @@ app server dropped ``github_user_id``, and every 1.x table lacks it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -73,15 +73,15 @@ def faults(values: Values, generation: Generation) -> dict[str, list[Fault]]:
     """The rules of its generation that a V1 row breaks: by check, in ``RULES`` order."""
     found: dict[str, list[Fault]] = {}
     for check, judge in RULES.items():
-        broken = list(judge(values, generation))
+        broken = judge(values, generation)
         if broken:
-            found[check] = broken
+            found[check] = list(broken)
     return found
 
 
 def problems(values: Values, generation: Generation) -> list[str]:
     """What ``faults`` finds, as the sentences of a record's ``problems``."""
-    return [fault.problem for found in faults(values, generation).values() for fault in found]
+    return [fault.problem for judge in RULES.values() for fault in judge(values, generation)]
 
 
 def names(columns: list[str]) -> str:
@@ -98,29 +98,32 @@ def _are(columns: list[str]) -> str:
 # The rules, one per verify check.
 
 
-def invalid_id(values: Values, _generation: Generation) -> Iterator[Fault]:
+def invalid_id(values: Values, _generation: Generation) -> Sequence[Fault]:
     identifier = str(values["conversation_id"])
     parsed = parse_uuid(identifier)
     if parsed is None:
-        yield Fault(
-            f"conversation_id {clip(identifier)} is not a UUID, so {CANNOT_LOAD}",
+        return (Fault(f"conversation_id {clip(identifier)} is not a UUID, so {CANNOT_LOAD}"),)
+    if str(parsed) != identifier:
+        return (
+            Fault(
+                f"conversation_id is stored as {clip(identifier)}, not in the dashed form "
+                f"{str(parsed)!r} OpenHands looks V1 rows up by: it is listed, but opening "
+                "it fails"
+            ),
         )
-    elif str(parsed) != identifier:
-        yield Fault(
-            f"conversation_id is stored as {clip(identifier)}, not in the dashed form "
-            f"{str(parsed)!r} OpenHands looks V1 rows up by: it is listed, but opening it fails",
-        )
+    return ()
 
 
-def null_sandbox(values: Values, _generation: Generation) -> Iterator[Fault]:
-    if values.get("sandbox_id") is None:
-        yield Fault(f"sandbox_id is null, so {CANNOT_LOAD}", columns=("sandbox_id",))
+def null_sandbox(values: Values, _generation: Generation) -> Sequence[Fault]:
+    if values.get("sandbox_id") is not None:
+        return ()
+    return (Fault(f"sandbox_id is null, so {CANNOT_LOAD}", columns=("sandbox_id",)),)
 
 
-def null_timestamp(values: Values, generation: Generation) -> Iterator[Fault]:
+def null_timestamp(values: Values, generation: Generation) -> Sequence[Fault]:
     nulls = [name for name in TIMESTAMP_COLUMNS if name in values and values[name] is None]
     if not nulls:
-        return
+        return ()
     if generation == "1.x":
         consequence = (
             "OpenHands 1.x reads it as the current time, so the conversation looks new on "
@@ -128,11 +131,8 @@ def null_timestamp(values: Values, generation: Generation) -> Iterator[Fault]:
         )
     else:
         consequence = CANNOT_LOAD_2025
-    yield Fault(
-        f"{names(nulls)} {_are(nulls)} null: {consequence}",
-        "warning" if generation == "1.x" else "error",
-        tuple(nulls),
-    )
+    problem = f"{names(nulls)} {_are(nulls)} null: {consequence}"
+    return (Fault(problem, "warning" if generation == "1.x" else "error", tuple(nulls)),)
 
 
 # The enum columns: the values the 2025 server knows, and those any release knows.
@@ -143,84 +143,86 @@ VALUE_SETS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
 )
 
 
-def unknown_value(values: Values, generation: Generation) -> Iterator[Fault]:
+def unknown_value(values: Values, generation: Generation) -> Sequence[Fault]:
+    found = []
     for name, in_2025, known in VALUE_SETS:
         value = values.get(name)
         if not isinstance(value, str):
             continue  # null, or a wrong type (sql.invalid-field says so)
         if value not in known:
-            yield Fault(
-                f"{name} {clip(value)} is not a value any OpenHands release knows, "
-                f"so {CANNOT_LOAD}",
-                columns=(name,),
+            found.append(
+                Fault(
+                    f"{name} {clip(value)} is not a value any OpenHands release knows, "
+                    f"so {CANNOT_LOAD}",
+                    columns=(name,),
+                )
             )
         elif generation == "2025" and value not in in_2025:
-            yield Fault(
-                f"{name} {value!r} exists only in OpenHands 1.x, but this database is at a "
-                "2025 revision, whose server cannot load the row",
-                columns=(name,),
+            found.append(
+                Fault(
+                    f"{name} {value!r} exists only in OpenHands 1.x, but this database is at "
+                    "a 2025 revision, whose server cannot load the row",
+                    columns=(name,),
+                )
             )
+    return found
 
 
-def pr_number(values: Values, generation: Generation) -> Iterator[Fault]:
+def pr_number(values: Values, generation: Generation) -> Sequence[Fault]:
     if "pr_number" not in values:
-        return
+        return ()
     value = values["pr_number"]
     if value is None:
-        if generation == "2025":
-            yield Fault(
-                f"pr_number is null; {CANNOT_LOAD_2025} (it expects a JSON list)",
-                columns=("pr_number",),
-            )
-        return
-    if not (type(value) is list and all(type(item) is int for item in value)):
-        yield Fault(
-            f"pr_number is {clip(value)}, not a JSON list of ints, so {CANNOT_LOAD}",
-            columns=("pr_number",),
-        )
+        if generation != "2025":
+            return ()
+        problem = f"pr_number is null; {CANNOT_LOAD_2025} (it expects a JSON list)"
+        return (Fault(problem, columns=("pr_number",)),)
+    if type(value) is list and all(type(item) is int for item in value):
+        return ()
+    problem = f"pr_number is {clip(value)}, not a JSON list of ints, so {CANNOT_LOAD}"
+    return (Fault(problem, columns=("pr_number",)),)
 
 
-def null_usage(values: Values, generation: Generation) -> Iterator[Fault]:
+def null_usage(values: Values, generation: Generation) -> Sequence[Fault]:
     if generation != "2025":
-        return
+        return ()
     nulls = [name for name in READ_USAGE if name in values and values[name] is None]
-    if nulls:
-        yield Fault(
-            f"{names(nulls)} {_are(nulls)} null; {CANNOT_LOAD_2025} "
-            "(OpenHands 1.x reads null as 0)",
-            columns=tuple(nulls),
-        )
+    if not nulls:
+        return ()
+    problem = (
+        f"{names(nulls)} {_are(nulls)} null; {CANNOT_LOAD_2025} (OpenHands 1.x reads null as 0)"
+    )
+    return (Fault(problem, columns=tuple(nulls)),)
 
 
-def negative_usage(values: Values, _generation: Generation) -> Iterator[Fault]:
-    for name in (*READ_USAGE, *OTHER_USAGE):
-        value = values.get(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value >= 0:
+_USAGE = (*READ_USAGE, *OTHER_USAGE)
+_NUMBERS = (int, float)  # exact types: a bool is no count
+
+
+def negative_usage(values: Values, _generation: Generation) -> Sequence[Fault]:
+    found = []
+    for name in _USAGE:
+        value = values.get(name, 0)
+        if type(value) not in _NUMBERS or value >= 0:
             continue
         if name in READ_USAGE:
-            yield Fault(
-                f"{name} is negative ({value}), so {CANNOT_LOAD}",
-                columns=(name,),
-            )
+            found.append(Fault(f"{name} is negative ({value}), so {CANNOT_LOAD}", columns=(name,)))
         else:
-            yield Fault(
-                f"{name} is negative ({value}): OpenHands shows a wrong figure",
-                "warning",
-                (name,),
-            )
+            problem = f"{name} is negative ({value}): OpenHands shows a wrong figure"
+            found.append(Fault(problem, "warning", (name,)))
+    return found
 
 
-def parent_not_uuid(values: Values, _generation: Generation) -> Iterator[Fault]:
+def parent_not_uuid(values: Values, _generation: Generation) -> Sequence[Fault]:
     parent = values.get("parent_conversation_id")
-    if parent is not None and parse_uuid(str(parent)) is None:
-        yield Fault(
-            f"parent_conversation_id {clip(parent)} is not a UUID, so {CANNOT_LOAD}",
-            columns=("parent_conversation_id",),
-        )
+    if parent is None or parse_uuid(str(parent)) is not None:
+        return ()
+    problem = f"parent_conversation_id {clip(parent)} is not a UUID, so {CANNOT_LOAD}"
+    return (Fault(problem, columns=("parent_conversation_id",)),)
 
 
 # The rules by the verify check that reports their faults (rows.py adds remedies and repairs).
-RULES: dict[str, Callable[[Values, Generation], Iterator[Fault]]] = {
+RULES: dict[str, Callable[[Values, Generation], Sequence[Fault]]] = {
     "sql.v1-invalid-id": invalid_id,
     "sql.v1-null-sandbox": null_sandbox,
     "sql.v1-null-timestamp": null_timestamp,
