@@ -88,6 +88,10 @@ class FileStore:
         page shows are read again in full.
         """
         found = self._directory()
+        if not found.names and not found.odd:
+            # No sessions/ (a 1.x-only install) or an empty one: nothing to read, and no
+            # cache file to keep for it.
+            return iter(())
         trust_before = found.started_ns - RACY_WINDOW_NS
         odd = self._read_odd(found.odd, trust_before)
         readable = found.names

@@ -198,7 +198,10 @@ def stat_chunk(sessions: str, addresses: Sequence[str]) -> Stats:
     says why (``read_entry``).
     """
     found = Stats([], bytearray(), [])
-    directory = os.open(sessions, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        directory = os.open(sessions, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return found  # sessions/ went away since it was listed: no conversation is left
     status_of, regular, pack = os.stat, stat.S_ISREG, _SIGNATURE.pack
     try:
         for address in addresses:
@@ -281,7 +284,10 @@ def entries_of(
     """Each directory's entry with its position in ``addresses`` (those that hold a
     metadata.json). Paths are resolved from a descriptor of ``sessions``, so the kernel
     walks two path components per file instead of the whole absolute path."""
-    directory = os.open(sessions, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        directory = os.open(sessions, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # sessions/ went away since it was listed: no conversation is left
     try:
         for index, address in enumerate(addresses):
             entry = read_entry(address, address + "/" + METADATA, directory, trust_before_ns)
