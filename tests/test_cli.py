@@ -148,6 +148,8 @@ def test_config_masks_passwords(monkeypatch):
     assert json.loads(result.stdout)["db"] == {
         "value": "postgresql://admin:***@db.example:5432/openhands",
         "source": "env CONVSTORE_DB",
+        "used": True,  # a server: reached only when a command opens it
+        "note": None,
     }
 
 

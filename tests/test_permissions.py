@@ -270,17 +270,19 @@ def test_a_sqlite_database_that_cannot_be_read_or_written_is_exit_3(
         assert process.returncode == UNAVAILABLE, (command, process.stderr)
         line = one_line_error(process.stderr, after_preview=command[0] == "delete")
         assert "cannot use" in line and str(path) in line
+        assert f"permission denied: this user may not write {path}" in line
 
     path.chmod(0o600)  # not readable at all
     for command in _commands(row["conversation_id"]):
         process = as_nobody(home, command[0], "--db", path, *command[1:])
         assert process.returncode == UNAVAILABLE, (command, process.stderr)
-        assert "cannot use" in one_line_error(process.stderr)
+        line = one_line_error(process.stderr)
+        assert line == f"convstore: cannot read database {path} (flag): permission denied"
     assert table_digest(database.url) == before
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_an_unreadable_config_file_is_exit_2_naming_it_and_config_dev_null_skips_it(
+def test_an_unreadable_config_file_is_exit_3_naming_it_and_config_dev_null_skips_it(
     store: tuple[FileStoreBuilder, str, str], home: Path
 ) -> None:
     """Even when flags name the stores: the file may hold settings the flags do not
@@ -292,8 +294,9 @@ def test_an_unreadable_config_file_is_exit_2_naming_it_and_config_dev_null_skips
     config.write_text('events_dir = "/srv/events"\n')
     config.chmod(0o000)
     refused = as_nobody(home, "list", "--file-store", files.root)
-    assert refused.returncode == 2
-    assert str(config) in one_line_error(refused.stderr)
+    assert refused.returncode == UNAVAILABLE  # permission denied: exit 3, as everywhere
+    line = one_line_error(refused.stderr)
+    assert str(config) in line and line.endswith("permission denied")
     listed = as_nobody(
         home, "list", "--file-store", files.root, "--config", "/dev/null", "--format", "json"
     )

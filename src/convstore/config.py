@@ -10,13 +10,14 @@ files happen to sit in ``~/.openhands``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-from convstore.errors import UsageError
+from convstore.errors import StoreUnavailable, UsageError
 
 CONFIG_KEYS = ("file_store", "db", "events_dir", "connect_timeout")
 V1_EVENTS = "v1_conversations"
@@ -92,9 +93,9 @@ class Settings:
             None if events_dir is None else Setting(str(events_dir), "flag", True),
             _env(env, "CONVSTORE_EVENTS_DIR"),
             _configured(from_file, "events_dir", config_source),
-            _beside(_env(env, "OH_PERSISTENCE_DIR")),
-            _beside(settings.file_store),
-            _beside(Setting(str(Path.home() / ".openhands"), "default", False)),
+            _beside(_env(env, "OH_PERSISTENCE_DIR"), "env OH_PERSISTENCE_DIR"),
+            _beside(settings.file_store, "the file store"),
+            _beside(Setting(str(Path.home() / ".openhands"), "default", False), "~/.openhands"),
         )
         timeout = _first(
             None if connect_timeout is None else Setting(f"{connect_timeout:g}", "flag", True),
@@ -105,6 +106,8 @@ class Settings:
         if timeout is not None:
             resolved = replace(resolved, connect_timeout=timeout)
         _seconds(resolved.connect_timeout)  # a bad value fails before any store opens
+        if resolved.db is not None:
+            remember_password(resolved.db.value)
         return resolved
 
 
@@ -122,6 +125,8 @@ def _read_config(path: Path, required: bool) -> dict[str, str]:
         if required:
             raise UsageError(f"config file {path} does not exist") from error
         return {}
+    except PermissionError as error:
+        raise StoreUnavailable(f"cannot read config file {path}: permission denied") from error
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise UsageError(f"cannot read config file {path}: {error}") from error
     unknown = sorted(set(data) - set(CONFIG_KEYS))
@@ -145,11 +150,17 @@ def _configured(values: dict[str, str], key: str, source: str) -> Setting | None
     return Setting(values[key], source, True) if key in values else None
 
 
-def _beside(root: Setting | None) -> Setting | None:
-    """``<root>/v1_conversations``: where OpenHands 1.x keeps V1 events on one machine."""
+def _beside(root: Setting | None, name: str) -> Setting | None:
+    """``<root>/v1_conversations``: where OpenHands 1.x keeps V1 events on one machine.
+
+    Its source reads ``v1_conversations/ in the file store (env FILE_STORE_PATH)``; it is
+    never explicit: OpenHands creates it only with the first V1 conversation.
+    """
     if root is None:
         return None
-    return Setting(str(Path(root.value) / V1_EVENTS), f"{root.source}, /{V1_EVENTS}", False)
+    origin = "" if root.source == name else f" ({root.source})"
+    source = f"{V1_EVENTS}/ in {name}{origin}"
+    return Setting(str(Path(root.value) / V1_EVENTS), source, False)
 
 
 def _openhands_database(env: Mapping[str, str]) -> Setting | None:
@@ -197,16 +208,70 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///file:{quote(str(path.expanduser().absolute()))}?mode=rw&uri=true"
 
 
-def masked(value: str) -> str:
-    """A store location fit to print: the password of a URL replaced by ``***``."""
-    if "://" not in value or "@" not in value:
-        return value
-    scheme, rest = value.split("://", 1)
-    credentials, _, location = rest.rpartition("@")
-    if ":" not in credentials:
-        return value
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{location}"
+def sqlite_path(url: str) -> Path | None:
+    """The file of a URL ``database_url`` made for SQLite; None for any other URL."""
+    prefix = "sqlite:///file:"
+    if not url.startswith(prefix):
+        return None
+    return Path(unquote(url[len(prefix) :].split("?", 1)[0]))
+
+
+# The password of a URL (``scheme://user:password@``, up to the last ``@`` of the
+# word) in free text, and a ``password=`` parameter (a URL's query, a libpq string).
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)\S*@")
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:")
+_PARAMETER_PASSWORD = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?:'[^']*'|[^&\s]+)")
+# Shorter passwords are masked only where they appear in a URL: replacing them
+# anywhere in a message would mangle it.
+SHORTEST_REMEMBERED = 4
+_secrets: set[str] = set()
+
+
+def masked(text: str) -> str:
+    """A store location (or any text naming one) fit to print: every password in a URL
+    or a ``password=`` parameter replaced by ``***``. The one masking rule.
+
+    A location that is a URL is masked up to its last ``@``, so a password holding a
+    space or an ``@`` that was not percent-encoded is masked whole.
+    """
+    span = _password_span(text)
+    if span is not None:
+        text = f"{text[: span[0]]}***{text[span[1] :]}"
+    else:
+        text = _URL_PASSWORD.sub(r"\g<head>***@", text)
+    return _PARAMETER_PASSWORD.sub(r"\g<head>***", text)
+
+
+def _password_span(value: str) -> tuple[int, int] | None:
+    """Where the password of a URL that is the whole of ``value`` is, if it has one."""
+    start = _URL_START.match(value)
+    if start is None:
+        return None
+    end = value.rfind("@", start.end())
+    return None if end < 0 else (start.end(), end)
+
+
+def scrubbed(text: str) -> str:
+    """``masked``, and every password a resolved setting held replaced wherever it
+    appears: the last line of defence where messages are printed, for a driver that
+    quotes a password outside a URL."""
+    text = masked(text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w%]){re.escape(secret)}(?![\w%])", "***", text)
+    return text
+
+
+def remember_password(value: str) -> None:
+    """Note the password a setting holds (encoded and decoded), for ``scrubbed``."""
+    found = [match.group(0).split("=", 1)[1] for match in _PARAMETER_PASSWORD.finditer(value)]
+    span = _password_span(value)
+    if span is not None:
+        found.append(value[span[0] : span[1]])
+    for candidate in found:
+        candidate = candidate.strip().strip("'")
+        for form in (candidate, unquote(candidate)):
+            if len(form) >= SHORTEST_REMEMBERED:
+                _secrets.add(form)
 
 
 def _seconds(setting: Setting) -> float:

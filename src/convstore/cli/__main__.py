@@ -26,11 +26,14 @@ def main() -> None:
 
 
 def _fail(message: str, status: int, error: BaseException, hint: bool = False) -> None:
+    from convstore.config import scrubbed
+
     if application.state.debug:
-        traceback.print_exception(error)
+        sys.stderr.write(scrubbed("".join(traceback.format_exception(error))))
     elif hint:
         message += " (run with --debug for a traceback)"
-    print(f"convstore: {message}", file=sys.stderr)
+    # Scrubbed here too, whatever the message: no password reaches stderr.
+    print(f"convstore: {scrubbed(message)}", file=sys.stderr)
     sys.exit(status)
 
 

@@ -43,13 +43,15 @@ def open_catalog(
     config: Path | None,
     connect_timeout: float | None,
     *,
+    events_dir: Path | None = None,
     cache: bool = True,
 ) -> Catalog:
     """The stores the flags name (or the environment and config.toml, as ``Settings``
     resolves them); a context manager that closes them."""
     from convstore.stores.catalog import open_catalog as open_stores
 
-    return open_stores(resolve_settings(file_store, db, config, connect_timeout), cache=cache)
+    settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
+    return open_stores(settings, cache=cache)
 
 
 def interactive() -> bool:
@@ -67,14 +69,17 @@ def translated(function: Callable[P, None]) -> Callable[P, None]:
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         from convstore.cli.app import state
+        from convstore.config import scrubbed
         from convstore.errors import ConvstoreError
 
         try:
             function(*args, **kwargs)
         except ConvstoreError as error:
             if state.debug:
-                traceback.print_exception(error)
-            print(f"convstore: {error}", file=sys.stderr)
+                sys.stderr.write(scrubbed("".join(traceback.format_exception(error))))
+            # Scrubbed whatever the message: no password reaches stderr (config.masked is
+            # applied where locations are formatted; this is the last line of defence).
+            print(f"convstore: {scrubbed(str(error))}", file=sys.stderr)
             raise typer.Exit(error.exit_status) from None
 
     return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -28,29 +29,45 @@ def show_config(
     """Show where convstore looks for each store, and why."""
     from convstore.cli import render
     from convstore.config import masked
+    from convstore.stores.locations import survey
 
     settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
+    names = {"file store": "file_store", "database": "db", "V1 events": "events_dir"}
+    looked = {names[location.kind]: location for location in survey(settings)}
     resolved = {
         "file_store": settings.file_store,
         "db": settings.db,
         "events_dir": settings.events_dir,
         "connect_timeout": settings.connect_timeout,
     }
-    data = {
-        name: None if entry is None else {"value": masked(entry.value), "source": entry.source}
-        for name, entry in resolved.items()
-    }
+    data: dict[str, dict[str, Any] | None] = {}
+    for name, entry in resolved.items():
+        shown: dict[str, Any] | None = None
+        if entry is not None:
+            shown = {"value": masked(entry.value), "source": entry.source}
+        location = looked.get(name)
+        if shown is not None and location is not None:
+            # Whether commands read it, and why not: "not found, not used", ...
+            shown |= {"used": location.used, "note": location.note}
+            if location.problem is not None:
+                shown["error"] = str(location.problem)  # what every command stops with
+        data[name] = shown
     if settings.config_file is not None:
         data["config_file"] = {"value": str(settings.config_file), "source": "read"}
     if output_format == "json":
         typer.echo(json.dumps(data))
         return
-    for name, entry in data.items():
-        if entry is None:
+    for name, shown in data.items():
+        if shown is None:
             render.out.print(f"{name:15} -", highlight=False)
-        else:
-            line = f"{name:15} {entry['value']}  [dim]({entry['source']})[/dim]"
-            render.out.print(line, highlight=False)
+            continue
+        about = shown["source"]
+        if shown.get("note") is not None:
+            about += f"; {shown['note']}"
+        if "error" in shown:
+            about += ": every command stops here"
+        line = f"{name:15} {render.safe(shown['value'])}  [dim]({render.safe(about)})[/dim]"
+        render.out.print(line, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from convstore.cli.common import open_catalog, translated
+from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
     ConfigOption,
     ConnectTimeoutOption,
@@ -40,11 +40,15 @@ group = typer.Typer(
 def _sql_store(
     db: str | None, config: Path | None, connect_timeout: float | None
 ) -> Iterator[SqlStore]:
-    from convstore.errors import UsageError
+    from dataclasses import replace
 
-    with open_catalog(None, db, config, connect_timeout) as catalog:
-        if catalog.sql is None:
-            raise UsageError("no database configured: give --db (see `convstore config`)")
+    from convstore.stores.catalog import open_catalog
+
+    settings = resolve_settings(None, db, config, connect_timeout)
+    # Only the database: a missing or odd file store is no concern of these commands,
+    # and a missing database is named with the one option that gives it.
+    with open_catalog(replace(settings, file_store=None, events_dir=None)) as catalog:
+        assert catalog.sql is not None, "a catalog without files holds the database"
         yield catalog.sql
 
 

@@ -15,6 +15,7 @@ from convstore.cli.options import (
     ConnectTimeoutOption,
     DatabaseOption,
     DryRunOption,
+    EventsDirOption,
     FileStoreOption,
     UserOption,
     VersionOption,
@@ -60,6 +61,7 @@ def delete(
     db: DatabaseOption = None,
     config: ConfigOption = None,
     connect_timeout: ConnectTimeoutOption = None,
+    events_dir: EventsDirOption = None,
 ) -> None:
     """Delete conversations: a V0 directory (metadata and events) or a SQL row."""
     from datetime import UTC, datetime
@@ -73,11 +75,12 @@ def delete(
         raise UsageError("give conversation ids or --older-than, not both and not neither")
     if version is not None and older_than is None:
         raise UsageError("--version goes with --older-than")
-    with open_catalog(file_store, db, config, connect_timeout) as catalog:
+    with open_catalog(file_store, db, config, connect_timeout, events_dir=events_dir) as catalog:
         if older_than is not None:
             cutoff = datetime.now(UTC) - parse_age(older_than)
             query = Query(user=user, version=version, updated_until=cutoff, sub_conversations=True)
             plans = catalog.plan_retention(query, with_sub_conversations)
+            render.stores(catalog.locations)  # a retention job says what it looked at
         else:
             plans = catalog.plan_deletion(conversation_ids or [], user, with_sub_conversations)
         if not plans:

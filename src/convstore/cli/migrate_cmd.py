@@ -153,7 +153,9 @@ def migrate(
 
             report = job.run(catalog, options, listener)
             report_writer.finish(report)
+            locations = catalog.locations
     render.migration(report)
+    render.stores(locations)
     if not report.clean:
         raise typer.Exit(1)
 
@@ -163,27 +165,31 @@ def _with_table(settings: Settings, dry_run: bool, scratch: Path) -> Settings:
     from dataclasses import replace
 
     from convstore.cli import render
-    from convstore.config import Setting
+    from convstore.config import Setting, masked
     from convstore.errors import UsageError
     from convstore.jobs.create_table import create_conversation_table, has_conversation_table
 
     if settings.db is None:
         raise UsageError("--create-table needs --db")
+    timeout = settings.connect_seconds
     if not dry_run:
-        created = create_conversation_table(settings.db.value)
+        created = create_conversation_table(settings.db.value, timeout)
         if created:
             render.err.print(f"created table conversation_metadata in {created}", highlight=False)
         return settings
-    if has_conversation_table(settings.db.value):
+    if has_conversation_table(settings.db.value, timeout):
         return settings
     empty = scratch / "plan.db"
-    create_conversation_table(str(empty))
+    create_conversation_table(str(empty), timeout)
+    where = masked(settings.db.value)
     render.err.print(
-        f"{settings.db.value} has no conversation_metadata table yet: planning against an "
+        f"{where} has no conversation_metadata table yet: planning against an "
         "empty one (--dry-run creates nothing)",
         highlight=False,
     )
-    return replace(settings, db=Setting(str(empty), "dry run", True))
+    return replace(
+        settings, db=Setting(str(empty), f"dry run: an empty stand-in for {where}", True)
+    )
 
 
 class _ReportFile:

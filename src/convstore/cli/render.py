@@ -512,3 +512,16 @@ def verify_progress() -> Iterator[Callable[[str, int], None] | None]:
             bar.advance(tasks[stage], count)
 
         yield advance
+
+
+def stores(locations: Iterable[Any]) -> None:
+    """Which stores a batch job read, and a default one it left out: one line on stderr
+    (``stores.locations.Location``), so an empty result is never a silent one."""
+    described = "; ".join(location.describe() for location in locations)
+    if described:
+        err.print(f"stores: {safe(described)}", highlight=False)
+
+
+def warning(message: str) -> None:
+    """``convstore: warning: ...`` on stderr: something a person should know; no failure."""
+    err.print(f"convstore: warning: {safe(message)}", highlight=False)

@@ -10,6 +10,7 @@ from convstore.cli.options import (
     ConnectTimeoutOption,
     ConversationIdArgument,
     DatabaseOption,
+    EventsDirOption,
     FileStoreOption,
     OneFormatOption,
     UserOption,
@@ -30,12 +31,13 @@ def show(
     db: DatabaseOption = None,
     config: ConfigOption = None,
     connect_timeout: ConnectTimeoutOption = None,
+    events_dir: EventsDirOption = None,
 ) -> None:
     """Show every field of one conversation, where it lives, and what is wrong with it."""
     from convstore.cli import render
     from convstore.events.locate import event_stats
 
-    with open_catalog(file_store, db, config, connect_timeout) as catalog:
+    with open_catalog(file_store, db, config, connect_timeout, events_dir=events_dir) as catalog:
         record = catalog.get(conversation_id, user)
         try:
             found = catalog.events(record)

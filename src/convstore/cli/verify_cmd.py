@@ -13,6 +13,7 @@ from convstore.cli.options import (
     ConnectTimeoutOption,
     DatabaseOption,
     DryRunOption,
+    EventsDirOption,
     FailOnOption,
     FileStoreOption,
     UserOption,
@@ -86,6 +87,7 @@ def verify(
     db: DatabaseOption = None,
     config: ConfigOption = None,
     connect_timeout: ConnectTimeoutOption = None,
+    events_dir: EventsDirOption = None,
 ) -> None:
     """Check every store for what OpenHands cannot read or show, and say how to fix it."""
     from convstore.cli import render
@@ -98,12 +100,13 @@ def verify(
         user=user, include=tuple(check or ()), exclude=tuple(skip or ()), fix=fix, dry_run=dry_run
     )
     job.select_checks(options.include, options.exclude)  # a bad id fails before any store opens
-    with open_catalog(file_store, db, config, connect_timeout) as catalog:
+    with open_catalog(file_store, db, config, connect_timeout, events_dir=events_dir) as catalog:
         verification = job.Verification(catalog, options)
         tally = job.Tally()
         with render.verify_progress() as progress:
             render.findings(tally.count(verification.run(progress)), output_format)
         render.findings_end(output_format, tally, verification)
+        render.stores(catalog.locations)
     if tally.failed(fail_on):
         raise typer.Exit(1)
 

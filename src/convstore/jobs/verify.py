@@ -119,6 +119,7 @@ class Verification:
             files=catalog.files,
             sql=catalog.sql,
             schema=read_schema(catalog.sql) if catalog.sql is not None else None,
+            events_root=catalog.events_root,
         )
         self.active: list[Check[Any]] = []
         self.skipped: list[tuple[Check[Any], str]] = []

@@ -10,15 +10,11 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import ArgumentError
-
-from convstore.config import Settings, database_url, masked
+from convstore.config import Settings, database_url
 from convstore.errors import NotFound, StoreUnavailable, UsageError
 from convstore.events.locate import EventLocation, locate_events
 from convstore.fsutil import remove_directory, tree_size
@@ -33,7 +29,9 @@ from convstore.stores.base import (
     record_position,
 )
 from convstore.stores.files import FileStore
+from convstore.stores.locations import Location, survey
 from convstore.stores.sql import SqlStore
+from convstore.stores.sql_connection import engine
 from convstore.stores.v0_cache import V0Cache
 
 
@@ -46,6 +44,8 @@ class Catalog:
     # Where V1 event files live (<persistence_dir>/v1_conversations): a V1 conversation's
     # history, shown by `show` and removed by `delete` with its row.
     events_root: Path | None = None
+    # Every store location looked at, used or not: what a batch job's summary names.
+    locations: list[Location] = field(default_factory=list)
 
     @property
     def stores(self) -> list[ConversationStore]:
@@ -266,45 +266,30 @@ def _encodes(text: str) -> bool:
 
 
 def open_catalog(settings: Settings, *, cache: bool = True) -> Catalog:
-    """The stores the settings name. A default location that does not exist is left out;
-    one named explicitly must exist. ``cache``: file listings use the V0 index cache."""
+    """The stores the settings name, each looked at first (``locations.survey``): one
+    named explicitly must be there and readable; the built-in default may be absent and
+    is then left out. ``cache``: file listings use the V0 index cache."""
+    locations = survey(settings)
+    for location in locations:
+        if location.problem is not None:
+            raise location.problem
+    used = {location.kind: location for location in locations if location.used}
     files = sql = None
-    if settings.file_store is not None:
-        root = Path(settings.file_store.value).expanduser()
-        if root.is_dir():
-            files = FileStore(root, cache=V0Cache.for_store(root) if cache else None)
-        elif settings.file_store.explicit:
-            raise StoreUnavailable(
-                f"file store {root} ({settings.file_store.source}) is not a directory"
-            )
-    if settings.db is not None:
-        url = database_url(settings.db.value)
-        sqlite_file = sqlite_path(url)
-        if sqlite_file is not None and not sqlite_file.is_file():
-            if settings.db.explicit:
-                raise StoreUnavailable(
-                    f"database {sqlite_file} ({settings.db.source}) does not exist"
-                )
-        else:
-            sql = SqlStore(_engine(url, settings.connect_seconds))
+    if "file store" in used:
+        root = Path(used["file store"].setting.value).expanduser()
+        files = FileStore(root, cache=V0Cache.for_store(root) if cache else None)
+    if "database" in used:
+        url = database_url(used["database"].setting.value)
+        sql = SqlStore(engine(url, settings.connect_seconds))
     if files is None and sql is None:
-        raise StoreUnavailable("no store found: give --file-store or --db (see `convstore config`)")
-    return Catalog(files=files, sql=sql, events_root=settings.events_root)
+        raise StoreUnavailable(_no_store(locations))
+    return Catalog(files=files, sql=sql, events_root=settings.events_root, locations=locations)
 
 
-def sqlite_path(url: str) -> Path | None:
-    prefix = "sqlite:///file:"
-    if not url.startswith(prefix):
-        return None
-    return Path(unquote(url[len(prefix) :].split("?", 1)[0]))
-
-
-def _engine(url: str, connect_timeout: float) -> Engine:
-    try:
-        if url.startswith("postgresql"):
-            return create_engine(
-                url, connect_args={"connect_timeout": max(1, round(connect_timeout))}
-            )
-        return create_engine(url)
-    except (ArgumentError, ImportError) as error:
-        raise UsageError(f"cannot use database URL {masked(url)}: {error}") from error
+def _no_store(locations: list[Location]) -> str:
+    """Which default stores were not found, and the options that name others."""
+    missing = [found for found in locations if found.kind != "V1 events"]
+    option = {"file store": "--file-store", "database": "--db"}
+    options = " or ".join(option[found.kind] for found in missing)
+    named = " and ".join(f"{found.where} ({found.setting.source})" for found in missing)
+    return f"no store found: {named} not found; give {options} (see `convstore config`)"

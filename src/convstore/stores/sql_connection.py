@@ -3,21 +3,37 @@ of transient failures that ends in one line naming the database and the reason."
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from convstore.errors import StoreUnavailable
+from convstore.config import masked
+from convstore.errors import StoreUnavailable, UsageError
 from convstore.stores.sql_values import lenient_text
 
 # Serialization failure and deadlock: the transaction is rolled back and may be retried.
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0)
 T = TypeVar("T")
+
+
+def engine(url: str, connect_timeout: float) -> Engine:
+    """An engine for a SQLAlchemy URL (no connection yet); a URL SQLAlchemy cannot use
+    (a bad port, an unknown driver) is a usage error naming it, password masked."""
+    try:
+        if url.startswith("postgresql"):
+            return create_engine(
+                url, connect_args={"connect_timeout": max(1, round(connect_timeout))}
+            )
+        return create_engine(url)
+    except (ArgumentError, ImportError, ValueError) as error:
+        raise UsageError(f"cannot use database URL {masked(url)}: {error}") from error
 
 
 def serialize_sqlite_writes(engine: Engine) -> None:
@@ -70,6 +86,30 @@ def _transient(error: DBAPIError) -> bool:
 def unavailable(display: str, error: SQLAlchemyError) -> StoreUnavailable:
     """One line naming the database and the reason, never the password."""
     reason = str(getattr(error, "orig", error)).strip().splitlines()
-    return StoreUnavailable(
-        f"cannot use {display}: {reason[0] if reason else type(error).__name__}"
-    )
+    message = f"cannot use {display}: {reason[0] if reason else type(error).__name__}"
+    denied = _sqlite_permission(display)
+    return StoreUnavailable(message if denied is None else f"{message} ({denied})")
+
+
+def _sqlite_permission(display: str) -> str | None:
+    """What SQLite's "unable to open database file" or "readonly database" means when
+    this user may not read or write the file or its directory (SQLite writes a journal
+    beside the file); None for a server, or when permissions are not the reason."""
+    if "://" in display:
+        return None
+    path = Path(display)
+    try:
+        if not path.is_file():
+            return None
+    except OSError:
+        return None
+    if not os.access(path, os.R_OK):
+        return f"permission denied: this user may not read {path}"
+    if not os.access(path, os.W_OK):
+        return f"permission denied: this user may not write {path}"
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return (
+            f"permission denied: this user may not write {path.parent}, where SQLite "
+            "keeps its journal"
+        )
+    return None

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from convstore.jobs.checks.lookup import Known
     from convstore.jobs.checks.repairs import Repair
     from convstore.jobs.checks.schema import Schema
@@ -91,6 +93,9 @@ class Context:
     sql: SqlStore | None
     schema: Schema | None
     known: Known = field(default_factory=lambda: _empty_known())
+    # The resolved V1 events directory (--events-dir, CONVSTORE_EVENTS_DIR, ...): checked
+    # with those found beside the stores, so verify reads what migrate wrote.
+    events_root: Path | None = None
 
     def owned(self, owner: str | None) -> bool:
         """Whether a conversation of ``owner`` is in scope (every one when no --user)."""

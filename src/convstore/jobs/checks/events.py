@@ -104,11 +104,16 @@ def scan_v0_users(root: Path, context: Context) -> Iterator[V0EventsDir | Leftov
 def v1_roots(context: Context) -> list[tuple[Path, str | None]]:
     """Every ``v1_conversations`` directory beside the stores, with its layout's user."""
     bases: list[Path] = []
+    roots: list[tuple[Path, str | None]] = []
+    if context.events_root is not None:
+        if context.events_root.name == V1_DIRECTORY:
+            bases.append(context.events_root.parent)  # with its per-user layout
+        else:
+            roots.append((context.events_root.resolve(), None))
     if context.files is not None:
         bases.append(context.files.root)
     if context.sql is not None and context.sql.sqlite_file is not None:
         bases.append(context.sql.sqlite_file.parent)
-    roots: list[tuple[Path, str | None]] = []
     for base in dict.fromkeys(path.resolve() for path in bases):
         roots.append((base / V1_DIRECTORY, None))
         for entry in directory_entries(base / "users"):
@@ -120,7 +125,7 @@ def v1_roots(context: Context) -> list[tuple[Path, str | None]]:
                 roots.append((Path(entry.path, V1_DIRECTORY), entry.name))
     return [
         (root, owner)
-        for root, owner in roots
+        for root, owner in dict.fromkeys(roots)
         if root.is_dir() and (owner is None or context.owned(owner))
     ]
 

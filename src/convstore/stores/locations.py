@@ -1,0 +1,178 @@
+"""Which stores a run reads: each resolved location looked at once, the same way for
+every command, and for ``convstore config``, which shows the outcome.
+
+A store that a flag, ``CONVSTORE_*``, config.toml or OpenHands' environment names must
+be there and readable; otherwise every command stops with exit 3 (a file store that
+looks like ``sessions/`` itself is a usage error with a hint, exit 2). Only the
+built-in default (``~/.openhands``) may be absent: it is then left out, and the summary
+of a batch job and ``convstore config`` say so. A file store without ``sessions/`` is
+an empty V0 store (a 1.x-only install keeps only ``openhands.db`` there).
+
+Nothing here connects to a database server: a URL is taken as given, and reaching it
+is ``SqlStore``'s job (exit 3 naming host, port and reason).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from convstore.config import Setting, Settings, database_url, masked, sqlite_path
+from convstore.errors import ConvstoreError, StoreUnavailable, UsageError
+
+Kind = Literal["file store", "database", "V1 events"]
+SESSIONS = "sessions"
+# How many entries of a directory without sessions/ are looked into, to tell whether it
+# is sessions/ itself: enough for a real one, bounded for a large unrelated directory.
+LOOKS_LIKE_SESSIONS_ENTRIES = 64
+
+
+@dataclass(frozen=True)
+class Location:
+    """One resolved store location, as looked at before a run reads it."""
+
+    kind: Kind
+    setting: Setting
+    used: bool  # the run reads it
+    note: str | None = None  # what a person should know about it, in a few words
+    problem: ConvstoreError | None = None  # why no command can run with it
+
+    @property
+    def where(self) -> str:
+        return masked(self.setting.value)
+
+    def describe(self) -> str:
+        """``file store /srv/oh (flag; no sessions/: no V0 conversations)``."""
+        about = self.setting.source if self.note is None else f"{self.setting.source}; {self.note}"
+        return f"{self.kind} {self.where} ({about})"
+
+
+def survey(settings: Settings) -> list[Location]:
+    """Each store location the settings name (file store, database, V1 events), looked at."""
+    found = []
+    if settings.file_store is not None:
+        found.append(_file_store(settings.file_store))
+    if settings.db is not None:
+        found.append(_database(settings.db))
+    if settings.events_dir is not None:
+        found.append(_events(settings.events_dir))
+    return found
+
+
+def _file_store(setting: Setting) -> Location:
+    root = Path(setting.value).expanduser()
+    absent = _absent(root, "file store", setting)
+    if absent is not None:
+        return absent
+    try:
+        sessions_is_dir = (root / SESSIONS).is_dir()
+        sessions_exists = sessions_is_dir or (root / SESSIONS).exists()
+    except PermissionError:
+        return _unreadable("file store", root, setting)
+    if sessions_exists and not sessions_is_dir:
+        message = f"file store {root} ({setting.source}): {root / SESSIONS} is not a directory"
+        return _broken("file store", setting, "sessions/ is not a directory", message)
+    if sessions_is_dir:
+        return Location("file store", setting, used=True)
+    if setting.explicit and _looks_like_sessions(root):
+        return Location(
+            "file store",
+            setting,
+            used=False,
+            note="looks like sessions/ itself",
+            problem=UsageError(
+                f"file store {root} ({setting.source}) has no sessions/ and looks like a "
+                f"sessions/ directory itself: give the directory that holds it ({root.parent})"
+            ),
+        )
+    return Location("file store", setting, used=True, note="no sessions/: no V0 conversations")
+
+
+def _database(setting: Setting) -> Location:
+    path = sqlite_path(database_url(setting.value))
+    if path is None:
+        return Location("database", setting, used=True)  # a server: reached when opened
+    absent = _absent(path, "database", setting, directory=False)
+    if absent is not None:
+        return absent
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        return _unreadable("database", path, setting)
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        return _broken("database", setting, reason, f"cannot read database {path}: {reason}")
+    return Location("database", setting, used=True)
+
+
+def _events(setting: Setting) -> Location:
+    root = Path(setting.value).expanduser()
+    if not setting.explicit and not _exists(root):
+        # The default place: 1.x creates it with its first conversation, migrate with
+        # the first events it writes.
+        return Location("V1 events", setting, used=True, note="not found: none yet")
+    absent = _absent(root, "V1 events", setting)
+    if absent is not None:
+        return absent
+    try:
+        os.scandir(root).close()
+    except PermissionError:
+        return _unreadable("V1 events", root, setting)
+    return Location("V1 events", setting, used=True)
+
+
+def _absent(path: Path, kind: Kind, setting: Setting, *, directory: bool = True) -> Location | None:
+    """A Location for a path that is missing or of the wrong kind; None when it is fine."""
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except PermissionError:
+        return _unreadable(kind, path, setting)
+    if not exists:
+        if not setting.explicit:
+            return Location(kind, setting, used=False, note="not found, not used")
+        return _broken(
+            kind, setting, "does not exist", f"{kind} {path} ({setting.source}) does not exist"
+        )
+    if is_dir == directory:
+        return None
+    wrong = "not a directory" if directory else "a directory, not a SQLite file"
+    if not setting.explicit:
+        return Location(kind, setting, used=False, note=f"{wrong}; not used")
+    advice = "" if directory else " (give the openhands.db inside it)"
+    return _broken(kind, setting, wrong, f"{kind} {path} ({setting.source}) is {wrong}{advice}")
+
+
+def _unreadable(kind: Kind, path: Path, setting: Setting) -> Location:
+    message = f"cannot read {kind} {path} ({setting.source}): permission denied"
+    return _broken(kind, setting, "permission denied", message)
+
+
+def _broken(kind: Kind, setting: Setting, note: str, message: str) -> Location:
+    """A location no command can use: ``note`` for `config`, ``message`` for the error."""
+    return Location(kind, setting, used=False, note=note, problem=StoreUnavailable(message))
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except PermissionError:
+        return True  # it may well exist: the caller's look says why it cannot be read
+
+
+def _looks_like_sessions(root: Path) -> bool:
+    """True when ``root`` is named sessions or holds conversation directories itself."""
+    if root.name == SESSIONS:
+        return True
+    try:
+        with os.scandir(root) as entries:
+            for entry in itertools.islice(entries, LOOKS_LIKE_SESSIONS_ENTRIES):
+                if entry.is_dir() and os.path.isfile(os.path.join(entry.path, "metadata.json")):
+                    return True
+    except OSError:
+        return False
+    return False
