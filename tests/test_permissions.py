@@ -301,3 +301,54 @@ def test_an_unreadable_config_file_is_exit_3_naming_it_and_config_dev_null_skips
         home, "list", "--file-store", files.root, "--config", "/dev/null", "--format", "json"
     )
     assert listed.returncode == 0 and readable in listed.stdout
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to run as another user")
+def test_every_path_that_cannot_be_read_or_written_is_exit_3_saying_permission_denied(
+    store: tuple[FileStoreBuilder, str, str], home: Path, tmp_path: Path
+) -> None:
+    """Never exit 2 from the option parser ("path is not readable"), never an internal
+    error: the same line wherever permission is denied."""
+    files, readable, _ = store
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)  # root's: uid 65534 may neither list nor write it
+    make_traversable(tmp_path)
+    locked.chmod(0o700)
+    stores = ["--file-store", str(files.root)]
+    for command in (
+        ["export", *stores, readable, "-o", locked / "out.md"],
+        ["export", *stores, "--all", "-o", locked / "out"],
+        ["sample", locked / "demo"],
+        ["migrate-v0-to-v1", *stores, "--dry-run", "--report", locked / "report.json"],
+        ["list", "--file-store", locked],
+        ["verify", "--file-store", locked],
+        ["verify", *stores, "--events-dir", locked],
+        ["show", *stores, readable, "--events-dir", locked],
+        ["list", *stores, "--config", locked / "config.toml"],
+    ):
+        process = as_nobody(home, *command)
+        assert process.returncode == UNAVAILABLE, (command, process.stderr)
+        line = one_line_error(process.stderr)
+        assert line.endswith("permission denied") and str(locked) in line, (command, line)
+    assert list(locked.iterdir()) == []
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to run as another user")
+def test_a_migration_beside_a_database_it_may_not_write_is_exit_3(
+    files: FileStoreBuilder, home: Path, tmp_path: Path
+) -> None:
+    files.generation("2025-12")
+    directory = tmp_path / "database"
+    directory.mkdir()
+    database = Database(f"sqlite:///{directory / 'openhands.db'}")
+    database.dispose()
+    make_traversable(files.root)
+    make_traversable(directory)
+    before = table_digest(database.url)
+    process = as_nobody(
+        home, "migrate-v0-to-v1", "--file-store", files.root, "--db", directory / "openhands.db"
+    )
+    assert process.returncode == UNAVAILABLE, process.stderr
+    lock = directory / "openhands.db.convstore-migrate.lock"
+    assert one_line_error(process.stderr) == f"convstore: cannot write {lock}: permission denied"
+    assert table_digest(database.url) == before

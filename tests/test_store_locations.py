@@ -186,6 +186,7 @@ def test_only_the_default_may_be_absent_and_config_and_summaries_say_so(
     for command in (
         ["verify"],
         ["migrate-v0-to-v1", "--dry-run"],
+        ["export", "--all", "-o", str(tmp_path / "out")],
         ["delete", "--older-than", "1d", "--dry-run"],
     ):
         result = cli(command[0], *database_flag, *command[1:])
@@ -281,3 +282,48 @@ def test_every_command_that_reads_events_takes_events_dir(
     assert one_line_error(gone.stderr) == (
         f"convstore: V1 events {tmp_path / 'nowhere'} (flag) does not exist"
     )
+
+
+def test_an_export_without_events_says_where_it_looked_and_records_it(
+    one_x_home: tuple[Path, str], tmp_path: Path
+) -> None:
+    persistence, conversation_id = one_x_home
+    hexadecimal = conversation_id.replace("-", "")
+    looked = [
+        persistence / "v1_conversations" / hexadecimal,
+        persistence / "alice" / "v1_conversations" / hexadecimal,
+    ]
+    result = cli("export", conversation_id, "--format", "json")
+    assert result.exit_code == 0, result.output
+    warning = (
+        f"convstore: warning: {conversation_id}: no event files found in "
+        f"{looked[0]}, {looked[1]}; give --events-dir (the v1_conversations directory) "
+        "to look elsewhere"
+    )
+    assert result.stderr.splitlines() == [warning]
+    exported = json.loads(result.stdout)
+    assert exported["events_location"] is None and exported["events"] == []
+    assert exported["events_searched"] == [str(path) for path in looked]
+    assert exported["problems"] == [warning.split(f"{conversation_id}: ", 1)[1]]
+
+    markdown = cli("export", conversation_id)
+    assert markdown.exit_code == 0 and markdown.stderr.splitlines() == [warning]
+    assert f"no event files found in {looked[0]}" in markdown.stdout
+
+    many = cli("export", "--all", "-o", tmp_path / "all")
+    assert many.exit_code == 0, many.output
+    assert "1 of them without event files" in many.stderr
+
+
+def test_an_export_of_a_v0_row_without_a_file_store_says_to_give_one(
+    home: Path, tmp_path: Path
+) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'openhands.db'}")
+    row = database.insert(conversation_id="ab" * 16, conversation_version="V0")
+    database.dispose()
+    result = cli("export", "--db", tmp_path / "openhands.db", row["conversation_id"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"convstore: warning: {row['conversation_id']}: no event files found: nowhere to "
+        "look; give --file-store (the directory holding sessions/)"
+    ]

@@ -25,6 +25,11 @@ class StoreUnavailable(ConvstoreError):
     exit_status = 3
 
 
+class CannotWrite(StoreUnavailable):
+    """An output (an export, a report, a sample store) cannot be written: exit 3, as a
+    store that cannot be written is."""
+
+
 class NotFound(ConvstoreError):
     """No conversation with that id (visible to the given user)."""
 

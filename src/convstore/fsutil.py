@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from convstore.errors import CannotWrite, UsageError
+
 # Temporary files start with "." so OpenHands (and `list`) never take them for data,
 # and end with a suffix `verify` can recognise when a crash leaves one behind.
 TEMPORARY_SUFFIX = ".convstore-tmp"
@@ -53,18 +55,59 @@ def atomic_write(target: Path, data: bytes, like: os.stat_result | None = None) 
 
 @contextlib.contextmanager
 def atomic_text(target: Path) -> Iterator[TextIO]:
-    """Write a text file in place of ``target`` atomically, streaming (exports, reports)."""
+    """Write a text file in place of ``target`` atomically, streaming (exports, reports).
+
+    A file that cannot be created, synced or put in place is CannotWrite (exit 3) naming
+    ``target``; what the block itself raises passes unchanged.
+    """
     temporary = temporary_name(target)
     try:
-        with temporary.open("w", encoding="utf-8") as stream:
+        stream = temporary.open("w", encoding="utf-8")
+    except OSError as error:
+        raise cannot_write(target, error) from error
+    try:
+        with stream:
             yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        temporary.replace(target)
+            _finish(stream, temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
+
+
+def _finish(stream: TextIO, temporary: Path, target: Path) -> None:
+    try:
+        stream.flush()
+        os.fsync(stream.fileno())
+        temporary.replace(target)
+    except OSError as error:
+        raise cannot_write(target, error) from error
+
+
+def cannot_write(path: Path, error: OSError) -> CannotWrite:
+    """``cannot write PATH: permission denied``: one line, exit 3."""
+    return CannotWrite(f"cannot write {path}: {(error.strerror or str(error)).lower()}")
+
+
+def check_output(path: Path, *, directory: bool) -> None:
+    """Refuse an output before any work: a directory given for a file or a file for a
+    directory (a usage error, exit 2), a file whose directory does not exist or a path
+    this user may not look at (exit 3)."""
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+        parent = path.absolute().parent
+        parent_is_dir, parent_exists = parent.is_dir(), parent.exists()
+    except OSError as error:  # a directory on the way that this user may not search
+        raise cannot_write(path, error) from error
+    if directory:
+        if exists and not is_dir:
+            raise UsageError(f"{path} is a file; give a directory (new or existing)")
+        return
+    if is_dir:
+        raise UsageError(f"{path} is a directory; give a file name")
+    if not parent_is_dir:
+        why = "is not a directory" if parent_exists else "does not exist"
+        raise CannotWrite(f"cannot write {path}: {parent} {why}")
 
 
 def fsync_directory(directory: Path) -> None:

@@ -11,6 +11,7 @@ import typer
 from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
+    UNCHECKED_PATH,
     ConfigOption,
     ConnectTimeoutOption,
     DatabaseOption,
@@ -64,6 +65,7 @@ def export(
             help="A file (one conversation) or a directory (--all); default: stdout.",
             rich_help_panel=OUTPUT_PANEL,
             show_default=False,
+            **UNCHECKED_PATH,
         ),
     ] = None,
     user: UserOption = None,
@@ -82,6 +84,7 @@ def export(
     """Write a conversation's metadata and transcript (V0 or V1 events), Markdown or JSON."""
     from convstore.cli import render
     from convstore.errors import UsageError
+    from convstore.fsutil import cannot_write, check_output
     from convstore.stores.base import Query
     from convstore.stores.catalog import open_catalog
     from convstore.times import parse_optional_time
@@ -90,15 +93,18 @@ def export(
         raise UsageError("give a conversation id or --all, not both and not neither")
     if all_conversations and output is None:
         raise UsageError("--all writes one file per conversation: give -o DIRECTORY")
+    if output is not None:
+        check_output(output, directory=all_conversations)
     settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
     events_root = settings.events_root
     with open_catalog(settings) as catalog:
         if conversation_id is not None:
             record = catalog.get(conversation_id, user)
-            _export(catalog, record, events_root, output_format, output)
+            missing = _export(catalog, record, events_root, output_format, output)
+            if missing is not None:
+                render.warning(f"{record.conversation_id}: {missing}")
             return
         assert output is not None
-        output.mkdir(parents=True, exist_ok=True)
         query = Query(
             user=user,
             repo=repo,
@@ -108,12 +114,24 @@ def export(
             version=version,
             sub_conversations=sub_conversations,
         )
-        count = 0
-        for record in catalog.search(query):
+        records = catalog.search(query)  # filters that cannot match fail before mkdir
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise cannot_write(output, error) from error
+        count = without_events = 0
+        for record in records:
             target = output / _file_name(record, output_format)
-            _export(catalog, record, events_root, output_format, target)
+            if _export(catalog, record, events_root, output_format, target) is not None:
+                without_events += 1
             count += 1
         render.err.print(f"exported {count} conversation(s) into {output}", highlight=False)
+        if without_events:
+            render.warning(
+                f"{without_events} of them without event files (each file says where it "
+                "looked; --events-dir and --file-store look elsewhere)"
+            )
+        render.stores(catalog.locations)
 
 
 def _file_name(record: ConversationMetadata, output_format: ExportFormat) -> str:
@@ -128,7 +146,9 @@ def _export(
     events_root: Path | None,
     output_format: ExportFormat,
     target: Path | None,
-) -> None:
+) -> str | None:
+    """Write one export; returns why it has no transcript (where events were looked
+    for), or None when its events were found."""
     from convstore.fsutil import atomic_text
     from convstore.jobs.export import event_source, write_json, write_markdown
 
@@ -137,9 +157,10 @@ def _export(
     write = write_json if output_format == "json" else write_markdown
     if target is None:
         write(record, source, sys.stdout)
-        return
-    with atomic_text(target) as stream:
-        write(record, source, stream)
+    else:
+        with atomic_text(target) as stream:
+            write(record, source, stream)
+    return source.not_found()
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ import typer
 from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
+    UNCHECKED_PATH,
     ConfigOption,
     ConnectTimeoutOption,
     DatabaseOption,
@@ -112,6 +113,7 @@ def migrate(
             "and what --after did to its source and where it is now.",
             rich_help_panel=OUTPUT_PANEL,
             show_default=False,
+            **UNCHECKED_PATH,
         ),
     ] = None,
     file_store: FileStoreOption = None,
@@ -123,9 +125,12 @@ def migrate(
     """Migrate V0 conversations (files and SaaS rows) to V1 rows, in resumable batches."""
     from convstore.cli import render
     from convstore.cli.progress import progress
+    from convstore.fsutil import check_output
     from convstore.jobs import migrate as job
     from convstore.stores.catalog import open_catalog
 
+    if report_file is not None:
+        check_output(report_file, directory=False)
     settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
     options = job.Options(
         events_root=None if no_events else settings.events_root,
@@ -202,7 +207,12 @@ class _ReportFile:
 
     def __enter__(self) -> _ReportFile:
         if self.path is not None:
-            self.stream = self.path.open("w", encoding="utf-8")
+            from convstore.fsutil import cannot_write
+
+            try:
+                self.stream = self.path.open("w", encoding="utf-8")
+            except OSError as error:
+                raise cannot_write(self.path, error) from error
             self.stream.write('{"conversations": [')
         return self
 

@@ -26,8 +26,15 @@ VersionChoice = Literal["V0", "V1"]
 Severity = Literal["error", "warning", "info"]
 
 
-def _store(*names: str, help: str) -> Any:
-    return typer.Option(*names, help=help, rich_help_panel=STORE_PANEL, show_default=False)
+def _store(*names: str, help: str, **settings: Any) -> Any:
+    return typer.Option(
+        *names, help=help, rich_help_panel=STORE_PANEL, show_default=False, **settings
+    )
+
+
+# Paths are checked by the command, not by the option parser: a path that cannot be
+# read is exit 3 saying "permission denied", as everywhere, not a usage error.
+UNCHECKED_PATH: dict[str, Any] = {"readable": False}
 
 
 def _filter(*names: str, help: str, **settings: Any) -> Any:
@@ -45,6 +52,7 @@ FileStoreOption = Annotated[
     _store(
         "--file-store",
         help="Directory that holds sessions/ (V0 files); env CONVSTORE_FILE_STORE.",
+        **UNCHECKED_PATH,
     ),
 ]
 DatabaseOption = Annotated[
@@ -57,6 +65,7 @@ EventsDirOption = Annotated[
         "--events-dir",
         help="Where V1 event files live (<persistence dir>/v1_conversations); "
         "env CONVSTORE_EVENTS_DIR.",
+        **UNCHECKED_PATH,
     ),
 ]
 NoCacheOption = Annotated[
@@ -79,7 +88,11 @@ ConnectTimeoutOption = Annotated[
 ]
 ConfigOption = Annotated[
     Path | None,
-    _store("--config", help="config.toml to read instead of the user config directory's."),
+    _store(
+        "--config",
+        help="config.toml to read instead of the user config directory's.",
+        **UNCHECKED_PATH,
+    ),
 ]
 
 ConversationIdArgument = Annotated[

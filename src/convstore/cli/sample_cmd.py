@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from convstore.cli.common import translated
+from convstore.cli.options import UNCHECKED_PATH
 
 EXAMPLES = """\
 Example:
@@ -18,7 +19,8 @@ Example:
 
 def sample(
     directory: Annotated[
-        Path, typer.Argument(help="A new or empty directory.", show_default=False)
+        Path,
+        typer.Argument(help="A new or empty directory.", show_default=False, **UNCHECKED_PATH),
     ],
     files: Annotated[int, typer.Option(min=0, help="How many V0 metadata.json files.")] = 300,
     rows: Annotated[
@@ -28,9 +30,14 @@ def sample(
 ) -> None:
     """Write V0 files of every generation (a few broken) and an OpenHands-shaped SQLite database."""
     from convstore.cli import render
+    from convstore.fsutil import cannot_write, check_output
     from convstore.sample import write_sample
 
-    summary = write_sample(directory, files=files, rows=rows, seed=seed)
+    check_output(directory, directory=True)
+    try:
+        summary = write_sample(directory, files=files, rows=rows, seed=seed)
+    except OSError as error:
+        raise cannot_write(Path(error.filename or directory), error) from error
     render.err.print(
         f"wrote {summary.files} V0 files and {summary.broken} broken ones under "
         f"{summary.file_store}/sessions, {summary.v0_rows} V0 and {summary.v1_rows} V1 rows "

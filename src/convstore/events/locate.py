@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from convstore.events.v0 import event_ids, find_events_dir
+from convstore.events.v0 import event_ids, events_dir_candidates, find_events_dir
 from convstore.events.v1_files import conversation_dir, directory_stats
 from convstore.fsutil import tree_size
 from convstore.ids import id_problem, parse_uuid
@@ -45,13 +45,39 @@ def locate_events(
 
 
 def v1_directories(root: Path, identifier: uuid.UUID, user_id: str | None) -> list[Path]:
-    """Every existing V1 event directory of a conversation: single user,
+    """Every existing V1 event directory of a conversation (``v1_candidates``)."""
+    candidates = v1_candidates(root, identifier, user_id)
+    return [path for path in candidates if path.is_dir() and not path.is_symlink()]
+
+
+def v1_candidates(root: Path, identifier: uuid.UUID, user_id: str | None) -> list[Path]:
+    """Where a V1 conversation's events may be: single user,
     ``<persistence>/v1_conversations/<hex>``; with a user id, 1.x writes
     ``<persistence>/<user_id>/v1_conversations/<hex>`` on local disk."""
     candidates = [conversation_dir(root, identifier)]
     if user_id and id_problem(user_id) is None:
         candidates.append(conversation_dir(root.parent / user_id / root.name, identifier))
-    return [path for path in candidates if path.is_dir() and not path.is_symlink()]
+    return candidates
+
+
+def searched_directories(
+    conversation_id: str,
+    version: str,
+    user_id: str | None,
+    file_store: Path | None,
+    events_root: Path | None,
+) -> list[Path]:
+    """Every directory ``locate_events`` looks in for this conversation, in its order."""
+    if version == "V0":
+        return (
+            []
+            if file_store is None
+            else events_dir_candidates(file_store, conversation_id, user_id)
+        )
+    identifier = parse_uuid(conversation_id)
+    if identifier is None or events_root is None:
+        return []
+    return v1_candidates(events_root, identifier, user_id)
 
 
 @dataclass(frozen=True)

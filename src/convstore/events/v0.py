@@ -69,13 +69,19 @@ def find_events_dir(root: Path, conversation_id: str, user_id: str | None = None
     With a user, the per-user layout is looked at first, then ``sessions/``: stores
     written before 2025-03 hold a user's conversations there too.
     """
+    candidates = events_dir_candidates(root, conversation_id, user_id)
+    return next((candidate for candidate in candidates if candidate.is_dir()), None)
+
+
+def events_dir_candidates(root: Path, conversation_id: str, user_id: str | None) -> list[Path]:
+    """Where ``find_events_dir`` looks, in its order (none for an id that is no name)."""
     if id_problem(conversation_id) is not None:
-        return None
+        return []
     candidates = [root / "sessions" / conversation_id / "events"]
     if user_id and id_problem(user_id) is None:
         user_dir = root / "users" / user_id / "conversations" / conversation_id / "events"
         candidates.insert(0, user_dir)
-    return next((candidate for candidate in candidates if candidate.is_dir()), None)
+    return candidates
 
 
 def event_ids(events_dir: Path) -> list[int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from convstore.events import iter_events, iter_v1_events
-from convstore.events.locate import EventLocation, locate_events
+from convstore.events.locate import EventLocation, locate_events, searched_directories
 from convstore.events.report import Problem
 from convstore.model import ConversationMetadata
 
@@ -31,6 +31,24 @@ class EventSource:
 
     location: EventLocation | None
     problems: list[str] = field(default_factory=list)
+    # Every directory looked in, in order: what an export without events names.
+    searched: list[Path] = field(default_factory=list)
+    version: str = "V1"
+
+    def not_found(self) -> str | None:
+        """Why there is no transcript, where it was looked for, and how to look
+        elsewhere; None when the events were found."""
+        if self.location is not None:
+            return None
+        option = (
+            "--file-store (the directory holding sessions/)"
+            if self.version == "V0"
+            else ("--events-dir (the v1_conversations directory)")
+        )
+        if not self.searched:
+            return f"no event files found: nowhere to look; give {option}"
+        looked = ", ".join(str(path) for path in self.searched)
+        return f"no event files found in {looked}; give {option} to look elsewhere"
 
     @property
     def format(self) -> str | None:
@@ -58,11 +76,14 @@ def event_source(
     record: ConversationMetadata, file_store: Path | None, events_root: Path | None
 ) -> EventSource:
     """The events OpenHands shows for this conversation (V0 or V1 layout)."""
-    return EventSource(
-        locate_events(
-            record.conversation_id, record.version, record.user_id, file_store, events_root
-        )
+    where = (record.conversation_id, record.version, record.user_id, file_store, events_root)
+    source = EventSource(
+        locate_events(*where), searched=searched_directories(*where), version=record.version
     )
+    missing = source.not_found()
+    if missing is not None:
+        source.problems.append(missing)
+    return source
 
 
 def write_json(record: ConversationMetadata, source: EventSource, stream: TextIO) -> int:
@@ -72,6 +93,7 @@ def write_json(record: ConversationMetadata, source: EventSource, stream: TextIO
         "location": record.location,
         "events_format": source.format,
         "events_location": None if source.directory is None else str(source.directory),
+        "events_searched": [str(path) for path in source.searched],
     }
     stream.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "events": [')
     count = 0
@@ -93,7 +115,7 @@ def write_markdown(record: ConversationMetadata, source: EventSource, stream: Te
             stream.write(block + "\n\n")
         count += 1
     if source.format is None:
-        stream.write("_No event files were found for this conversation._\n")
+        stream.write("_No event files were found for this conversation._\n\n")
     if source.problems:
         stream.write("## Problems reading the events\n\n")
         stream.writelines(f"- {problem}\n" for problem in source.problems)

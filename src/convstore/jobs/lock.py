@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from convstore.errors import Conflict
+from convstore.fsutil import cannot_write
 from convstore.stores.sql import SqlStore
 
 # A fixed advisory-lock key: the first 8 bytes of "convstore-migrate" as a bigint.
@@ -41,7 +42,11 @@ def migration_lock(store: SqlStore) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        # Beside the database: a directory this user may not write, so neither may SQLite.
+        raise cannot_write(path, error) from error
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
