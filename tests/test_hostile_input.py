@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import Database, FileStoreBuilder
 from tests.faults import CLI, cli, listing, one_line_error, table_digest, tree_digest
 
-USAGE, FAILED, NOT_FOUND = 2, 1, 4
+USAGE, FAILED, UNAVAILABLE, NOT_FOUND = 2, 1, 3, 4
 
 
 @dataclass
@@ -162,9 +162,10 @@ def test_a_session_directory_linked_out_of_the_store_is_never_followed(
     table = cli("list", *options)
     assert table.exit_code == 0 and "private" not in table.stdout
 
-    shown = cli("show", *options, "secret")
-    assert shown.exit_code == 0
+    shown = cli("show", *options, "secret")  # what it can, then exit 3: it could not read it
+    assert shown.exit_code == UNAVAILABLE
     assert "private" not in shown.stdout and "symbolic link out of the file store" in shown.stdout
+    assert "symbolic link out of the file store" in one_line_error(shown.stderr)
 
     renamed = cli("rename", *options, "secret", "mine now")
     assert renamed.exit_code == FAILED
@@ -210,7 +211,8 @@ def test_a_metadata_file_linked_out_of_the_store_is_never_read(
     ]
     assert entry["title"] is None and "symbolic link" in entry["problems"][0]
     shown = cli("show", *_options(file_store), "linked")
-    assert shown.exit_code == 0 and "private" not in shown.stdout
+    assert shown.exit_code == UNAVAILABLE and "private" not in shown.stdout
+    assert "symbolic link" in one_line_error(shown.stderr)
     renamed = cli("rename", *_options(file_store), "linked", "mine now")
     assert renamed.exit_code == FAILED
     assert "symbolic link" in one_line_error(renamed.stderr)
@@ -241,9 +243,14 @@ def test_a_fifo_or_device_instead_of_metadata_is_a_problem_not_a_hang(
             timeout=60,
             stdin=subprocess.DEVNULL,
         )
-        assert process.returncode == (FAILED if command[0] == "rename" else 0), process.stderr
+        # show prints what it can, then exits 3: it could not read the metadata.
+        expected = {"rename": FAILED, "show": UNAVAILABLE}.get(command[0], 0)
+        assert process.returncode == expected, process.stderr
         if command[0] == "rename":
             assert "refusing" in one_line_error(process.stderr)
+        elif command[0] == "show":
+            line = one_line_error(process.stderr)
+            assert line.startswith(f"convstore: cannot read {command[1]}: metadata.json is "), line
         else:
             assert "Traceback" not in process.stderr
     listed = json.loads(
@@ -342,7 +349,9 @@ def test_a_50_mb_metadata_file_is_a_bounded_error(file_store: FileStoreBuilder) 
         "it is not metadata"
     ]
     shown = cli("show", *options, conversation_id)
-    assert shown.exit_code == 0 and "more than the 1,048,576 convstore reads" in shown.stdout
+    assert shown.exit_code == UNAVAILABLE
+    assert "more than the 1,048,576 convstore reads" in shown.stdout
+    assert "more than the 1,048,576" in one_line_error(shown.stderr)
     renamed = cli("rename", *options, conversation_id, "new title")
     assert renamed.exit_code == FAILED
     assert "refusing to rewrite" in one_line_error(renamed.stderr)

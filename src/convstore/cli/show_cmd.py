@@ -20,6 +20,9 @@ EXAMPLES = """\
 Examples:
   convstore show 0f83cf799c8c5a129939996ab6ae6908
   convstore show 0f83cf79-9c8c-5a12-9939-996ab6ae6908 --format json
+
+Exit status 3 when the conversation or its events could not be read
+(permission denied, a link out of the store), after what could be read.
 """
 
 
@@ -35,14 +38,18 @@ def show(
 ) -> None:
     """Show every field of one conversation, where it lives, and what is wrong with it."""
     from convstore.cli import render
+    from convstore.errors import StoreUnavailable
     from convstore.events.locate import event_stats
+    from convstore.stores.files import FileStore
 
     with open_catalog(file_store, db, config, connect_timeout, events_dir=events_dir) as catalog:
         record = catalog.get(conversation_id, user)
+        unread = None
         try:
             found = catalog.events(record)
         except PermissionError:
-            found = None  # a directory this user cannot search: its problems say so already
+            found = None
+            unread = f"cannot read the events of {record.conversation_id}: permission denied"
         render.one(
             record,
             output_format,
@@ -50,6 +57,11 @@ def show(
             disk_usage=catalog.disk_usage(record),
             events=None if found is None else event_stats(found),
         )
+    # What could be shown is shown; a conversation that could not be read is still exit 3.
+    if FileStore.unread(record):
+        unread = f"cannot read {record.conversation_id}: {'; '.join(record.problems)}"
+    if unread is not None:
+        raise StoreUnavailable(unread)
 
 
 def register(app: typer.Typer) -> None:

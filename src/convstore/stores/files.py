@@ -258,6 +258,13 @@ class FileStore:
             )
         return record.with_token(fingerprint(raw))
 
+    @staticmethod
+    def unread(record: ConversationMetadata) -> bool:
+        """True for a V0 record made without its file's bytes (permission denied, a link
+        out of the store, not a regular file): one read from bytes carries their
+        fingerprint as its token, even when they are not valid metadata."""
+        return record.store == "files" and not record.token
+
     def _unreadable(self, address: str, location: str, *problems: str) -> ConversationMetadata:
         return ConversationMetadata.unreadable(
             address, store=self.name, version="V0", location=location, problems=list(problems)
