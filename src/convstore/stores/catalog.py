@@ -20,6 +20,7 @@ from convstore.events.locate import EventLocation, locate_events
 from convstore.fsutil import remove_directory, tree_size
 from convstore.ids import parse_uuid, v0_form, v1_form, validate_id
 from convstore.model import UNDATED, ConversationMetadata
+from convstore.stores import filters
 from convstore.stores.base import (
     ConversationStore,
     Page,
@@ -72,7 +73,9 @@ class Catalog:
     # Listing
 
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
-        """Every matching conversation of every store, in ``query.sort`` order."""
+        """Every matching conversation of every store, in ``query.sort`` order; a
+        filter that can never match is a usage error (``filters.check``)."""
+        filters.check(query, self.sql)
         sort = query.sort
         streams = [store.search(query) for store in self.stores]
         merged = heapq.merge(
