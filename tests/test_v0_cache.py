@@ -262,6 +262,46 @@ def test_a_cache_directory_that_cannot_be_written_means_reading_the_files(tmp_pa
     assert len(warnings) == 1 and "reading every file" in warnings[0]
 
 
+def test_cache_files_not_used_for_30_days_are_pruned_and_the_one_in_use_is_kept(tmp_path):
+    """One cache file per store path would otherwise pile up forever (stores moved,
+    deleted, listed once from a scratch directory)."""
+    from convstore.stores.v0_cache import PRUNE_AFTER_SECONDS
+
+    root = tmp_path / "store"
+    write(root, "f" * 32, {"conversation_id": "f" * 32})
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    cache = V0Cache.for_store(root, directory)
+    now = time.time()
+
+    def made(name: str, age: float, suffixes: tuple[str, ...] = ("", "-wal", "-shm")) -> list[Path]:
+        paths = [directory / f"{name}{suffix}" for suffix in suffixes]
+        for path in paths:
+            path.write_bytes(b"")  # an empty file is an empty SQLite database
+            os.utime(path, (now - age, now - age))
+        return paths
+
+    unused = made("0" * 32 + ".sqlite3", PRUNE_AFTER_SECONDS + 3600)
+    recent = made("1" * 32 + ".sqlite3", PRUNE_AFTER_SECONDS - 3600)
+    [own] = made(cache.path.name, 2 * PRUNE_AFTER_SECONDS, ("",))  # used by this listing
+    [other] = made("notes.txt", 2 * PRUNE_AFTER_SECONDS, ("",))  # not a cache file
+
+    assert ids(FileStore(root, cache=cache), Query()) == ["f" * 32]
+    assert not any(path.exists() for path in unused)
+    assert all(path.exists() for path in recent) and other.exists()
+    assert own.exists() and own.stat().st_mtime >= now - 60  # touched: used just now
+
+
+def test_an_empty_or_absent_sessions_directory_needs_no_cache_file(tmp_path):
+    root = tmp_path / "store"
+    root.mkdir()
+    cache = V0Cache.for_store(root, tmp_path / "cache")
+    assert ids(FileStore(root, cache=cache), Query()) == []
+    (root / "sessions").mkdir()
+    assert ids(FileStore(root, cache=cache), Query()) == []
+    assert not cache.path.exists()
+
+
 def _list_repeatedly(root: str, cache_dir: str, rounds: int, results: Any) -> None:
     files_module.now_ns = lambda: time.time_ns() + 2 * RACY_WINDOW_NS
     cache = V0Cache.for_store(Path(root), Path(cache_dir))

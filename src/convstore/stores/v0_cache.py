@@ -41,6 +41,7 @@ import os
 import secrets
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,10 @@ _INDEXES = {
 # the end: one sort each instead of 10^5 random insertions (measured: 3.6 s of inserts
 # for a cold 100k-file store become under a second).
 BULK_LOAD = 5000
+# A cache file no listing has used for this long belongs to a store that moved, was
+# deleted or is no longer listed from here: the next listing of any store removes it.
+PRUNE_AFTER_SECONDS = 30 * 24 * 3600
+CACHE_SUFFIX = ".sqlite3"
 _COLUMNS = {"created": "created", "updated": "updated", "title": "title"}
 
 Parser = Callable[[Sequence[str]], Iterator[list[Entry]]]
@@ -156,7 +161,9 @@ class V0Cache:
         """The cache of the store at ``root``: one file per resolved store path."""
         real = str(root.resolve())
         name = hashlib.sha256(os.fsencode(real)).hexdigest()[:32]
-        return cls((directory or default_directory()) / f"{name}.sqlite3", Path(real), warn=warn)
+        return cls(
+            (directory or default_directory()) / f"{name}{CACHE_SUFFIX}", Path(real), warn=warn
+        )
 
     def listing(self, manifest: Manifest, query: Query, parse: Parser) -> Listing:
         """The scan's entries that match ``query``, ordered, after bringing the cache up
@@ -199,6 +206,10 @@ class V0Cache:
         # Titles and user ids are the operator's data: the file is private from the start
         # (SQLite gives its -wal and -shm files the same mode).
         os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        # Used now: pruning goes by the mtime, which a listing that only reads keeps.
+        with contextlib.suppress(OSError):
+            os.utime(self.path)
+        prune(self.path.parent, keep=self.path)
         connection = sqlite3.connect(
             self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
         )
@@ -235,6 +246,29 @@ class V0Cache:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
+
+
+def prune(directory: Path, keep: Path, now: float | None = None) -> list[Path]:
+    """Remove the cache files (and their -wal, -shm) of ``directory`` that no listing
+    has used for ``PRUNE_AFTER_SECONDS``, except ``keep``; returns those removed.
+
+    A run that starts using a file as it is pruned keeps working on the unlinked file
+    (its work is only lost to the next run, which rebuilds it), and a file is touched
+    on every use, so one in use is never this old.
+    """
+    cutoff = (time.time() if now is None else now) - PRUNE_AFTER_SECONDS
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.name.endswith(CACHE_SUFFIX) or entry.path == str(keep):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    for suffix in ("-wal", "-shm", ""):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path + suffix)
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def _schema_ready(connection: sqlite3.Connection, store: str) -> bool:
