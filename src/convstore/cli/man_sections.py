@@ -63,8 +63,13 @@ DESCRIPTION: tuple[Block, ...] = (
         )
     ),
     Paragraph(
-        "`convstore config` shows what was resolved and why. A SQLite path that does not "
-        "exist is an error, never a new empty database."
+        "`convstore config` shows what was resolved and why, and whether each store is "
+        "used. A store that a flag, an environment variable or the configuration file "
+        "names must exist and be readable: otherwise every command stops with exit status "
+        "3. Only the defaults may be absent (`not found, not used`). A file store without "
+        "`sessions/` is an empty V0 store. A SQLite path that does not exist is an error, "
+        "never a new empty database. Batch jobs end with a `stores:` line on standard "
+        "error naming the stores they read. Passwords are masked in every message."
     ),
     Paragraph(
         "Standard output carries data only. Progress, hints and errors go to standard "
@@ -92,7 +97,7 @@ EXIT_STATUS: tuple[Block, ...] = (
             (
                 "3",
                 "A store cannot be reached or read: a missing table, a database that is "
-                "down, permission denied.",
+                "down, permission denied; or an output cannot be written.",
             ),
             ("4", "Not found."),
             (

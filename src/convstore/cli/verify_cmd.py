@@ -57,8 +57,9 @@ FixOption = Annotated[
     bool,
     typer.Option(
         "--fix",
-        help="Repair what is safe (missing created_at from the file's mtime, null pr_number, "
-        "stale temporary files, ...), atomically; never deletes a conversation.",
+        help="Repair what is safe (missing created_at from the file's mtime or "
+        "last_updated_at, whichever is earlier; null pr_number; stale temporary files; ...), "
+        "atomically; never deletes a conversation.",
     ),
 ]
 ListChecksOption = Annotated[
