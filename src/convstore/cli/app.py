@@ -84,6 +84,7 @@ EXIT_STATUSES = (
     ("4", "not found"),
     ("5", "conflict: changed since read, or a lock is held"),
     ("130", "interrupted"),
+    ("141", "stdout closed early (a reader such as head stopped)"),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from convstore.stores.catalog import Catalog
 
 P = ParamSpec("P")
+
+# The status of a program that a closed stdout ends (128 + SIGPIPE), as `yes | head -1`
+# reports it: a script under `set -o pipefail` tells it from "problems found" (1).
+STDOUT_CLOSED = 141
 
 
 def resolve_settings(
@@ -63,7 +68,8 @@ def translated(function: Callable[P, None]) -> Callable[P, None]:
     """Run a command, turning a library error into one stderr line and its exit status.
 
     Applied to every command when it is registered, so the translation also holds for
-    callers that invoke the Typer app directly (tests, other front ends).
+    callers that invoke the Typer app directly (tests, other front ends). A reader that
+    closed stdout (``| head -1``) ends the command there, quietly, with ``STDOUT_CLOSED``.
     """
 
     @functools.wraps(function)
@@ -74,6 +80,9 @@ def translated(function: Callable[P, None]) -> Callable[P, None]:
 
         try:
             function(*args, **kwargs)
+            sys.stdout.flush()  # here, where a reader gone away can still end it quietly
+        except BrokenPipeError:
+            raise typer.Exit(stdout_closed()) from None
         except ConvstoreError as error:
             if state.debug:
                 sys.stderr.write(scrubbed("".join(traceback.format_exception(error))))
@@ -83,3 +92,18 @@ def translated(function: Callable[P, None]) -> Callable[P, None]:
             raise typer.Exit(error.exit_status) from None
 
     return wrapper
+
+
+def stdout_closed() -> int:
+    """Stop writing to a stdout whose reader has gone; the status to exit with.
+
+    Whatever is still buffered would fail again when the interpreter flushes it at exit
+    (a warning on stderr, exit 120): stdout is pointed at /dev/null instead.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # not a file descriptor (a test's capture): nothing will flush it into a pipe
+    return STDOUT_CLOSED

@@ -99,6 +99,7 @@ def list_conversations(
             if page.next_cursor is None:
                 return
             if not (interactive() and output_format == "table"):
+                sys.stdout.flush()  # the page first: a closed stdout ends the command here
                 sys.stderr.write(f"more: --cursor {page.next_cursor}\n")
                 return
             render.err.print("[dim]-- any key for more, q to quit --[/dim]", end="")

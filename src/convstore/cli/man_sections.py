@@ -105,6 +105,12 @@ EXIT_STATUS: tuple[Block, ...] = (
                 "Conflict: the record changed since it was read, or another job holds the lock.",
             ),
             ("130", "Interrupted."),
+            (
+                "141",
+                "Standard output was closed before the command finished writing (a reader "
+                "such as `head` stopped reading): the command stops there, silently, as a "
+                "program ended by SIGPIPE would.",
+            ),
         )
     ),
 )

@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from convstore.model import ConversationMetadata
     from convstore.stores.base import Removal
 
-out = Console(soft_wrap=True)
+
+class _Stdout(Console):
+    def on_broken_pipe(self) -> None:
+        # Rich would exit 1 here ("problems found"): leave it to the one place that ends
+        # every command whose stdout closed (cli.common.translated).
+        raise BrokenPipeError
+
+
+out = _Stdout(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 if not out.is_terminal:
     # A pipe has no width: never wrap a row into several lines for a script to untangle.
@@ -361,6 +369,7 @@ def findings_end(fmt: str, tally: Any, verification: Any, stream: TextIO | None 
         (stream or sys.stdout).write(f'\n], "summary": {summary}}}\n')
     elif fmt == "table":
         _findings_table(tally, verification)
+    sys.stdout.flush()  # the report first: a closed stdout ends the command here
     _verify_summary(tally, verification)
 
 
