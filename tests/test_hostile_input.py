@@ -483,7 +483,8 @@ def test_not_a_number_and_infinity_never_reach_json_output(file_store: FileStore
     )
     options = _options(file_store)
     [entry] = [item for item in listing(*options) if item["conversation_id"] == "odd"]
-    assert entry["accumulated_cost"] == 0.0 and entry["prompt_tokens"] == 0
+    # As stored, in the only form JSON output can carry them: their names, as text.
+    assert entry["accumulated_cost"] == "NaN" and entry["prompt_tokens"] == "Infinity"
     assert entry["problems"][0].startswith("accumulated_cost is invalid (input should be a finite")
     assert entry["problems"][1].startswith("prompt_tokens is invalid")
     for fmt in ("jsonl",):

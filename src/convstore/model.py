@@ -17,10 +17,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic import ValidationError as PydanticValidationError
 
+# Re-exported: the names live apart so that --help can list them without pydantic.
+from convstore.fields import LEGACY_FIELDS as LEGACY_FIELDS
+from convstore.fields import METADATA_JSON_FIELDS as METADATA_JSON_FIELDS
+from convstore.fields import OUTPUT_FIELDS as OUTPUT_FIELDS
+from convstore.fields import SQL_ONLY_FIELDS as SQL_ONLY_FIELDS
 from convstore.ids import id_problem
 
 # Re-exported: the parser lives apart so that scanning processes need no pydantic.
 from convstore.timestamps import as_utc as as_utc
+from convstore.timestamps import format_timestamp
 from convstore.timestamps import parse_timestamp as parse_timestamp
 
 GIT_PROVIDERS = frozenset({"github", "gitlab", "bitbucket", "enterprise_sso"})
@@ -67,45 +73,6 @@ def _stringify_number(value: Any) -> Any:
 UtcDatetime = Annotated[datetime, BeforeValidator(_timestamp)]
 LegacyId = Annotated[str | None, BeforeValidator(_stringify_number)]
 
-# The fields of metadata.json, in the order OpenHands writes them.
-METADATA_JSON_FIELDS: tuple[str, ...] = (
-    "conversation_id",
-    "selected_repository",
-    "user_id",
-    "selected_branch",
-    "git_provider",
-    "title",
-    "last_updated_at",
-    "trigger",
-    "pr_number",
-    "created_at",
-    "llm_model",
-    "accumulated_cost",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "sandbox_id",
-    "conversation_version",
-    "is_public",
-    "public_share_token",
-    "shared_at",
-)
-# Columns of conversation_metadata that metadata.json never had (V1 rows, 1.x revisions),
-# and the owner's org from the 1.x enterprise ownership table.
-SQL_ONLY_FIELDS: tuple[str, ...] = (
-    "max_budget_per_task",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "context_window",
-    "per_turn_token",
-    "parent_conversation_id",
-    "public",
-    "tags",
-    "agent_kind",
-    "execution_status",
-    "org_id",
-)
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 DATETIME_FIELDS = frozenset({"created_at", "last_updated_at", "shared_at"})
 
@@ -159,9 +126,16 @@ class ConversationMetadata(BaseModel):
     problems: list[str] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
 
-    # The fields the source actually had (keys of the file, columns of the table), so
-    # output shows a 1.x column only where the database has it.
+    # The fields the source actually had (keys of the file, columns of the table): output
+    # gives null for the others, whatever default the model holds.
     _source_fields: frozenset[str] = PrivateAttr(default=frozenset())
+    # Stored values the model does not hold as they are, by field (usually none), each
+    # as JSON can carry it (``_json_value``). ``_dropped``: refused (invalid, or null
+    # where OpenHands needs a value), the field left at its default. ``_coerced``:
+    # accepted as another type (a numeric user_id made a string). Machine output gives
+    # both as stored: a script sees what the store holds.
+    _dropped: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _coerced: dict[str, Any] = PrivateAttr(default_factory=dict)
     # Opaque fingerprint of the record as read, for optimistic concurrency on write.
     _token: str = PrivateAttr(default="")
 
@@ -193,16 +167,23 @@ class ConversationMetadata(BaseModel):
         }
         extra = {key: value for key, value in data.items() if key not in _MODEL_FIELDS}
         found = [*problems]
+        dropped: dict[str, Any] = {}
+        coerced: dict[str, Any] = {}
+        if len(known) + len(extra) < len(data):  # nulls left out of ``known``
+            dropped.update((key, None) for key in data.keys() - known.keys() - extra.keys())
         legacy = known.get("github_user_id")
         if not (legacy is None or isinstance(legacy, str | int)) or isinstance(legacy, bool):
             # OpenHands strips github_user_id unread: whatever it holds harms nothing.
-            del known["github_user_id"]
+            dropped["github_user_id"] = _json_value(known.pop("github_user_id"))
+        elif isinstance(legacy, int):
+            coerced["github_user_id"] = legacy  # made a string: early files' ids were ints
         user_id = known.get("user_id")
         if isinstance(user_id, int) and not isinstance(user_id, bool):
             found.append(
                 f"user_id is a number ({user_id}); OpenHands expects a string "
                 "and skips this conversation"
             )
+            coerced["user_id"] = user_id
             known["user_id"] = str(user_id)
         written_id = known.get("conversation_id")
         if address is not None:
@@ -218,10 +199,12 @@ class ConversationMetadata(BaseModel):
         fields = frozenset(data if source_fields is None else source_fields)
         screened = _screened(known)
         if screened is None:
-            record = _validate_dropping_bad_fields(known, place, found)
+            record = _validate_dropping_bad_fields(known, place, found, dropped, coerced)
             record._source_fields = fields
+            record._dropped = dropped
+            record._coerced = coerced
         else:
-            record = _constructed(screened, place, fields)
+            record = _constructed(screened, place, fields, dropped, coerced)
         # Filled in place: each assignment to a pydantic field is a Python-level call, and
         # every listing and migration builds its records here.
         record.problems.extend(found)
@@ -287,14 +270,77 @@ class ConversationMetadata(BaseModel):
     def short_id(self) -> str:
         return self.conversation_id[:8]
 
+    def known(self, name: str) -> Any:
+        """A field's value, or None where the source gave none the model could use
+        (the field absent, null, or dropped as invalid): for the views made for people,
+        which say "unknown" where a default would pass for a fact."""
+        if name not in self._source_fields or name in self._dropped:
+            return None
+        return getattr(self, name)
+
     def output_fields(self) -> dict[str, Any]:
-        """metadata.json's fields, the SQL-only ones the source had, and where it lives."""
-        names = [*METADATA_JSON_FIELDS]
-        names += [name for name in SQL_ONLY_FIELDS if name in self._source_fields]
-        data = self.model_dump(mode="json", include=set(names))
-        ordered = {name: data[name] for name in names}
-        ordered.update(store=self.store, version=self.version, problems=self.problems)
-        return ordered
+        """Every field of ``OUTPUT_FIELDS``, in that order, each as the source holds it.
+
+        Null where the source lacks the field (a V0 file has no SQL-only column, an
+        unreadable file has nothing); the stored value where the model coerced or
+        dropped it (a numeric user_id stays a number); times in ``format_timestamp``'s
+        form. The conversation id is the one the store files it under.
+        """
+        present = self._source_fields
+        values = self.__dict__
+        data: dict[str, Any] = {"conversation_id": None}
+        for name in _STORED_OUTPUT_FIELDS:
+            data[name] = _plain(values[name]) if name in present else None
+        data.update(self._dropped)
+        data.update(self._coerced)
+        data.update(
+            conversation_id=self.conversation_id,
+            store=self.store,
+            version=self.version,
+            location=self.location,
+            problems=list(self.problems),
+        )
+        return data
+
+
+_STORED_OUTPUT_FIELDS = OUTPUT_FIELDS[1:-4]  # all but the id and where the record lives
+
+
+def _plain(value: Any) -> Any:
+    """A model's value as JSON holds it (a copy of a list or dict: output is its own)."""
+    kind = type(value)
+    if kind is datetime:
+        return format_timestamp(value)
+    if kind is list:
+        return list(value)
+    if kind is dict:
+        return dict(value)
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    """A value as stored, in a form JSON can carry: NaN and infinities (which a JSON file
+    may hold, but JSON output cannot) as their names, anything else JSON lacks as text."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else json_constant(value)
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def json_constant(value: float) -> str:
+    """How JSON files spell a float JSON has no number for (``NaN``, ``Infinity``)."""
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 # ``packed``: a tuple of values in this order, a set of names, the private attributes.
@@ -427,7 +473,11 @@ def _screened(known: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _constructed(
-    values: dict[str, Any], place: dict[str, Any], source_fields: frozenset[str]
+    values: dict[str, Any],
+    place: dict[str, Any],
+    source_fields: frozenset[str],
+    dropped: dict[str, Any],
+    coerced: dict[str, Any],
 ) -> ConversationMetadata:
     """The record pydantic would build from screened ``values``, built directly: the
     fields in declaration order, fresh mutable defaults, the same fields-set."""
@@ -441,29 +491,60 @@ def _constructed(
             "__dict__": fields,
             "__pydantic_extra__": None,
             "__pydantic_fields_set__": {*values, *place},
-            "__pydantic_private__": {"_source_fields": source_fields, "_token": ""},
+            "__pydantic_private__": {
+                "_source_fields": source_fields,
+                "_dropped": dropped,
+                "_coerced": coerced,
+                "_token": "",
+            },
         }
     )
     return record
 
 
 def _validate_dropping_bad_fields(
-    known: dict[str, Any], place: dict[str, Any], problems: list[str]
+    known: dict[str, Any],
+    place: dict[str, Any],
+    problems: list[str],
+    dropped: dict[str, Any],
+    coerced: dict[str, Any],
 ) -> ConversationMetadata:
+    """The record pydantic builds of ``known``, each field it refuses dropped with a
+    problem sentence; ``dropped`` and ``coerced`` get the stored values it did not keep."""
     candidate = dict(known)
     while True:
         try:
-            return ConversationMetadata.model_validate({**candidate, **place})
+            record = ConversationMetadata.model_validate({**candidate, **place})
         except PydanticValidationError as error:
             failed = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
             for item in error.errors():
                 if item["loc"] and str(item["loc"][0]) in candidate:
                     problems.append(_describe(item))
-            dropped = failed & candidate.keys()
-            if not dropped:
+            refused = failed & candidate.keys()
+            if not refused:
                 raise
-            for name in dropped:
-                del candidate[name]
+            for name in refused:
+                dropped[name] = _json_value(candidate.pop(name))
+        else:
+            for name, value in candidate.items():
+                if name not in DATETIME_FIELDS and not _kept(value, getattr(record, name)):
+                    coerced.setdefault(name, _json_value(value))
+            return record
+
+
+def _kept(stored: Any, held: Any) -> bool:
+    """Whether the model holds a stored value as it is: the same JSON value (a whole
+    number in a float field is; "3" for 3 or 1 for true is not). Times are compared
+    apart: every valid one is held in UTC, and written in one form."""
+    if type(stored) is int and type(held) is float:
+        return stored == held
+    if type(stored) is not type(held):
+        return False
+    if type(stored) is list:
+        return len(stored) == len(held) and all(map(_kept, stored, held))
+    if type(stored) is dict:
+        return stored.keys() == held.keys() and all(_kept(stored[k], held[k]) for k in stored)
+    return bool(stored == held)
 
 
 def _describe(item: Any) -> str:
@@ -519,4 +600,4 @@ def _v0_problems(record: ConversationMetadata, data: Mapping[str, Any]) -> list[
 
 def format_v0_datetime(value: datetime) -> str:
     """The form OpenHands writes in metadata.json: ISO 8601, UTC with a ``Z`` suffix."""
-    return as_utc(value).isoformat().replace("+00:00", "Z")
+    return format_timestamp(value)

@@ -1,4 +1,5 @@
-"""Stored timestamps: the one lenient parser every reader shares, and an integer form.
+"""Stored timestamps: the one lenient parser every reader shares, the one textual form
+every output writes, and an integer form.
 
 Kept free of pydantic and SQLAlchemy, so the processes that scan the V0 file store in
 parallel start in milliseconds (``convstore.stores.v0_scan``). ``model`` re-exports
@@ -37,6 +38,12 @@ def parse_timestamp(value: Any) -> datetime | None:
     except (ValueError, OverflowError, OSError):
         return None
     return None
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``: the form OpenHands writes in metadata.json, and the
+    one every output of convstore uses, for people and programs alike."""
+    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def to_micros(value: datetime) -> int:

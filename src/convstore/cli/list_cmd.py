@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 
 import typer
 
 from convstore.cli.common import interactive, open_catalog, translated
+from convstore.fields import OUTPUT_FIELDS
 from convstore.cli.options import (
     AllPagesOption,
     ConfigOption,
@@ -39,6 +41,19 @@ Examples:
   convstore list --all --format csv > conversations.csv
   convstore list --cursor TOKEN   # the page after the one that printed TOKEN
 """
+# Help is 80 columns wide, with a margin.
+COLUMNS = (
+    textwrap.fill(
+        "Columns of csv, keys of json and jsonl: the same columns and keys whatever "
+        "stores are configured, always all of them, in this order; null (an empty cell) "
+        "where the source lacks a field, and each value as stored (a numeric user_id "
+        "stays a number):",
+        76,
+    )
+    + "\n"
+    + textwrap.fill(" ".join(OUTPUT_FIELDS), 76, initial_indent="  ", subsequent_indent="  ")
+    + "\n"
+)
 
 
 def list_conversations(
@@ -111,4 +126,4 @@ def list_conversations(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("list", epilog=EXAMPLES)(translated(list_conversations))
+    app.command("list", epilog=f"{EXAMPLES}\n{COLUMNS}")(translated(list_conversations))

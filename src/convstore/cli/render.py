@@ -55,8 +55,10 @@ def safe(value: object) -> str:
 def records(items: Iterable[ConversationMetadata], fmt: str, optional: Sequence[str] = ()) -> int:
     """Write records in ``fmt``, streaming; returns how many were written.
 
-    ``optional`` names fields only some databases have (execution_status, org_id):
-    the table and CSV get a column for each; JSON carries whatever the source has.
+    json, jsonl and csv give every field of ``OUTPUT_FIELDS``, always the same keys and
+    columns in the same order, whatever stores are configured. ``optional`` names fields
+    only some databases have (execution_status, org_id): the table, made for people,
+    gets a column for each.
     """
     target = sys.stdout
     if fmt == "json":
@@ -64,7 +66,7 @@ def records(items: Iterable[ConversationMetadata], fmt: str, optional: Sequence[
     if fmt == "jsonl":
         return _lines(items, target)
     if fmt == "csv":
-        return _csv(items, target, optional)
+        return _csv(items, target)
     return _table(items, optional)
 
 
@@ -87,29 +89,25 @@ def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     return count
 
 
-def _csv(items: Iterable[ConversationMetadata], target: TextIO, optional: Sequence[str]) -> int:
-    from convstore.model import METADATA_JSON_FIELDS
+def _csv(items: Iterable[ConversationMetadata], target: TextIO) -> int:
+    from convstore.model import OUTPUT_FIELDS
 
-    header = [*METADATA_JSON_FIELDS, *optional, "store", "version", "problems"]
     writer = csv.writer(target, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(OUTPUT_FIELDS)
     count = 0
     for record in items:
-        data = record.output_fields()
-        writer.writerow(
-            [_csv_cell(name, data.get(name, getattr(record, name, None))) for name in header]
-        )
+        writer.writerow([_csv_cell(value) for value in record.output_fields().values()])
         count += 1
     return count
 
 
-def _csv_cell(name: str, value: Any) -> str:
+def _csv_cell(value: Any) -> str:
+    """Null as an empty cell; lists, objects and booleans as JSON (problems too: a
+    sentence may hold any separator); text and numbers as they are."""
     if value is None:
         return ""
-    if name == "problems":
-        return "; ".join(value)
     if isinstance(value, list | dict | bool):
-        return json.dumps(value)
+        return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
@@ -190,9 +188,15 @@ def one(
     disk_usage: int | None = None,
     events: EventStats | None = None,
 ) -> None:
-    """Every field of one conversation, where it lives, its twin, problems, size, events."""
+    """Every field of one conversation, where it lives, its twin, problems, size, events.
+
+    JSON: the keys of ``list --format json``, then twin, size_on_disk and events. The
+    table leaves out the fields of other stores and generations the source lacks.
+    """
+    from convstore.model import METADATA_JSON_FIELDS
+
+    fields = record.output_fields()
     details: dict[str, Any] = {
-        "location": record.location,
         "twin": None
         if twin is None
         else f"{twin.version} {twin.conversation_id} ({twin.location})",
@@ -207,19 +211,16 @@ def one(
         },
     }
     if fmt == "json":
-        sys.stdout.write(
-            json.dumps({**record.output_fields(), **details}, ensure_ascii=False) + "\n"
-        )
+        sys.stdout.write(json.dumps({**fields, **details}, ensure_ascii=False) + "\n")
         return
     from rich.table import Table
 
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    for name, value in record.output_fields().items():
-        if name == "problems":
-            continue
-        table.add_row(name, safe(_plain(value)))
+    for name, value in fields.items():
+        if name in METADATA_JSON_FIELDS or name in record.source_fields or name in _PLACE:
+            table.add_row(name, safe(_plain(value)))
     for name, value in details.items():
         if name == "events" and events is not None:
             table.add_row(
@@ -234,6 +235,9 @@ def one(
     out.print(table)
     for problem in record.problems:
         out.print(f"[red]problem:[/red] {safe(problem)}", highlight=False)
+
+
+_PLACE = ("store", "version", "location")
 
 
 def _plain(value: Any) -> str:
