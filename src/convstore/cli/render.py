@@ -12,6 +12,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -49,7 +50,12 @@ def safe(value: object) -> str:
     visible and ``[`` escaped, so a title like ``[/x]`` is printed, not parsed."""
     from rich.markup import escape
 
-    return escape(str(value).translate(_CONTROLS))
+    return escape(_visible(value))
+
+
+def _visible(value: object) -> str:
+    """Text from a store with its control characters made visible, for a Text cell."""
+    return str(value).translate(_CONTROLS)
 
 
 def records(items: Iterable[ConversationMetadata], fmt: str, optional: Sequence[str] = ()) -> int:
@@ -111,48 +117,112 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-# Headings of the optional table columns (fields only some databases have).
-OPTIONAL_HEADINGS = {"execution_status": "status", "org_id": "org"}
+@dataclass(frozen=True)
+class _Column:
+    heading: str
+    style: str | None = None
+    widest: int | None = None  # never wider, even on a wide terminal
+    narrowest: int | None = None  # None: never cut (its cells are short and say it all)
+
+
+# The listing table, and the optional columns of fields only some databases have.
+_COLUMNS = {
+    "marker": _Column("", "red"),
+    "id": _Column("id", "cyan"),
+    "title": _Column("title", widest=60, narrowest=12),
+    "user": _Column("user", widest=24, narrowest=8),
+    "repository": _Column("repository", widest=40, narrowest=10),
+    "created": _Column("created"),
+    "version": _Column("version"),
+    "cost": _Column("cost"),
+    "execution_status": _Column("status", widest=12),
+    "org_id": _Column("org", widest=36, narrowest=8),
+}
+# On a narrow terminal, columns give way in two rounds. First those of ``CUT`` are cut,
+# in that order, each down to its narrowest before the next; then those of ``LEAVE_OUT``
+# are left out, in that order, until the rest fits with the title at its narrowest. Only
+# then is the title cut further. The problem marker, id and cost always show, whole; a
+# column that shows is never cut but for those of ``CUT``.
+CUT = ("title", "repository", "org_id", "user")
+LEAVE_OUT = ("repository", "org_id", "user", "created", "version", "execution_status")
+# Between two columns: a table without a box pads each cell by one space on either side.
+_GAP = 2
 
 
 def _table(items: Iterable[ConversationMetadata], optional: Sequence[str]) -> int:
     from rich.table import Table
+    from rich.text import Text
 
+    rows = [_row(record, optional) for record in items]
+    if not rows:
+        return 0
+    marked = any(row["marker"] for row in rows)
+    names = ["marker"] if marked else []  # no column of blanks to push every row right
+    names += ["id", "title", "user", "repository", "created", "version", "cost", *optional]
+    widths = _fit(_natural_widths(names, rows), out.width)
     table = Table(box=None, header_style="bold", pad_edge=False)
-    columns: list[tuple[str, str, int | None]] = [
-        ("", "red", None),
-        ("id", "cyan", None),
-        ("title", "", 60),
-        ("user", "", 24),
-        ("repository", "", 40),
-        ("created", "", None),
-        ("version", "", None),
-        ("cost", "", None),
-    ]
-    columns += [(OPTIONAL_HEADINGS[name], "", 12) for name in optional]
-    for name, style, widest in columns:
+    for name in widths:
+        column = _COLUMNS[name]
         table.add_column(
-            name, style=style or None, no_wrap=True, overflow="ellipsis", max_width=widest
+            column.heading,
+            style=column.style,
+            no_wrap=True,
+            overflow="ellipsis",
+            width=widths[name],
         )
-    count = 0
-    for record in items:
-        table.add_row(
-            "!" if record.problems else "",
-            safe(record.short_id),
-            safe(record.title or ""),
-            safe(record.user_id or ""),
-            safe(record.selected_repository or ""),
-            when(record.created_at),
-            record.version,
-            f"${record.accumulated_cost:.2f}",
-            *(safe(str(getattr(record, name) or "")) for name in optional),
-        )
-        count += 1
-    if count:
-        out.print(table)
-        if any(row for row in table.columns[0].cells):
-            err.print("[red]![/red] marks a conversation with problems: see `convstore show ID`")
-    return count
+    for row in rows:
+        table.add_row(*(Text(row[name]) for name in widths))
+    out.print(table)
+    if marked:
+        err.print("[red]![/red] marks a conversation with problems: see `convstore show ID`")
+    return len(rows)
+
+
+def _row(record: ConversationMetadata, optional: Sequence[str]) -> dict[str, str]:
+    """A conversation's cells, as plain text (control characters made visible)."""
+    cost = record.known("accumulated_cost")
+    cells = {
+        "marker": "!" if record.problems else "",
+        "id": record.short_id,
+        "title": record.title or "",
+        "user": record.user_id or "",
+        "repository": record.selected_repository or "",
+        "created": when(record.created_at),
+        "version": record.version,
+        "cost": "-" if cost is None else f"${cost:.2f}",
+    }
+    cells.update((name, str(getattr(record, name) or "")) for name in optional)
+    return {name: _visible(text) for name, text in cells.items()}
+
+
+def _natural_widths(names: list[str], rows: list[dict[str, str]]) -> dict[str, int]:
+    """Each column as wide as its heading and widest cell, up to its ``widest``."""
+    from rich.cells import cell_len
+
+    widths = {}
+    for name in names:
+        column = _COLUMNS[name]
+        width = max(cell_len(column.heading), *(cell_len(row[name]) for row in rows))
+        widths[name] = width if column.widest is None else min(width, column.widest)
+    return widths
+
+
+def _fit(natural: dict[str, int], room: int) -> dict[str, int]:
+    """The columns to show and their widths, within ``room`` (see ``CUT``)."""
+    widths = dict(natural)
+    excess = sum(widths.values()) + _GAP * (len(widths) - 1) - room
+    for name in CUT:
+        if excess > 0 and name in widths:
+            cut = min(excess, max(0, widths[name] - (_COLUMNS[name].narrowest or 0)))
+            widths[name] -= cut
+            excess -= cut
+    for name in LEAVE_OUT:
+        if excess > 0 and name in widths:
+            excess -= widths.pop(name) + _GAP
+    if "title" in widths:
+        # What leaving a column out freed beyond the excess goes back to the title.
+        widths["title"] = max(1, min(natural["title"], widths["title"] - excess))
+    return widths
 
 
 def when(value: datetime | None) -> str:
