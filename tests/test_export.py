@@ -89,3 +89,63 @@ def test_export_usage_errors(store):
     assert runner.invoke(app, ["export", "--file-store", str(store)]).exit_code == 2
     assert runner.invoke(app, ["export", "--all", "--file-store", str(store)]).exit_code == 2
     assert runner.invoke(app, ["export", "--file-store", str(store), "0" * 32]).exit_code == 4
+
+
+# The Markdown header: one line of title, no figure the source does not hold, one time form
+
+
+def export_of(files, conversation_id, *options):
+    result = runner.invoke(
+        app, ["export", "--file-store", str(files.root), conversation_id, *options]
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_title_with_line_breaks_is_one_heading_line(files):
+    conversation_id, _ = files.generation(
+        "2025-12", title="Fix the build\n\n# not a heading\r\nthird\u2028line"
+    )
+    heading, blank, *_ = export_of(files, conversation_id).split("\n")
+    assert heading == "# Fix the build \\# not a heading third line"
+    assert blank == ""
+
+
+def test_markup_in_a_title_is_shown_as_written(files):
+    conversation_id, _ = files.generation("2025-12", title="<details> *wip* [x](y) `z` #")
+    heading = export_of(files, conversation_id).split("\n")[0]
+    assert heading == "# \\<details\\> \\*wip\\* \\[x\\](y) \\`z\\` \\#"
+
+
+def test_an_unreadable_file_has_no_figures_to_show(files):
+    conversation_id = "b" * 32
+    files.write(conversation_id, b"{not json")
+    text = export_of(files, conversation_id)
+    assert "| cost | unknown |" in text and "| tokens | unknown |" in text
+    assert "$0" not in text
+    exported = json.loads(export_of(files, conversation_id, "--format", "json"))
+    metadata = exported["metadata"]
+    assert metadata["accumulated_cost"] is None and metadata["total_tokens"] is None
+    assert any("not valid JSON" in problem for problem in metadata["problems"])
+
+
+def test_counts_a_file_lacks_are_unknown_and_those_it_has_are_shown(files):
+    conversation_id, document = files.generation("2025-12", prompt_tokens=1200)
+    del document["completion_tokens"]
+    files.write(conversation_id, document)
+    text = export_of(files, conversation_id)
+    assert f"| tokens | 1,200 prompt, unknown completion, {document['total_tokens']:,} total |" in (
+        text
+    )
+
+
+def test_markdown_times_are_utc_with_z_like_every_other_output(files):
+    conversation_id, _ = files.generation(
+        "2025-12", created_at="2025-12-01T12:00:00+02:00", last_updated_at="2025-12-02T08:00:00"
+    )
+    text = export_of(files, conversation_id)
+    assert "| created | 2025-12-01T10:00:00Z |" in text
+    assert "| last updated | 2025-12-02T08:00:00Z |" in text
+    assert "+00:00" not in text
+    listed = runner.invoke(app, ["list", "--file-store", str(files.root), "--format", "json"])
+    assert json.loads(listed.stdout)[0]["created_at"] == "2025-12-01T10:00:00Z"

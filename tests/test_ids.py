@@ -51,3 +51,25 @@ def test_uuid_parsing_matches_python_like_openhands_routing():
     value = uuid.uuid4()
     assert parse_uuid("{" + str(value) + "}") == value
     assert parse_uuid("urn:uuid:" + str(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("bad", "length_shown"),
+    [
+        ("a" * 300, False),  # its problem says how long it is
+        ("b" * 90 + "/", True),
+        ("c" * 95 + "\x01", True),
+        ("it's" * 40, False),  # repr quotes it with "
+    ],
+)
+def test_a_long_invalid_id_is_clipped_inside_its_quotes(bad, length_shown):
+    with pytest.raises(UsageError) as raised:
+        validate_id(bad)
+    message = str(raised.value)
+    shown = message.removeprefix("invalid conversation id ").split(": ", 1)[0]
+    quote = repr(bad)[-1]
+    quoted = shown.split(" (", 1)[0]
+    assert quoted.startswith(quote) and quoted.endswith("…" + quote), message
+    assert len(quoted) <= 80
+    assert (f" ({len(bad)} characters)" in shown) == length_shown
+    assert f"{len(bad)} characters" in message

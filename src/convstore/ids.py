@@ -13,6 +13,7 @@ import uuid
 from convstore.errors import UsageError
 
 MAX_ID_LENGTH = 100
+SHOWN_ID_LENGTH = 80  # of an id's repr in an error message, quotes included
 # Checked once per record read: a regex scans in C what a generator would per character.
 _CONTROL = re.compile("[\x00-\x1f]")
 
@@ -36,8 +37,12 @@ def validate_id(conversation_id: str) -> str:
     problem = id_problem(conversation_id)
     if problem is not None:
         shown = repr(conversation_id)
-        if len(shown) > 80:  # a 5,000-character id would make the one error line a page
-            shown = shown[:79] + "…"
+        if len(shown) > SHOWN_ID_LENGTH:
+            # A 5,000-character id would make the one error line a page: its start, the
+            # closing quote, and its length (which a too-long id's problem already says).
+            shown = shown[: SHOWN_ID_LENGTH - 2] + "…" + shown[-1]
+            if len(conversation_id) <= MAX_ID_LENGTH:
+                shown += f" ({len(conversation_id)} characters)"
         raise UsageError(f"invalid conversation id {shown}: {problem}")
     return conversation_id
 

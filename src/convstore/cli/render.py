@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
+from convstore.timestamps import format_timestamp
+
 if TYPE_CHECKING:
     from convstore.events.locate import EventStats
     from convstore.model import ConversationMetadata
@@ -229,7 +231,7 @@ def when(value: datetime | None) -> str:
     if value is None:
         return "-"
     if not out.is_terminal:
-        return value.isoformat().replace("+00:00", "Z")
+        return format_timestamp(value)
     return relative(value, datetime.now(UTC))
 
 

@@ -12,6 +12,7 @@ import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -19,6 +20,7 @@ from convstore.events import iter_events, iter_v1_events
 from convstore.events.locate import EventLocation, locate_events, searched_directories
 from convstore.events.report import Problem
 from convstore.model import ConversationMetadata
+from convstore.timestamps import format_timestamp
 
 Format = Literal["markdown", "json"]
 # Long file contents and outputs fold away in Markdown (<details>), never get cut.
@@ -129,24 +131,58 @@ def _header(record: ConversationMetadata, source: EventSource) -> str:
         ("user", record.user_id or "-"),
         ("repository", record.selected_repository or "-"),
         ("branch", record.selected_branch or "-"),
-        ("created", record.created_at.isoformat() if record.created_at else "-"),
-        ("last updated", record.last_updated_at.isoformat() if record.last_updated_at else "-"),
+        ("created", _time(record.created_at)),
+        ("last updated", _time(record.last_updated_at)),
         ("model", record.llm_model or "-"),
-        ("cost", f"${record.accumulated_cost:.4f}"),
-        (
-            "tokens",
-            f"{record.prompt_tokens:,} prompt, {record.completion_tokens:,} completion, "
-            f"{record.total_tokens:,} total",
-        ),
+        ("cost", _cost(record.known("accumulated_cost"))),
+        ("tokens", _tokens(record)),
         ("events", str(source.directory) if source.directory else "none found"),
     ]
     table = "\n".join(f"| {name} | {_cell(value)} |" for name, value in rows)
-    title = record.title or "(untitled conversation)"
+    title = _inline(record.title or "") or "(untitled conversation)"
     return f"# {title}\n\n| | |\n|---|---|\n{table}\n\n"
 
 
+# A figure the source does not hold (an unreadable file, a field it lacks or that is
+# invalid) is unknown: a zero would pass for a fact.
+UNKNOWN = "unknown"
+
+
+def _time(value: datetime | None) -> str:
+    return "-" if value is None else format_timestamp(value)
+
+
+def _cost(value: float | None) -> str:
+    return UNKNOWN if value is None else f"${value:.4f}"
+
+
+def _tokens(record: ConversationMetadata) -> str:
+    counts = {name: record.known(f"{name}_tokens") for name in ("prompt", "completion", "total")}
+    if all(count is None for count in counts.values()):
+        return UNKNOWN
+    return ", ".join(
+        f"{UNKNOWN if count is None else f'{count:,}'} {name}" for name, count in counts.items()
+    )
+
+
+def _one_line(text: str) -> str:
+    """Text on one line: a line break of any kind (\\n, \\r, U+2028, ...) and the
+    blanks around it become one space."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+# What Markdown would read as markup in a heading: emphasis, code, links, HTML, and
+# the closing #s of a heading.
+_MARKUP = {ord(character): f"\\{character}" for character in "\\`*_[]<>#|"}
+
+
+def _inline(text: str) -> str:
+    """Text from a store as Markdown that shows it as written, on one line (a heading)."""
+    return _one_line(text).translate(_MARKUP)
+
+
 def _cell(value: str) -> str:
-    return value.replace("|", "\\|").replace("\n", " ")
+    return _one_line(value).replace("|", "\\|")
 
 
 # V0 events (EVENTS.md: `action` + `args`, or `observation` + `content` + `extras`)

@@ -20,6 +20,7 @@ from convstore.model import (
     TOKEN_FIELDS,
     ConversationMetadata,
 )
+from convstore.timestamps import format_timestamp
 
 if TYPE_CHECKING:
     from convstore.events.report import ConversionReport
@@ -134,7 +135,8 @@ def convert(
         elif created_fallback is not None:
             created = created_fallback
             warnings.append(
-                f"created_at was missing; used the file's modification time {created.isoformat()}"
+                f"created_at was missing; used the file's modification time "
+                f"{format_timestamp(created)}"
             )
         else:
             return Conversion(
