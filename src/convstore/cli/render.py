@@ -98,7 +98,7 @@ def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
 
 
 def _csv(items: Iterable[ConversationMetadata], target: TextIO) -> int:
-    from convstore.model import OUTPUT_FIELDS
+    from convstore.fields import OUTPUT_FIELDS
 
     writer = csv.writer(target, lineterminator="\n")
     writer.writerow(OUTPUT_FIELDS)
@@ -265,7 +265,7 @@ def one(
     JSON: the keys of ``list --format json``, then twin, size_on_disk and events. The
     table leaves out the fields of other stores and generations the source lacks.
     """
-    from convstore.model import METADATA_JSON_FIELDS
+    from convstore.fields import METADATA_JSON_FIELDS
 
     fields = record.output_fields()
     details: dict[str, Any] = {
