@@ -290,7 +290,7 @@ class ConversationMetadata(BaseModel):
         values = self.__dict__
         data: dict[str, Any] = {"conversation_id": None}
         for name in _STORED_OUTPUT_FIELDS:
-            data[name] = _plain(values[name]) if name in present else None
+            data[name] = _output_value(values[name]) if name in present else None
         data.update(self._dropped)
         data.update(self._coerced)
         data.update(
@@ -306,7 +306,7 @@ class ConversationMetadata(BaseModel):
 _STORED_OUTPUT_FIELDS = OUTPUT_FIELDS[1:-4]  # all but the id and where the record lives
 
 
-def _plain(value: Any) -> Any:
+def _output_value(value: Any) -> Any:
     """A model's value as JSON holds it (a copy of a list or dict: output is its own)."""
     kind = type(value)
     if kind is datetime:
@@ -324,7 +324,7 @@ def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else json_constant(value)
+        return value if math.isfinite(value) else _json_constant(value)
     if isinstance(value, datetime):
         return format_timestamp(value)
     if isinstance(value, list | tuple):
@@ -336,7 +336,7 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def json_constant(value: float) -> str:
+def _json_constant(value: float) -> str:
     """How JSON files spell a float JSON has no number for (``NaN``, ``Infinity``)."""
     if math.isnan(value):
         return "NaN"
@@ -534,8 +534,8 @@ def _validate_dropping_bad_fields(
 
 def _kept(stored: Any, held: Any) -> bool:
     """Whether the model holds a stored value as it is: the same JSON value (a whole
-    number in a float field is; "3" for 3 or 1 for true is not). Times are compared
-    apart: every valid one is held in UTC, and written in one form."""
+    number in a float field is; "3" for 3 or 1 for true is not). Times are not asked:
+    every valid one is held in UTC, and written in one form."""
     if type(stored) is int and type(held) is float:
         return stored == held
     if type(stored) is not type(held):

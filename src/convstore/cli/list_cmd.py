@@ -8,7 +8,6 @@ import textwrap
 import typer
 
 from convstore.cli.common import interactive, open_catalog, translated
-from convstore.fields import OUTPUT_FIELDS
 from convstore.cli.options import (
     AllPagesOption,
     ConfigOption,
@@ -33,6 +32,7 @@ from convstore.cli.options import (
     UserOption,
     VersionOption,
 )
+from convstore.fields import OUTPUT_FIELDS
 
 EXAMPLES = """\
 Examples:
