@@ -98,7 +98,7 @@ entry = st.tuples(
     st.sampled_from(["files", "sql-v0", "sql-v1"]),
     st.integers(0, 12),  # a small id space: the same id in files and in SQL ties across stores
     st.sampled_from(TIMES),
-    st.sampled_from([None, "alpha", "Beta", "beta", "ärger"]),
+    st.sampled_from([None, "alpha", "Beta", "beta", "BETA", "ärger", "Ärger", "Zoo", "apple"]),
 )
 
 

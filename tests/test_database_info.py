@@ -3,13 +3,13 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from convstore.cli.app import app
 from convstore.stores.base import Query
 from convstore.stores.database_info import LISTING_INDEXES, add_listing_indexes, describe
-from convstore.stores.sql import SqlStore
+from convstore.stores.sql import SqlStore, index_names
 
 runner = CliRunner()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -18,9 +18,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def indexes(url):
     engine = create_engine(url)
     with engine.connect() as connection:
-        names = {
-            index["name"] for index in inspect(connection).get_indexes("conversation_metadata")
-        }
+        names = set(index_names(connection))
     engine.dispose()
     return names
 

@@ -37,7 +37,7 @@ from convstore.stores.v0_cache import V0Cache
 from convstore.stores.v0_scan import RACY_WINDOW_NS
 
 USERS = ("alice", "bob", None, 7)
-TITLES = ("Fix login", "fix LOGIN again", "Café ☕", "", None, "zzz", "Ärger", "a" * 40)
+TITLES = ("Fix login", "fix LOGIN again", "FIX LOGIN", "Café ☕", "", None, "ZZ", "Ärger", "a" * 40)
 
 
 def _tick() -> None:

@@ -403,7 +403,7 @@ def database(details: Any) -> None:
     out.print(f"  rows           {rows or 'none'}", highlight=False)
     if details.missing_listing_indexes:
         err.print(
-            "hint: listing pages read the whole table without an index on created_at; "
+            "hint: listing pages read the whole table without the listing indexes; "
             "`convstore db add-indexes` adds the missing ones",
             highlight=False,
         )

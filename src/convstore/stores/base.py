@@ -3,8 +3,9 @@
 A listing is a keyset walk: every record has a sort key ``(value, id, store)`` under
 one total order, a page ends at a key, and the next page starts strictly after it.
 Missing values sort last in both directions, so records without a timestamp are
-neither lost nor duplicated. Each store yields its records in this order; the
-catalog merges the streams, so pages never skip or repeat a conversation.
+neither lost nor duplicated; titles compare folded (``title_order``), the same way in
+every store. Each store yields its records in this order; the catalog merges the
+streams, so pages never skip or repeat a conversation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from convstore.errors import Conflict, UsageError
 from convstore.model import ConversationMetadata, Store, Version
+from convstore.stores.title_order import fold
 
 SortField = Literal["created", "updated", "title"]
 SORT_CHOICES = ("created", "-created", "updated", "-updated", "title", "-title")
@@ -27,6 +29,8 @@ SORT_CHOICES = ("created", "-created", "updated", "-updated", "title", "-title")
 STORE_ORDER: dict[Store, int] = {"files": 0, "sql": 1}
 
 SortValue = datetime | str | None
+# A cursor says its format: 2 holds a title folded; 1 (no format field) as written.
+CURSOR_FORMAT = 2
 
 
 class Listable(Protocol):
@@ -74,11 +78,12 @@ class Sort:
         return ("-" if self.descending else "") + self.field
 
     def value_of(self, item: Listable) -> SortValue:
+        """What the order compares: a timestamp, or the folded title."""
         if self.field == "created":
             return item.created_at
         if self.field == "updated":
             return item.last_updated_at
-        return item.title
+        return None if item.title is None else fold(item.title)
 
 
 class Position(NamedTuple):
@@ -190,6 +195,7 @@ class Page:
 def encode_cursor(sort: Sort, anchor: Position) -> str:
     value = anchor.value
     payload = {
+        "format": CURSOR_FORMAT,
         "sort": str(sort),
         "key": [
             anchor.has_value,
@@ -209,10 +215,16 @@ def decode_cursor(sort: Sort, token: str) -> Position:
         payload = json.loads(raw)
         has_value, value, conversation_id, store_rank = payload["key"]
         made_for = payload["sort"]
+        made_as = payload.get("format", 1)
     except (binascii.Error, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"invalid cursor {token!r}: it was not made by convstore list") from error
     if made_for != str(sort):
         raise UsageError(f"this cursor belongs to --sort {made_for}, not --sort {sort}")
+    if made_as != CURSOR_FORMAT and sort.field == "title":
+        raise UsageError(
+            "this cursor was made by an older convstore, whose --sort title was "
+            "case-sensitive; list again from the first page"
+        )
     if sort.field != "title":
         value = datetime.fromisoformat(value)
     return Position(bool(has_value), value, str(conversation_id), int(store_rank))

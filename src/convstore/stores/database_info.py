@@ -1,21 +1,31 @@
 """What a conversation database is: its OpenHands revision, optional tables, indexes, and
 the indexes convstore adds when, and only when, an operator asks.
 
-OpenHands' own indexes do not cover listing by time: its single-machine schema indexes
+OpenHands' own indexes do not cover listing: its single-machine schema indexes
 ``conversation_version``, ``sandbox_id`` and ``parent_conversation_id`` only, so every
-page sorts the whole table. ``convstore db add-indexes`` adds the two that let a keyset
-page read just its rows. They carry a ``convstore_`` prefix, so an operator can tell them
-from OpenHands' and drop them; OpenHands' migrations never touch them.
+page sorts the whole table. ``convstore db add-indexes`` adds the three that let a
+keyset page read just its rows, one per sort: created_at, last_updated_at, and the
+folded title (``title_order``), an index on an expression of built-in functions only,
+so OpenHands' own writes keep it up to date. They carry a ``convstore_`` prefix, so an
+operator can tell them from OpenHands' and drop them; OpenHands' migrations never touch
+them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
-from convstore.stores.sql import LISTING_INDEX_PREFIX, OWNERSHIP_TABLE, TABLE, SqlStore
+from convstore.stores.sql import (
+    LISTING_INDEX_PREFIX,
+    OWNERSHIP_TABLE,
+    TABLE,
+    SqlStore,
+    index_names,
+)
 from convstore.stores.sql_connection import retrying
+from convstore.stores.title_order import fold_sql
 
 OPTIONAL_TABLES = (OWNERSHIP_TABLE, "conversation_cost_events", "user", "org")
 # Columns whose presence tells one OpenHands revision from another (FORMATS.md).
@@ -36,10 +46,14 @@ class ListingIndex:
     name: str
     column: str
 
+    def key(self, *, sqlite: bool) -> str:
+        """What the listing orders by: the column, or the folded title."""
+        return fold_sql(self.column, sqlite=sqlite) if self.column == "title" else self.column
+
 
 LISTING_INDEXES = tuple(
     ListingIndex(LISTING_INDEX_PREFIX + column, column)
-    for column in ("created_at", "last_updated_at")
+    for column in ("created_at", "last_updated_at", "title")
 )
 
 
@@ -64,15 +78,12 @@ def describe(store: SqlStore) -> DatabaseInfo:
 
     def read() -> DatabaseInfo:
         with store.engine.connect() as connection:
-            inspector = inspect(connection)
             revision = None
             if "alembic_version" in store.table_names:
                 revision = connection.execute(
                     text("SELECT version_num FROM alembic_version")
                 ).scalar()
-            indexes = sorted(
-                str(index["name"]) for index in inspector.get_indexes(TABLE) if index["name"]
-            )
+            indexes = index_names(connection)
             counts = connection.execute(
                 text(
                     f"SELECT coalesce(conversation_version, 'null'), count(*) FROM {TABLE} "
@@ -125,12 +136,12 @@ def add_listing_indexes(store: SqlStore, *, dry_run: bool = False) -> list[str]:
 
 
 def _ddl(store: SqlStore, index: ListingIndex) -> str:
+    key = index.key(sqlite=store.sqlite)
     if store.sqlite:
-        return (
-            f"CREATE INDEX IF NOT EXISTS {index.name} ON {TABLE} ({index.column}, conversation_id)"
-        )
-    # The listing compares ids with COLLATE "C" (code-point order, as Python does).
+        return f"CREATE INDEX IF NOT EXISTS {index.name} ON {TABLE} ({key}, conversation_id)"
+    # The listing compares text with COLLATE "C" (code-point order, as Python does).
+    collated = f'{key} COLLATE "C"' if index.column == "title" else key
     return (
         f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index.name} ON {TABLE} "
-        f'({index.column}, conversation_id COLLATE "C")'
+        f'({collated}, conversation_id COLLATE "C")'
     )

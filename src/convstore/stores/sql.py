@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -34,12 +35,13 @@ from sqlalchemy import (
     func,
     inspect,
     literal,
+    literal_column,
     or_,
     select,
     tuple_,
 )
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import DBAPIError, NoSuchTableError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, SAWarning
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -65,6 +67,7 @@ from convstore.stores.sql_values import (
     time_parameter,
     undecodable,
 )
+from convstore.stores.title_order import fold_sql, require_ascii_lower
 from convstore.v1_rules import Generation, generation_of
 from convstore.v1_rules import problems as v1_row_problems
 
@@ -77,6 +80,8 @@ OWNER = "convstore_owner"  # the label of the ownership table's user_id in selec
 # `convstore db add-indexes` names its indexes with this prefix and the sort column.
 LISTING_INDEX_PREFIX = "convstore_ix_conversation_metadata_"
 SORT_COLUMNS = {"created": "created_at", "updated": "last_updated_at", "title": "title"}
+# Greater than every id in code point order; no row has it.
+AFTER_EVERY_ID = "\U0010ffff"
 # Chunks grow so a first page costs one small query and a full scan few large ones.
 FIRST_CHUNK, LARGEST_CHUNK = 32, 2000
 T = TypeVar("T")
@@ -118,9 +123,9 @@ class SqlStore:
         # Which release's rules a V1 row of this table must satisfy (convstore.v1_rules).
         self.generation: Generation = generation_of(self.columns)
         self.listing_indexes = {
-            str(index.name).removeprefix(LISTING_INDEX_PREFIX): str(index.name)
-            for index in self.table.indexes
-            if str(index.name).startswith(LISTING_INDEX_PREFIX)
+            name.removeprefix(LISTING_INDEX_PREFIX): name
+            for name in self.indexes
+            if name.startswith(LISTING_INDEX_PREFIX)
         }
 
     def _reflect(self) -> None:
@@ -133,7 +138,12 @@ class SqlStore:
                     f"{self.display} has no table {TABLE}: not an OpenHands database, or "
                     "OpenHands has not created it yet (convstore never creates it)"
                 )
-            self.table = Table(TABLE, metadata, autoload_with=connection)
+            with warnings.catch_warnings():
+                # SQLAlchemy reflects no index on an expression from SQLite, and says so
+                # on stderr; convstore reads their names itself (index_names).
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
+                self.table = Table(TABLE, metadata, autoload_with=connection)
+            self.indexes = index_names(connection)
             self.ownership = (
                 Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
                 if OWNERSHIP_TABLE in names
@@ -237,6 +247,8 @@ class SqlStore:
             include_same_id = rank < anchor.store_rank
         else:
             include_same_id = rank > anchor.store_rank
+        if anchor is not None and not self.sqlite:
+            anchor = _without_nul(anchor)
         if nulls:
             part = statement.where(value.is_(None))
             keys: list[ColumnElement[Any]] = [identifier]
@@ -246,6 +258,10 @@ class SqlStore:
             keys = [value, identifier]
             bound = [self._bind_value(sort, anchor.value), anchor.conversation_id] if anchor else []
         if anchor is not None:
+            if not nulls:
+                # Implied by the row value, and there for SQLite: it seeks an index on
+                # an expression (the folded title) only with a bound on that alone.
+                part = part.where(value <= bound[0] if descending else value >= bound[0])
             left, right = tuple_(*keys), tuple_(*bound)
             if descending:
                 part = part.where(left <= right if include_same_id else left < right)
@@ -354,7 +370,14 @@ class SqlStore:
         return time_parameter(value, sqlite=self.sqlite)
 
     def _sort_column(self, sort: Sort) -> ColumnElement[Any]:
-        return self._collated(self.table.c[SORT_COLUMNS[sort.field]])
+        """What ``sort`` orders by: a column, or the folded title (``title_order``)."""
+        column = self.table.c[SORT_COLUMNS[sort.field]]
+        if sort.field != "title":
+            return self._collated(column)
+        if self.sqlite:
+            require_ascii_lower(self.display)
+        name = self.engine.dialect.identifier_preparer.format_column(column, use_table=True)
+        return self._collated(literal_column(fold_sql(name, sqlite=self.sqlite), String()))
 
     def _collated(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         # Python compares strings by code point; so do SQLite and PostgreSQL's "C".
@@ -526,6 +549,16 @@ class SqlStore:
         self.engine.dispose()
 
 
+def index_names(connection: Connection) -> list[str]:
+    """The names of conversation_metadata's indexes, those on an expression included
+    (SQLAlchemy's inspector leaves them out on SQLite), without SQLite's automatic ones."""
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql(f"PRAGMA index_list({TABLE})").mappings()
+        return sorted(str(row["name"]) for row in rows if row["origin"] == "c")
+    indexes = inspect(connection).get_indexes(TABLE)
+    return sorted(str(index["name"]) for index in indexes if index["name"])
+
+
 def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]:
     """Every (table, column, cascades) whose foreign key names conversation_metadata's id."""
     inspector = inspect(connection)
@@ -543,6 +576,19 @@ def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]
         ownership = Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
         found.append((ownership, ownership.c.conversation_id, False))
     return found
+
+
+def _without_nul(anchor: Position) -> Position:
+    """An anchor PostgreSQL accepts that splits its rows where ``anchor`` does.
+
+    Its text cannot hold NUL, which a file's title can. Since no row's title holds one,
+    a title P + NUL + ... comes after exactly the titles up to P, which the anchor
+    (P, an id after every id) splits off alike.
+    """
+    value = anchor.value
+    if not isinstance(value, str) or "\0" not in value:
+        return anchor
+    return anchor._replace(value=value.split("\0", 1)[0], conversation_id=AFTER_EVERY_ID)
 
 
 def _is_null_position(sort: Sort, anchor: Position) -> bool:

@@ -47,12 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convstore.stores import title_order
 from convstore.stores.base import Query
 from convstore.stores.v0_order import FILES_RANK, Key, anchor, placeholder
 from convstore.stores.v0_scan import UNTRUSTED, Entry, signature_at
 from convstore.timestamps import as_utc, to_micros
 
-FORMAT = 1  # PRAGMA user_version: a file of another format is rebuilt
+FORMAT = 2  # PRAGMA user_version: a file of another format is rebuilt (1: titles unfolded)
 BUSY_SECONDS = 10.0  # how long a run waits for another run's write transaction
 ROUNDS = 3  # attempts to agree with concurrent writers before listing without the cache
 FIRST_ROWS = 64  # fetched before the listing starts, so a damaged file shows up early
@@ -83,10 +84,16 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
     "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
 )
+# What each sort orders by: titles folded (title_order), in the SQL the index is on.
+_COLUMNS = {
+    "created": "created",
+    "updated": "updated",
+    "title": title_order.fold_sql("title", sqlite=True),
+}
 # One per sort field: a page is read in index order, at any depth, without a sort.
 _INDEXES = {
-    f"entries_{name}": f"CREATE INDEX IF NOT EXISTS entries_{name} ON entries ({name}, address)"
-    for name in ("created", "updated", "title")
+    f"entries_{name}": f"CREATE INDEX IF NOT EXISTS entries_{name} ON entries ({key}, address)"
+    for name, key in _COLUMNS.items()
 }
 # Writing this many entries or more, the indexes are dropped first and built again at
 # the end: one sort each instead of 10^5 random insertions (measured: 3.6 s of inserts
@@ -96,7 +103,6 @@ BULK_LOAD = 5000
 # deleted or is no longer listed from here: the next listing of any store removes it.
 PRUNE_AFTER_SECONDS = 30 * 24 * 3600
 CACHE_SUFFIX = ".sqlite3"
-_COLUMNS = {"created": "created", "updated": "updated", "title": "title"}
 
 Parser = Callable[[Sequence[str]], Iterator[list[Entry]]]
 Warn = Callable[[str], None]
@@ -168,6 +174,8 @@ class V0Cache:
     def listing(self, manifest: Manifest, query: Query, parse: Parser) -> Listing:
         """The scan's entries that match ``query``, ordered, after bringing the cache up
         to date. Raises CacheUnavailable, before anything is listed, when it cannot."""
+        if query.sort.field == "title" and not title_order.sqlite_lower_is_ascii():
+            raise CacheUnavailable("this SQLite library cannot fold titles as title_order does")
         for attempt in range(2):
             try:
                 return self._listing(manifest, query, parse)
@@ -446,6 +454,10 @@ def _parts(query: Query) -> list[tuple[str, dict[str, Any], bool]]:
         values = [*conditions, f"{column} IS NOT NULL"]
         bound = dict(parameters)
         if start is not None:
+            # The bound on the value alone is implied by the row value; it is there for
+            # SQLite, which seeks an index on an expression (the folded title) only
+            # with it and would otherwise read the index from its first entry.
+            values.append(f"{column} {relation[0]}= :a_value")
             values.append(f"({column}, address) {relation} (:a_value, :a_id)")
             bound.update(a_value=start[1], a_id=start[2])
         parts.append(

@@ -2,11 +2,12 @@
 
 A listing keeps, of each matching conversation, only its key: ``(flag, value,
 address)``, where ``value`` is the sort value (timestamps as integer microseconds,
-titles as text) or a placeholder, and ``flag`` puts records without a value last in
-both directions. Ordered, these keys give exactly the order of ``base.Position`` for
-the file store (whose store rank is a constant), at a fraction of its memory. The V0
-index cache (``v0_cache``) sorts the same keys in SQL; ``anchor`` translates a
-cursor's position into the same terms, so both paths resume at the same place.
+titles folded by ``title_order``) or a placeholder, and ``flag`` puts records without
+a value last in both directions. Ordered, these keys give exactly the order of
+``base.Position`` for the file store (whose store rank is a constant), at a fraction
+of its memory. The V0 index cache (``v0_cache``) sorts the same keys in SQL;
+``anchor`` translates a cursor's position into the same terms, so both paths resume at
+the same place.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from convstore.model import Version
 from convstore.stores.base import Position, Query, Sort
+from convstore.stores.title_order import fold
 from convstore.stores.v0_scan import Entry, entries_of
 from convstore.timestamps import as_utc, from_micros, to_micros
 
@@ -50,6 +52,8 @@ def key_of(sort: Sort, entry: Entry) -> Key:
     value = entry[_FIELD[sort.field]]
     if value is None:
         return (not sort.descending, placeholder(sort), entry.address)
+    if isinstance(value, str):  # a title
+        value = fold(value)
     return (sort.descending, value, entry.address)
 
 
