@@ -76,7 +76,7 @@ def add_indexes(
     config: ConfigOption = None,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
-    """Add the indexes that make every listing page fast (created_at, last_updated_at)."""
+    """Add the indexes that make every listing page fast (created_at, last_updated_at, title)."""
     from convstore.cli import render
     from convstore.stores.database_info import add_listing_indexes
 

@@ -238,6 +238,13 @@ COMMAND_NOTES: dict[str, tuple[Block, ...]] = {
             "and `problems`."
         ),
         Paragraph(
+            "`--sort title` ignores case: titles compare with the letters A to Z lowered and "
+            "every other character as it is, by code point, the same way in every store "
+            "(`apple` before `Write release notes`; letters beyond ASCII keep their case "
+            "and come after `z`); titles alike but for case come in id order. A `--sort title` cursor from an older "
+            "convstore, whose title order was case-sensitive, is refused."
+        ),
+        Paragraph(
             "On a terminal a key press shows the next page (`q` quits). Otherwise one page is "
             "printed and, when more remain, the last line on standard error is `more: "
             "--cursor` *token*: pass it back for the next page. Cursors are keyset "

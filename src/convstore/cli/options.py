@@ -167,7 +167,10 @@ FailOnOption = Annotated[
     Severity,
     _output("--fail-on", help="Exit with status 1 when a finding is at least this severe."),
 ]
-SortOption = Annotated[SortChoice, _output("--sort", help="Sort order; a leading - is descending.")]
+SortOption = Annotated[
+    SortChoice,
+    _output("--sort", help="Sort order; a leading - is descending; title ignores the case of A-Z."),
+]
 LimitOption = Annotated[
     int,
     typer.Option("--limit", min=1, help="Conversations per page.", rich_help_panel=OUTPUT_PANEL),
