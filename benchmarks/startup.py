@@ -5,9 +5,10 @@
 Every figure is a fresh process, run N times; the runs of all commands are interleaved
 so that a change in the machine's load hits each of them alike. Prints best and median
 wall time and each command's ratio to `import typer` (the target for `convstore --help`
-is at most 1.5); what Typer's Rich help renderer and its pydantic coercion would add,
-which the top level and Tabs leave out (a command's --help pays for Rich); Tabs that
-read ids from a sample store and from a database that never answers; and the machine.
+is at most 1.5); a command's --help, a usage error and `convstore completion`; what
+Typer's Rich help renderer and its pydantic coercion would add, which help, usage
+errors and Tabs leave out; Tabs that read ids from a sample store and from a database
+that never answers; and the machine.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def measurements(sample: Path, black_hole: int) -> dict[str, Command]:
         BASELINE: ([PYTHON, "-c", "import typer"], {}),
         SUBJECT: ([CONVSTORE, "--help"], {}),
         "convstore list --help": ([CONVSTORE, "list", "--help"], {}),
+        "convstore list --frobnicate (a usage error)": ([CONVSTORE, "list", "--frobnicate"], {}),
+        "convstore completion bash (shells' startup files)": (
+            [CONVSTORE, "completion", "bash"],
+            {},
+        ),
         "Tab: convstore <Tab> (bash)": bash_tab("convstore "),
         "Tab: convstore <Tab> (zsh, with descriptions)": zsh_tab("convstore "),
         "Tab: convstore list --format <Tab> (bash)": bash_tab("convstore list --format "),

@@ -126,6 +126,37 @@ def test_bash_script_completes_an_id_through_the_real_command(sample, records):
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_completion_command_prints_the_checked_in_script(shell):
+    names = {"bash": "convstore.bash", "zsh": "_convstore", "fish": "convstore.fish"}
+    result = CliRunner().invoke(app, ["completion", shell], prog_name="convstore")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert result.stdout == (REPOSITORY / "completions" / names[shell]).read_text()
+
+
+def test_a_bash_that_sources_the_completion_command_completes_through_it():
+    """`source <(convstore completion bash)`, as README says, then a Tab."""
+    script = (
+        "source <(convstore completion bash)\n"
+        "complete -p convstore\n"
+        "COMP_WORDS=(convstore completion ''); COMP_CWORD=2\n"
+        "_convstore_completion convstore\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    environment = {**os.environ, "PATH": f"{CONVSTORE.parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stderr == ""
+    registration, *candidates = result.stdout.splitlines()
+    assert registration == "complete -o default -F _convstore_completion convstore"
+    assert candidates == ["bash", "zsh", "fish"]
+
+
 # Commands, options, enumerations
 
 

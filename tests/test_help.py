@@ -1,4 +1,5 @@
-"""--help: the top level's plain page, examples everywhere, one order of option groups."""
+"""--help: plain text in one layout everywhere (as gh and kubectl write theirs), examples
+everywhere, one order of option groups, and placeholders for values, none for flags."""
 
 import re
 
@@ -82,7 +83,58 @@ def test_the_top_level_exit_statuses_are_those_the_man_page_explains():
 def test_an_unknown_command_is_a_usage_error_with_a_suggestion():
     result = runner.invoke(app, ["lst"], prog_name="convstore")
     assert result.exit_code == 2
-    assert "Did you mean 'list'?" in result.output
+    assert "(did you mean 'list'?)" in result.stderr
+
+
+def headings(page):
+    return re.findall(r"^(\S[^:\n]*):$", page, re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_every_command_help_is_plain_text_in_the_top_level_s_layout(path):
+    page = help_text(*path.split())
+    assert page.startswith(f"Usage: convstore {path} [OPTIONS]")
+    assert not re.search("[\x1b╭╰│─]", page), "no colour, no boxes"
+    assert max(len(line) for line in page.splitlines()) <= WIDTH
+    assert "\n\n\n" not in page and "\n  -h, --help" in page
+    found = headings(page)
+    arguments = [p for p in COMMANDS[path].params if not isinstance(p, TyperOption)]
+    first = ["Arguments", "Options"] if arguments else ["Options"]
+    assert found[: len(first)] == first, "arguments, then the options of no group"
+    assert found[-1].startswith("Example")
+    if isinstance(COMMANDS[path], TyperGroup):
+        assert page.split("\n", 1)[0].endswith(" COMMAND [ARGS]...") and "Commands" in found
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_a_flag_shows_no_placeholder_and_a_value_a_type_or_its_choices(path):
+    page = help_text(*path.split())
+    assert "<bool>" not in page and "<str>" not in page
+    for param in COMMANDS[path].params:
+        if not isinstance(param, TyperOption):
+            continue
+        names = ", ".join(sorted(param.opts, key=lambda name: (name.startswith("--"), name)))
+        term = re.search(rf"^  {re.escape(names)}(?: (\S+))?(?:  |\n)", page, re.MULTILINE)
+        assert term, f"{path}: {names} is not in --help"
+        if param.is_flag:
+            assert term.group(1) is None, f"{path}: the flag {names} shows {term.group(1)}"
+        else:
+            assert re.fullmatch(r"[A-Z_]+|\{[^{}]+\}", term.group(1) or ""), term.group(0)
+
+
+def test_choices_and_types_are_named_as_man_pages_name_them():
+    page = help_text("list")
+    for term in (
+        "--format {table|json|jsonl|csv}",
+        "--version {V0|V1}",
+        "--limit INTEGER",
+        "--file-store PATH",
+        "--connect-timeout FLOAT",
+        "--user TEXT",
+    ):
+        assert re.search(rf"^  {re.escape(term)}( |$)", page, re.MULTILINE), term
+    assert re.search(r"^  --all  +Stream", page, re.MULTILINE)
+    assert re.search(r"^  CONVERSATION_ID  +Conversation id", help_text("show"), re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", COMMANDS)
@@ -95,8 +147,7 @@ def test_option_groups_come_in_one_order_on_every_command(path):
     assert shared == [panel for panel in PANELS if panel in shared]
     assert shown[: len(shared)] == shared, f"{path}: its own groups come after {PANELS}"
     page = help_text(*path.split())
-    headings = [panel for panel in re.findall(r"╭─ (.+?) ─", page) if panel in PANELS]
-    assert headings == shared
+    assert [heading for heading in headings(page) if heading in PANELS] == shared
 
 
 @pytest.mark.parametrize("path", COMMANDS)

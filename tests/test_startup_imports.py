@@ -3,9 +3,11 @@
 benchmarks/startup.py has the timings. The facts: `convstore --help` (and `convstore`,
 `convstore --version`) import nothing Typer itself does not, but convstore's top level;
 no Rich (Typer's help renderer), no pydantic (Typer's value coercion), no command
-module. A command's --help imports its own module and Rich to draw its option groups,
-and still no pydantic. A Tab imports neither Rich nor pydantic, and reads live values
-in a child process, so nothing of SQLAlchemy, the model or the stores is imported.
+module. A command's --help imports its own module, and neither Rich nor pydantic: all
+help is plain text. A usage error imports no Rich either, and `convstore completion`
+(run by shells' startup files) nothing heavy. A Tab imports neither Rich nor
+pydantic, and reads live values in a child process, so nothing of SQLAlchemy, the
+model or the stores is imported.
 """
 
 import json
@@ -45,6 +47,7 @@ TOP_LEVEL = {
     "convstore.cli.__main__",
     "convstore.cli.app",
     "convstore.cli.command_classes",
+    "convstore.cli.help_format",
     "convstore.errors",
 }
 RICH = ("rich", "typer.rich_utils")
@@ -103,12 +106,31 @@ def test_the_top_level_help_imports_nothing_typer_does_not_but_convstore_s_top(t
 
 
 @pytest.mark.parametrize("path", [*command_paths(get_command(app))], ids=" ".join)
-def test_a_command_help_imports_its_module_and_rich_but_not_pydantic(tmp_path, path):
+def test_a_command_help_imports_its_module_and_neither_rich_nor_pydantic(tmp_path, path):
     modules = imports(tmp_path, [[*path, "--help"], {}])
-    assert "rich" in modules  # its option groups are drawn in panels
+    assert among(modules, RICH) == []
     assert among(modules, PYDANTIC) == []
     assert among(modules, HEAVY) == []
     assert among(modules, COMMAND_MODULES) == [f"convstore.cli.{COMMANDS[path[0]].module}"]
+
+
+def test_a_usage_error_imports_no_rich(tmp_path):
+    modules = imports(
+        tmp_path,
+        [["lst"], {}],
+        [["list", "--frobnicate"], {}],
+        [["show"], {}],
+        [["list", "--limit", "x"], {}],  # a value Typer's coercion (pydantic) refuses
+        [["completion", "tcsh"], {}],
+    )
+    assert among(modules, RICH) == []
+    assert among(modules, HEAVY) == []
+
+
+def test_printing_a_completion_script_imports_nothing_heavy(tmp_path):
+    modules = imports(tmp_path, [["completion", "bash"], {}], [["completion", "zsh"], {}])
+    assert among(modules, RICH + PYDANTIC + HEAVY) == []
+    assert among(modules, COMMAND_MODULES) == ["convstore.cli.completion_cmd"]
 
 
 def test_completion_imports_neither_rich_nor_pydantic(tmp_path):

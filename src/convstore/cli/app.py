@@ -2,9 +2,9 @@
 
 ``convstore --help`` and a Tab are answered without importing the command modules:
 the top level knows each command's module and one-line summary (``COMMANDS``), and
-imports a module and builds its command the first time that command is looked up. It
-writes its own help as plain text, so Rich (Typer's help renderer) is imported only
-for a command's --help, where it draws the option groups.
+imports a module and builds its command the first time that command is looked up.
+Help (``help_format``) and usage errors (``usage_errors``) are plain text, so Rich,
+Typer's renderer of both, is never imported for them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from typer import _click
+from typer._click.exceptions import UsageError
 from typer._click.shell_completion import CompletionItem
 from typer.main import get_group
 
@@ -59,6 +60,9 @@ COMMANDS = {
         "Check every store for what OpenHands cannot read or show, and say how to fix it.",
     ),
     "config": Entry("config_cmd", "Show where convstore looks for each store, and why."),
+    "completion": Entry(
+        "completion_cmd", "Print the shell completion script for bash, zsh or fish."
+    ),
     "db": Entry("db_cmd", "The conversation database: its OpenHands revision, tables and indexes."),
     "sample": Entry(
         "sample_cmd",
@@ -172,12 +176,7 @@ def _build(name: str, entry: Entry) -> _click.Command:
 
 
 class Program(Group):
-    """The top level: commands built when first looked up, help written as plain text.
-
-    The top level has two options and no option groups, so click's plain layout (which
-    Typer replaces with Rich panels) shows it as well, without importing Rich: that
-    alone takes longer than importing Typer.
-    """
+    """The top level: commands built when first looked up, usage errors in one line."""
 
     commands: Commands
 
@@ -188,26 +187,30 @@ class Program(Group):
     def list_commands(self, ctx: _click.Context) -> list[str]:
         return list(self.commands)
 
-    def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
-        if not args and self.no_args_is_help and not ctx.resilient_parsing:
-            # What Typer does, less its Rich error path (which would print nothing here).
-            typer.echo(ctx.get_help(), color=ctx.color)
-            ctx.exit(2)
-        return super().parse_args(ctx, args)
+    def summaries(self) -> list[tuple[str, str]]:
+        return self.commands.summaries()
 
-    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
-        # click's layout: usage, help text, options and commands, epilog.
-        _click.Command.format_help(self, ctx, formatter)
+    # Every usage error of the command line, the top level's and each command's, is
+    # raised in one of these two; Typer shows it with its show() (no Rich: the app's
+    # rich_markup_mode is None).
 
-    def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
-        with formatter.section("Commands"):
-            formatter.write_dl(self.commands.summaries())
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: _click.Context | None = None,
+        **extra: Any,
+    ) -> _click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as error:
+            raise _one_line(error) from error
 
-    def format_epilog(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
-        # Laid out already (aligned columns, 80 columns at most): written as it is.
-        if self.epilog:
-            formatter.write_paragraph()
-            formatter.write(self.epilog.strip("\n") + "\n")
+    def invoke(self, ctx: _click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as error:
+            raise _one_line(error) from error
 
     def shell_complete(self, ctx: _click.Context, incomplete: str) -> list[CompletionItem]:
         commands = [
@@ -244,7 +247,14 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+def _one_line(error: UsageError) -> UsageError:
+    from convstore.cli.usage_errors import one_line
+
+    return one_line(error)
 
 
 def _version(ctx: typer.Context, value: bool) -> None:

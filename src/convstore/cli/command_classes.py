@@ -11,14 +11,16 @@ Two requests process parameters they have no use for, and would import pydantic
 - A Tab parses the whole command line (click's resilient parsing) to find what is being
   completed. These classes leave each value as typed there: the completion callbacks
   read the raw strings (store locations, ``--user``, the ids already given), and a
-  command's run never sees those values.
+  command's run never sees those values. An ``AsTypedCommand`` takes them so when it
+  runs, too, checking only that a choice is one.
 
 Both rely on Typer internals (``_TyperParameter._runtime_param``, ``typer._coercion``);
 tests/test_startup_imports.py fails if a Typer release changes them.
 
-An epilog (the examples) is kept as written: Typer's Rich help dedents it by the margin
-of its lines after the first (``inspect.cleandoc``), which would pull the example
-commands under "Examples:" flush left whenever no other line starts in column 0.
+Help is plain text in one layout for every command and group (``help_format``), as
+the top level's has always been, instead of Typer's Rich panels: as gh and kubectl
+write theirs, and without importing Rich. A group's unknown command is a usage error
+in convstore's words (``usage_errors``), with the commands it may have meant.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from typer import _click
+from typer._click.exceptions import UsageError
 from typer._coercion import RuntimeParam
 from typer.core import TyperCommand, TyperGroup, TyperOption, _TyperParameter
 from typer.main import Typer
@@ -37,9 +40,16 @@ from typer.models import DefaultPlaceholder
 
 @dataclass(frozen=True)
 class _AsTyped(RuntimeParam):
-    """A value left as the command line gave it."""
+    """A value left as the command line gave it; ``checked``: a choice must be one."""
+
+    checked: bool = False
 
     def _coerce_value(self, value: Any, param: _TyperParameter, ctx: _click.Context) -> Any:
+        choices = param.type_descriptor.choices
+        if self.checked and choices is not None and value not in choices:
+            from convstore.cli.usage_errors import NotAChoice
+
+            raise NotAChoice(value, ctx=ctx, param=param)
         return value
 
 
@@ -51,38 +61,63 @@ def _flag_off_by_default(option: TyperOption | None) -> TyperOption | None:
 
 @contextmanager
 def _values_as_typed(command: _click.Command, ctx: _click.Context) -> Iterator[None]:
-    """While completing, process ``command``'s parameters without coercing their values."""
-    if not ctx.resilient_parsing:
-        yield
-        return
-    # Should a Typer release store the coercion elsewhere, values are coerced as before:
-    # slower (the import tests say so), never wrong.
-    swapped = [
-        param
-        for param in command.get_params(ctx)
-        if isinstance(param, _TyperParameter) and getattr(param, "_runtime_param", 0) is None
-    ]
+    """While completing, process ``command``'s parameters without coercing their values;
+    an ``AsTypedCommand``'s always, its choices checked.
+
+    Also give a usage error the context it arose in, which click's parser leaves out
+    ("option '--db' requires an argument"): its message points at that --help.
+    """
+    swapped: list[_TyperParameter] = []
+    if ctx.resilient_parsing or isinstance(command, AsTypedCommand):
+        # Should a Typer release store the coercion elsewhere, values are coerced as
+        # before: slower (the import tests say so), never wrong.
+        swapped = [
+            param
+            for param in command.get_params(ctx)
+            if isinstance(param, _TyperParameter) and getattr(param, "_runtime_param", 0) is None
+        ]
     for param in swapped:
         descriptor = param.type_descriptor
         param._runtime_param = _AsTyped(
-            parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+            parameter_info=descriptor.parameter_info,
+            annotation=descriptor.annotation,
+            checked=not ctx.resilient_parsing,
         )
     try:
         yield
+    except UsageError as error:
+        if error.ctx is None:
+            error.ctx, error.cmd = ctx, command
+        raise
     finally:
         for param in swapped:
             param._runtime_param = None
 
 
-def _as_written(epilog: str | None) -> str | None:
-    # An empty first line makes the margin cleandoc takes off that of "Examples:": none.
-    return None if epilog is None else "\n" + epilog.lstrip("\n")
+class _PlainHelp(_click.Command):
+    """Help in ``help_format``'s layout, for a command and a group alike."""
+
+    def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
+        from convstore.cli import help_format
+
+        return help_format.usage_pieces(self, ctx)
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        # click's order: usage, help text, options (and commands), epilog.
+        _click.Command.format_help(self, ctx, formatter)
+
+    def format_options(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        from convstore.cli import help_format
+
+        help_format.write_options(self, ctx, formatter)
+
+    def format_epilog(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        from convstore.cli import help_format
+
+        help_format.write_epilog(self.epilog, formatter)
 
 
-class Command(TyperCommand):
-    def __init__(self, name: str | None, *, epilog: str | None = None, **attrs: Any) -> None:
-        super().__init__(name, epilog=_as_written(epilog), **attrs)
-
+class Command(_PlainHelp, TyperCommand):
     def get_help_option(self, ctx: _click.Context) -> TyperOption | None:
         return _flag_off_by_default(super().get_help_option(ctx))
 
@@ -91,16 +126,52 @@ class Command(TyperCommand):
             return super().parse_args(ctx, args)
 
 
-class Group(TyperGroup):
-    def __init__(self, *, epilog: str | None = None, **attrs: Any) -> None:
-        super().__init__(epilog=_as_written(epilog), **attrs)
+class AsTypedCommand(Command):
+    """A command whose values are text or a choice, taken as typed: running it spares
+    the import of pydantic (Typer's coercion), as a Tab does. ``convstore completion``
+    is one, run by a shell's startup file."""
 
+
+class Group(_PlainHelp, TyperGroup):
     def get_help_option(self, ctx: _click.Context) -> TyperOption | None:
         return _flag_off_by_default(super().get_help_option(ctx))
 
     def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            # The help on stdout, and the usage status: nothing was asked of the group.
+            _click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(2)
         with _values_as_typed(self, ctx):
             return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), self.subcommand_metavar]
+
+    def format_options(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        super().format_options(ctx, formatter)
+        self.format_commands(ctx, formatter)
+
+    def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(self.summaries())
+
+    def summaries(self) -> list[tuple[str, str]]:
+        """Each visible command and the first sentence of its help, whole."""
+        return [
+            (name, command.get_short_help_str(limit=200))
+            for name, command in self.commands.items()
+            if not command.hidden
+        ]
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        name = args[0]
+        if name in self.commands or name.startswith("-") or ctx.resilient_parsing:
+            return super().resolve_command(ctx, args)
+        from convstore.cli.usage_errors import unknown_command
+
+        raise unknown_command(name, ctx, list(self.commands))
 
 
 def adopt(app: Typer) -> None:

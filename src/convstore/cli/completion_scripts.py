@@ -81,23 +81,32 @@ complete --command %(prog)s --no-files --arguments '(%(function)s)'
 """
 
 
-def scripts(prog: str = "convstore") -> dict[str, str]:
-    """File name -> content of the completion script for each shell."""
+def by_shell(prog: str = "convstore") -> dict[str, tuple[str, str]]:
+    """Shell -> the file name and the content of its completion script."""
     variable = f"_{prog}_COMPLETE".replace("-", "_").upper()  # as Typer derives it
     names = {"prog": prog, "variable": variable, "generator": GENERATED_BY}
     function = "_" + prog.replace("-", "_")
     return {
-        f"{prog}.bash": BASH % {**names, "function": f"{function}_completion"},
-        f"_{prog}": ZSH % {**names, "function": function},
-        f"{prog}.fish": FISH % {**names, "function": f"_{function}_complete"},
+        "bash": (f"{prog}.bash", BASH % {**names, "function": f"{function}_completion"}),
+        "zsh": (f"_{prog}", ZSH % {**names, "function": function}),
+        "fish": (f"{prog}.fish", FISH % {**names, "function": f"_{function}_complete"}),
     }
+
+
+def scripts(prog: str = "convstore") -> dict[str, str]:
+    """File name -> content of the completion script for each shell."""
+    return dict(by_shell(prog).values())
 
 
 def app_scripts() -> dict[str, str]:
     """The scripts for the program name the app is installed under."""
+    return scripts(app_name())
+
+
+def app_name() -> str:
     from convstore.cli.app import app
 
-    return scripts(app.info.name or "convstore")
+    return app.info.name or "convstore"
 
 
 def main() -> int:

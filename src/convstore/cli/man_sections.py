@@ -73,14 +73,19 @@ DESCRIPTION: tuple[Block, ...] = (
     ),
     Paragraph(
         "Standard output carries data only. Progress, hints and errors go to standard "
-        "error; an error is one line there, and `--debug` adds its traceback. Tables show "
+        "error; an error is one line there (a bad command line adds a second, pointing "
+        "at the command's `--help`), and `--debug` adds its traceback. Tables show "
         "times relative to now on a terminal and as ISO 8601 anywhere else; colour follows "
         "the terminal and `NO_COLOR`."
     ),
     Paragraph(
         "Shell completion scripts for bash, zsh and fish complete commands, options, their "
-        "values, and the conversation and user ids in the configured stores; see the "
-        "README for where each goes."
+        "values, and the conversation and user ids in the configured stores. "
+        "`convstore completion` *shell* prints the one for a shell: "
+        "`source <(convstore completion bash)` in `~/.bashrc`, "
+        "`source <(convstore completion zsh)` in `~/.zshrc` after `compinit`, or "
+        "`convstore completion fish > ~/.config/fish/completions/convstore.fish`; "
+        "a package install also puts them where the shells look (see the README)."
     ),
 )
 
@@ -241,8 +246,9 @@ COMMAND_NOTES: dict[str, tuple[Block, ...]] = {
             "`--sort title` ignores case: titles compare with the letters A to Z lowered and "
             "every other character as it is, by code point, the same way in every store "
             "(`apple` before `Write release notes`; letters beyond ASCII keep their case "
-            "and come after `z`); titles alike but for case come in id order. A `--sort title` cursor from an older "
-            "convstore, whose title order was case-sensitive, is refused."
+            "and come after `z`); titles alike but for case come in id order. A "
+            "`--sort title` cursor from an older convstore, whose title order was "
+            "case-sensitive, is refused."
         ),
         Paragraph(
             "On a terminal a key press shows the next page (`q` quits). Otherwise one page is "

@@ -28,6 +28,7 @@ from typer.main import get_command
 from convstore import __version__
 from convstore.cli import man_sections
 from convstore.cli.generated_files import command_line
+from convstore.cli.help_format import value_name
 from convstore.cli.man_sections import Block, Definitions, Paragraph
 
 GENERATED_BY = "python -m convstore.cli.manpages"
@@ -282,9 +283,7 @@ def _options(page: Page, context: typer.Context, *, grouped: bool) -> None:
 def _option_term(option: Any, context: typer.Context) -> str:
     names = sorted([*option.opts, *option.secondary_opts], key=lambda n: (n.startswith("--"), n))
     flags = ", ".join(bold(name) for name in names)
-    if option.is_flag:
-        return flags
-    value = (option.display_type_rich(context) or "").strip("<>")
+    value = value_name(option)  # as --help shows it
     return f"{flags} {italic(value)}" if value else flags
 
 
@@ -295,11 +294,9 @@ def _help(param: Any, context: typer.Context) -> str:
     return " ".join(record[1].split()) if record else ""
 
 
-def _plain(markup: str) -> str:
-    # Typer renders help as Rich markup; a man page needs the text it shows.
-    from rich.text import Text
-
-    return Text.from_markup(inspect.cleandoc(markup)).plain
+def _plain(text: str) -> str:
+    # The help as --help shows it: plain text (the app has no Rich markup mode).
+    return inspect.cleandoc(text)
 
 
 def _help_paragraphs(page: Page, help_text: str | None) -> None:
