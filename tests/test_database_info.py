@@ -1,7 +1,10 @@
 """convstore db info and db add-indexes, on SQLite and PostgreSQL."""
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
@@ -75,3 +78,30 @@ def test_sqlite_listing_reads_the_index_in_order_once_added(tmp_path):
     assert "TEMP B-TREE" not in plan
     store.close()
     database.dispose()
+
+
+def test_the_title_index_costs_no_warning_on_sqlite(tmp_path):
+    """SQLAlchemy cannot reflect an index on an expression from SQLite, and says so on
+    stderr (a SAWarning) wherever the table is reflected: never from convstore's own."""
+    from convstore.sample import write_sample
+
+    summary = write_sample(tmp_path / "demo", files=4, rows=6)
+    stores = ["--file-store", str(summary.file_store), "--db", str(summary.database)]
+    convstore = str(Path(sys.executable).with_name("convstore"))
+
+    def run(*arguments):
+        return subprocess.run(
+            [convstore, *arguments], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+
+    assert run("db", "add-indexes", "--db", str(summary.database)).returncode == 0
+    assert "convstore_ix_conversation_metadata_title" in run("db", "info", *stores[2:]).stdout
+    row = json.loads(run("list", *stores, "--version", "V1", "--format", "json").stdout)[0]
+    for arguments in (
+        ["list", *stores, "--sort", "title"],
+        ["verify", *stores],
+        ["delete", *stores, row["conversation_id"], "--dry-run"],
+        ["db", "info", *stores[2:]],
+    ):
+        result = run(*arguments)
+        assert "Warning" not in result.stderr and "reflection" not in result.stderr, arguments

@@ -80,6 +80,14 @@ OWNER = "convstore_owner"  # the label of the ownership table's user_id in selec
 # `convstore db add-indexes` names its indexes with this prefix and the sort column.
 LISTING_INDEX_PREFIX = "convstore_ix_conversation_metadata_"
 SORT_COLUMNS = {"created": "created_at", "updated": "last_updated_at", "title": "title"}
+# SQLAlchemy reflects no index on an expression from SQLite, and says so on stderr
+# whenever the table is reflected (a store opened, verify, a delete's foreign keys):
+# convstore's listing index on the folded title is one. index_names lists them all.
+warnings.filterwarnings(
+    "ignore",
+    f"Skipped unsupported reflection of expression-based index {LISTING_INDEX_PREFIX}",
+    SAWarning,
+)
 # Greater than every id in code point order; no row has it.
 AFTER_EVERY_ID = "\U0010ffff"
 # Chunks grow so a first page costs one small query and a full scan few large ones.
@@ -138,11 +146,7 @@ class SqlStore:
                     f"{self.display} has no table {TABLE}: not an OpenHands database, or "
                     "OpenHands has not created it yet (convstore never creates it)"
                 )
-            with warnings.catch_warnings():
-                # SQLAlchemy reflects no index on an expression from SQLite, and says so
-                # on stderr; convstore reads their names itself (index_names).
-                warnings.filterwarnings("ignore", "Skipped unsupported reflection", SAWarning)
-                self.table = Table(TABLE, metadata, autoload_with=connection)
+            self.table = Table(TABLE, metadata, autoload_with=connection)
             self.indexes = index_names(connection)
             self.ownership = (
                 Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
