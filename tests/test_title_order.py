@@ -214,7 +214,7 @@ entry = st.tuples(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     entries=st.lists(entry, max_size=30, unique_by=lambda e: (e[0], e[1])),
     page_size=st.integers(1, 7),
