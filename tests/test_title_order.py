@@ -406,3 +406,27 @@ def test_a_sqlite_lower_beyond_ascii_is_refused_for_titles_and_the_cache_steps_a
     assert listed == ["a", "B"]
     assert not cache.path.exists()  # read from the files, the cache untouched
     database.dispose()
+
+
+def test_a_cache_of_the_former_format_is_rebuilt_with_the_folded_title_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(files_module, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
+    builder = FileStoreBuilder(tmp_path / "store")
+    for identifier, title in (("a" * 32, "b"), ("b" * 32, "A"), ("c" * 32, "C")):
+        builder.write(identifier, {"conversation_id": identifier, "title": title})
+    cache = V0Cache.for_store(builder.root, tmp_path / "cache")
+    store = FileStore(builder.root, cache=cache)
+    list(store.search(Query()))
+    with sqlite3.connect(cache.path) as connection:  # as format 1 left it
+        connection.execute("DROP INDEX entries_title")
+        connection.execute("CREATE INDEX entries_title ON entries (title, address)")
+        connection.execute("PRAGMA user_version = 1")
+    connection.close()
+    titles = [r.title for r in store.search(Query(sort=Sort("title", False)))]
+    assert titles == ["A", "b", "C"]
+    with sqlite3.connect(cache.path) as connection:
+        (index,) = connection.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'entries_title'"
+        ).fetchone()
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+    connection.close()
+    assert "lower(title)" in index and version == 2

@@ -55,8 +55,10 @@ def argument_name(param: Any) -> str:
 
 
 def option_names(param: Any) -> str:
-    """-h, --help: the short names first."""
-    return ", ".join(sorted(param.opts, key=lambda name: (name.startswith("--"), name)))
+    """-h, --help: the short names first; a flag's negation after a slash."""
+    names = ", ".join(sorted(param.opts, key=lambda name: (name.startswith("--"), name)))
+    negations = getattr(param, "secondary_opts", None)
+    return f"{names} / {', '.join(negations)}" if negations else names
 
 
 def usage_pieces(command: _click.Command, ctx: _click.Context) -> list[str]:
