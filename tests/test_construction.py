@@ -8,6 +8,7 @@ same types in the same order, the same problems, the same fields-set and private
 
 from __future__ import annotations
 
+import math
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -84,13 +85,27 @@ def validated(data: dict[str, Any], **place: Any) -> ConversationMetadata:
         return ConversationMetadata.from_source(data, **place)
 
 
+def equal(left: Any, right: Any) -> bool:
+    """``==`` of values as read, with NaN equal to NaN (a file may hold NaN in a key
+    convstore keeps unread, and a NaN copied through pickle is not the same object)."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, float) and math.isnan(left):
+        return math.isnan(right)
+    if isinstance(left, dict):
+        return list(left) == list(right) and all(equal(left[k], right[k]) for k in left)
+    if isinstance(left, list | tuple):
+        return len(left) == len(right) and all(map(equal, left, right))
+    return bool(left == right)
+
+
 def same(left: ConversationMetadata, right: ConversationMetadata) -> None:
     assert list(left.__dict__) == list(right.__dict__)
     for name, value in left.__dict__.items():
         other = right.__dict__[name]
-        assert value == other and type(value) is type(other), (name, value, other)
+        assert equal(value, other), (name, value, other)
     assert left.__pydantic_fields_set__ == right.__pydantic_fields_set__
-    assert left.__pydantic_private__ == right.__pydantic_private__
+    assert equal(left.__pydantic_private__, right.__pydantic_private__)
     assert left.model_dump(mode="json") == right.model_dump(mode="json")
 
 
