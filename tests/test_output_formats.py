@@ -187,5 +187,5 @@ def test_readme_and_list_help_document_the_keys_in_order() -> None:
     result = cli("list", "--help")
     assert result.exit_code == 0
     flat = " ".join(result.stdout.split())
-    assert "the same columns and keys whatever stores are configured" in flat
+    assert "all of them, in this order, whatever stores are configured" in flat
     assert " ".join(OUTPUT_FIELDS) in flat

@@ -43,15 +43,17 @@ Examples:
 """
 # Help is 80 columns wide, with a margin.
 COLUMNS = (
-    textwrap.fill(
-        "Columns of csv, keys of json and jsonl: the same columns and keys whatever "
-        "stores are configured, always all of them, in this order; null (an empty cell) "
-        "where the source lacks a field, and each value as stored (a numeric user_id "
-        "stays a number):",
+    "Output fields:\n"
+    + textwrap.fill(
+        "The columns of csv and the keys of json and jsonl: all of them, in this order, "
+        "whatever stores are configured; null (an empty cell) where the source lacks a "
+        "field, and each value as stored (a numeric user_id stays a number).",
         76,
+        initial_indent="  ",
+        subsequent_indent="  ",
     )
     + "\n"
-    + textwrap.fill(" ".join(OUTPUT_FIELDS), 76, initial_indent="  ", subsequent_indent="  ")
+    + textwrap.fill(" ".join(OUTPUT_FIELDS), 76, initial_indent="    ", subsequent_indent="    ")
     + "\n"
 )
 
@@ -126,4 +128,4 @@ def list_conversations(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("list", epilog=f"{EXAMPLES}\n{COLUMNS}")(translated(list_conversations))
+    app.command("list", epilog=f"{COLUMNS}\n{EXAMPLES}")(translated(list_conversations))
