@@ -58,6 +58,14 @@ class FileStoreBuilder:
         return conversation_id, document
 
 
+def aged(root: Path, seconds: float = 3600) -> None:
+    """Move the mtime of everything under ``root`` (and its own) ``seconds`` back: a store
+    OpenHands has not written to lately, which `delete` does not take for one in use."""
+    for path in [*root.rglob("*"), root]:
+        status = path.lstat()
+        os.utime(path, (status.st_atime, status.st_mtime - seconds), follow_symlinks=False)
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> FileStoreBuilder:
     return FileStoreBuilder(tmp_path / "store")

@@ -170,7 +170,7 @@ def test_option_names_complete_with_their_help_for_zsh():
     names = complete_in_process("convstore list --")
     assert {"--user", "--trigger", "--sort", "--format", "--file-store", "--db"} <= set(names)
     zsh = "\n".join(complete_in_process("convstore list --us", shell="zsh"))
-    assert '"--user":"Only this user\'\'s conversations."' in zsh
+    assert '"--user":"Only this user\'\'s conversations\\\\: exactly this user id' in zsh
 
 
 @pytest.mark.parametrize(

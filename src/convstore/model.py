@@ -23,6 +23,7 @@ from convstore.fields import METADATA_JSON_FIELDS as METADATA_JSON_FIELDS
 from convstore.fields import OUTPUT_FIELDS as OUTPUT_FIELDS
 from convstore.fields import SQL_ONLY_FIELDS as SQL_ONLY_FIELDS
 from convstore.ids import id_problem
+from convstore.owners import owner_of
 
 # Re-exported: the parser lives apart so that scanning processes need no pydantic.
 from convstore.timestamps import as_utc as as_utc
@@ -277,6 +278,11 @@ class ConversationMetadata(BaseModel):
         if name not in self._source_fields or name in self._dropped:
             return None
         return getattr(self, name)
+
+    @property
+    def owner(self) -> str | None:
+        """Whose it is, as ``--user`` matches (``owners.owner_of``)."""
+        return owner_of(self.user_id, self.github_user_id)
 
     def output_fields(self) -> dict[str, Any]:
         """Every field of ``OUTPUT_FIELDS``, in that order, each as the source holds it.

@@ -106,7 +106,12 @@ ConversationIdArgument = Annotated[
 
 UserOption = Annotated[
     str | None,
-    _filter("--user", help="Only this user's conversations.", autocompletion=complete_user),
+    _filter(
+        "--user",
+        help="Only this user's conversations: exactly this user id, never a substring "
+        "(early files that have only github_user_id: that id).",
+        autocompletion=complete_user,
+    ),
 ]
 RepoOption = Annotated[
     str | None, _filter("--repo", help="Repository contains this text (case-insensitive).")

@@ -39,7 +39,7 @@ class Listable(Protocol):
     @property
     def conversation_id(self) -> str: ...
     @property
-    def user_id(self) -> str | None: ...
+    def owner(self) -> str | None: ...
     @property
     def title(self) -> str | None: ...
     @property
@@ -147,7 +147,7 @@ class Query:
 
     def matches(self, record: Listable) -> bool:
         """The filters applied in Python, exactly as the SQL store applies them in SQL."""
-        if self.user is not None and record.user_id != self.user:
+        if not owned_by(record, self.user):
             return False
         if self.version is not None and record.version != self.version:
             return False
@@ -168,6 +168,11 @@ class Query:
         return _within(record.created_at, self.created_since, self.created_until) and _within(
             record.last_updated_at, self.updated_since, self.updated_until
         )
+
+
+def owned_by(record: Listable, user: str | None) -> bool:
+    """``--user``: the owner is exactly ``user`` (``owners``); with no user, every record."""
+    return user is None or record.owner == user
 
 
 def _contains(text: str | None, needle: str | None) -> bool:

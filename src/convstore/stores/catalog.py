@@ -27,6 +27,7 @@ from convstore.stores.base import (
     Query,
     Removal,
     encode_cursor,
+    owned_by,
     record_position,
 )
 from convstore.stores.files import FileStore
@@ -99,7 +100,7 @@ class Catalog:
         """The conversation OpenHands would open for this id (V1 first, then V0)."""
         validate_id(conversation_id)
         for record in self._route(conversation_id):
-            if record is not None and (user is None or record.user_id == user):
+            if record is not None and owned_by(record, user):
                 return self._as_shown(record, user)
         owner = f" for user {user!r}" if user is not None else ""
         raise NotFound(f"no conversation {conversation_id}{owner}")
@@ -119,7 +120,7 @@ class Catalog:
         """The same conversation in the other version (V0 hex <-> V1 dashed), if it exists;
         with a user, only if it is theirs (another user's is not shown, even as a twin)."""
         for found in self._twins(record):
-            if user is None or found.user_id == user:
+            if owned_by(found, user):
                 return found
         return None
 

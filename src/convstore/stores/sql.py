@@ -29,6 +29,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    and_,
     bindparam,
     cast,
     false,
@@ -168,12 +169,17 @@ class SqlStore:
             cast(owner.c.org_id, String).label("org_id"),
         ).select_from(table.outerjoin(owner, owner.c.conversation_id == table.c.conversation_id))
 
-    def _owner_expression(self) -> ColumnElement[Any]:
-        assert self.ownership is not None
-        owner = cast(self.ownership.c.user_id, String)
-        if "user_id" in self.columns:
-            return func.coalesce(owner, self.table.c.user_id)
-        return owner
+    def owner_expression(self) -> ColumnElement[Any] | None:
+        """``owners.owner_of`` in SQL: the 1.x ownership table's user where it exists,
+        else user_id, else github_user_id (early SaaS rows); None without any of them."""
+        table = self.table
+        found: list[ColumnElement[Any]] = []
+        if self.ownership is not None:
+            found.append(cast(self.ownership.c.user_id, String))
+        found += [table.c[name] for name in ("user_id", "github_user_id") if name in self.columns]
+        if len(found) < 2:
+            return found[0] if found else None
+        return func.coalesce(*found)
 
     def _record(self, row: RowMapping) -> ConversationMetadata:
         data = dict(row)  # once: a RowMapping is slow to walk
@@ -360,9 +366,19 @@ class SqlStore:
         return self._filtered(name) == value if name in self.columns else false()
 
     def _owner_is(self, user: str) -> ColumnElement[bool]:
+        """``base.owned_by`` in SQL (``owner_expression``); without the ownership table,
+        spelled so that an index on user_id serves it."""
         if self.ownership is not None:
-            return self._owner_expression().in_(_uuid_forms(user))
-        return self._filtered("user_id") == user
+            owner = self.owner_expression()
+            assert owner is not None
+            return owner.in_(_uuid_forms(user))
+        if "user_id" not in self.columns:
+            return false()
+        plain = self._filtered("user_id") == user
+        if "github_user_id" not in self.columns:
+            return plain
+        legacy = and_(self.table.c.user_id.is_(None), self.table.c.github_user_id == user)
+        return or_(plain, legacy)
 
     def _contains(self, column: Column[Any], needle: str) -> ColumnElement[bool]:
         # Literal substring match: % and _ in what the operator typed match themselves.

@@ -53,7 +53,9 @@ from convstore.stores.v0_order import FILES_RANK, Key, anchor, placeholder
 from convstore.stores.v0_scan import UNTRUSTED, Entry, signature_at
 from convstore.timestamps import as_utc, to_micros
 
-FORMAT = 2  # PRAGMA user_version: a file of another format is rebuilt (1: titles unfolded)
+# PRAGMA user_version: a file of another format is rebuilt (earlier formats lack the
+# owner column or order titles unfolded).
+FORMAT = 3
 BUSY_SECONDS = 10.0  # how long a run waits for another run's write transaction
 ROUNDS = 3  # attempts to agree with concurrent writers before listing without the cache
 FIRST_ROWS = 64  # fetched before the listing starts, so a damaged file shows up early
@@ -75,7 +77,7 @@ _SCHEMA = (
     """CREATE TABLE entries (
         address TEXT PRIMARY KEY NOT NULL,
         signature BLOB NOT NULL,
-        user_id TEXT,
+        owner TEXT,
         title TEXT,
         repository TEXT,
         trigger_name TEXT,
@@ -488,7 +490,7 @@ def _filters(query: Query) -> tuple[list[str], dict[str, Any]]:
     conditions: list[str] = []
     parameters: dict[str, Any] = {}
     for name, column, wanted in (
-        ("user", "user_id", query.user),
+        ("user", "owner", query.user),
         ("trigger", "trigger_name", query.trigger),
     ):
         if wanted is not None:

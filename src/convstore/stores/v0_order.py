@@ -78,7 +78,7 @@ def after(sort: Sort, key: Key, start: Anchor | None) -> bool:
 
 def matches(query: Query, entry: Entry) -> bool:
     """``Query.matches`` for an entry: the same test, on the summary the entry holds."""
-    if query.user is not None and entry.user_id != query.user:
+    if query.user is not None and entry.owner != query.user:
         return False  # the common filter, tested before building anything
     if query.trigger is not None and entry.trigger != query.trigger:
         return False
@@ -100,8 +100,8 @@ class _Listed:
         return self._entry.address
 
     @property
-    def user_id(self) -> str | None:
-        return self._entry.user_id
+    def owner(self) -> str | None:
+        return self._entry.owner
 
     @property
     def title(self) -> str | None:

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from convstore import parallel
+from convstore.owners import owner_of
 from convstore.stores import metadata_json
 from convstore.timestamps import parse_timestamp, to_micros
 
@@ -59,7 +60,7 @@ class Entry(NamedTuple):
 
     address: str
     signature: bytes | None
-    user_id: str | None = None
+    owner: str | None = None  # ``owners.owner_of``: what --user matches
     title: str | None = None
     selected_repository: str | None = None
     trigger: str | None = None
@@ -72,7 +73,7 @@ class Summary:
     """What a listing needs of one file: its filter fields and sort values (``Listable``)."""
 
     conversation_id: str
-    user_id: str | None = None
+    owner: str | None = None
     title: str | None = None
     selected_repository: str | None = None
     trigger: str | None = None
@@ -88,12 +89,9 @@ def summarize(address: str, data: dict[str, Any] | None) -> Summary:
     """The listing fields of a decoded file, read exactly as the full model reads them."""
     if data is None:
         return Summary(address)
-    user_id = data.get("user_id")
-    if isinstance(user_id, int) and not isinstance(user_id, bool):
-        user_id = str(user_id)
     return Summary(
         address,
-        user_id=_text(user_id),
+        owner=owner_of(data.get("user_id"), data.get("github_user_id")),
         title=_text(data.get("title")),
         selected_repository=_text(data.get("selected_repository")),
         trigger=_text(data.get("trigger")),
@@ -111,7 +109,7 @@ def entry_of(summary: Summary, signature: bytes | None) -> Entry:
     return Entry(
         summary.conversation_id,
         signature,
-        summary.user_id,
+        summary.owner,
         summary.title,
         summary.selected_repository,
         summary.trigger,

@@ -38,6 +38,7 @@ from convstore.model import (
     format_v0_datetime,
     parse_timestamp,
 )
+from convstore.owners import owner_of
 from convstore.stores import metadata_json
 from convstore.stores.files import METADATA, FileStore, fingerprint
 
@@ -202,8 +203,8 @@ def _conversation(directory: str, name: str, context: Context, views: bool) -> I
             return
     data = item.data
     if context.user is not None:
-        user = data.get("user_id") if data is not None else None
-        if not context.owned(None if user is None else str(user)):
+        owner = None if data is None else owner_of(data.get("user_id"), data.get("github_user_id"))
+        if not context.owned(owner):
             return
     yield item
     if views and data is not None:

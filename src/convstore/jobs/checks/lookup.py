@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, null, select
+from sqlalchemy import ColumnElement, null, select
 from sqlalchemy.exc import DBAPIError
 
 from convstore.ids import v0_form, v1_form
@@ -79,13 +79,8 @@ def uuid_forms(text: str) -> list[str]:
 
 
 def owner_column(store: SqlStore) -> ColumnElement[Any] | None:
-    """The owner of a row: the 1.x ownership table's user where it exists, else user_id."""
-    table = store.table
-    plain = table.c.user_id if "user_id" in store.columns else None
-    if store.ownership is None:
-        return plain
-    owned = cast(store.ownership.c.user_id, String)
-    return owned if plain is None else func.coalesce(owned, plain)
+    """The owner of a row, as ``--user`` matches it (``SqlStore.owner_expression``)."""
+    return store.owner_expression()
 
 
 def lookup(store: SqlStore, ids: Iterable[str]) -> Known:
