@@ -246,7 +246,9 @@ def test_id_completion_honours_user_and_skips_ids_already_given(sample, records)
 def test_user_ids_complete(sample, records):
     line = f"convstore list {store_flags(sample)} --user "
     offered = complete(line, CONVSTORE_COMPLETION_TIMEOUT="30").stdout.split()
-    assert sorted(offered) == sorted({r.user_id for r in records if r.user_id})
+    # Owners as --user matches them: user_id, or github_user_id in the early files.
+    assert sorted(offered) == sorted({r.owner for r in records if r.owner})
+    assert {r.github_user_id for r in records if r.user_id is None} & set(offered)
 
 
 def test_stores_come_from_the_environment_as_for_every_command(sample, records, tmp_path):

@@ -19,6 +19,7 @@ from typing import Any
 
 from convstore.config import Settings
 from convstore.errors import ConvstoreError
+from convstore.ids import spelling_extending
 from convstore.stores.base import Query, Sort
 from convstore.stores.catalog import open_catalog
 
@@ -54,9 +55,12 @@ def candidates(request: dict[str, Any]) -> Iterator[tuple[str, str]]:
             sort=Sort(field="updated", descending=True),
         )
         for record in catalog.search(query):
-            value, description = (
-                (record.conversation_id, record.title) if kind == "ids" else (record.user_id, None)
-            )
+            if kind == "ids":
+                # Any spelling finds a conversation: offer its id in the one being typed.
+                value = spelling_extending(record.conversation_id, prefix)
+                description = record.title
+            else:
+                value, description = record.owner, None
             if not value or value in seen or not value.startswith(prefix) or _unprintable(value):
                 continue
             seen.add(value)

@@ -18,7 +18,14 @@ from convstore.config import Settings, database_url
 from convstore.errors import NotFound, StoreUnavailable, UsageError
 from convstore.events.locate import EventLocation, locate_events
 from convstore.fsutil import remove_directory, tree_size
-from convstore.ids import parse_uuid, v0_form, v1_form, validate_id
+from convstore.ids import (
+    abbreviates,
+    conversation_key,
+    id_prefix,
+    v0_form,
+    v1_form,
+    validate_id,
+)
 from convstore.model import UNDATED, ConversationMetadata
 from convstore.stores import filters
 from convstore.stores.base import (
@@ -35,6 +42,11 @@ from convstore.stores.locations import Location, survey
 from convstore.stores.sql import SqlStore
 from convstore.stores.sql_connection import engine
 from convstore.stores.v0_cache import V0Cache
+
+# An abbreviated id that fits more conversations names this many of them; the database
+# is asked for a few more than that, not for every match.
+AMBIGUITY_SHOWN = 5
+AMBIGUITY_LIMIT = 20
 
 
 @dataclass
@@ -97,48 +109,81 @@ class Catalog:
     # One conversation
 
     def get(self, conversation_id: str, user: str | None = None) -> ConversationMetadata:
-        """The conversation OpenHands would open for this id (V1 first, then V0)."""
+        """The conversation OpenHands would open for this id (V1 first, then V0), in any
+        spelling of it; else the one conversation whose id starts with it (8 or more hex
+        digits, as git abbreviates). With a user, only theirs."""
         validate_id(conversation_id)
         for record in self._route(conversation_id):
             if record is not None and owned_by(record, user):
                 return self._as_shown(record, user)
+        digits = id_prefix(conversation_id)
+        if digits is not None:
+            return self._abbreviated(conversation_id, digits, user)
         owner = f" for user {user!r}" if user is not None else ""
         raise NotFound(f"no conversation {conversation_id}{owner}")
 
     def _route(self, conversation_id: str) -> Iterator[ConversationMetadata | None]:
+        """Every record filed under a spelling of this id, in the order OpenHands looks:
+        the V1 row (dashed form), then V0 as given; then V0 under the hex form, which
+        OpenHands does not try (it finds a V0 conversation by the spelling it was filed
+        under, which is the hex form), so that every spelling finds it."""
         dashed = v1_form(conversation_id)
         if dashed is not None and self.sql is not None:
             yield self.sql.get(dashed, "V1")
+        spellings = dict.fromkeys([conversation_id, v0_form(conversation_id) or conversation_id])
+        for spelling in spellings:
+            if self.files is not None:
+                yield self.files.get(spelling)
+            if self.sql is not None:
+                yield self.sql.get(spelling, "V0")
+
+    def _abbreviated(self, text: str, digits: str, user: str | None) -> ConversationMetadata:
+        """The conversation whose id ``digits`` abbreviates; exit 2 naming the candidates
+        when there are several (a V0 conversation and its V1 twin are one)."""
+        found: list[ConversationMetadata] = []
         if self.files is not None:
-            yield self.files.get(conversation_id)
+            for address in self.files.addresses():
+                if abbreviates(digits, address) and (record := self.files.get(address)):
+                    found.append(record)
         if self.sql is not None:
-            yield self.sql.get(conversation_id, "V0")
+            found += self.sql.abbreviated_by(digits, limit=AMBIGUITY_LIMIT)
+        conversations: dict[str, ConversationMetadata] = {}
+        for record in found:
+            if owned_by(record, user):
+                conversations.setdefault(conversation_key(record.conversation_id), record)
+        if not conversations:
+            owner = f" for user {user!r}" if user is not None else ""
+            raise NotFound(f"no conversation {text}{owner}")
+        if len(conversations) > 1:
+            names = [record.conversation_id for record in conversations.values()]
+            shown = ", ".join(names[:AMBIGUITY_SHOWN])
+            if len(names) > AMBIGUITY_SHOWN:
+                shown += ", ..."
+            raise UsageError(
+                f"conversation id {text} is ambiguous: it could be {shown}; give more digits"
+            )
+        record = next(iter(conversations.values()))
+        return self.get(record.conversation_id, user)  # the full id routes V1 first
+
+    def forms(
+        self, record: ConversationMetadata, user: str | None = None
+    ) -> list[ConversationMetadata]:
+        """Every form of the conversation ``record`` is one of, ``record`` first: its V1 row,
+        its V0 directory, its V0 row (one UUID, any spelling). With a user, only theirs:
+        another user's record under the same UUID is not their conversation."""
+        found = {_form_key(record): record}
+        for candidate in self._route(record.conversation_id):
+            if candidate is not None and owned_by(candidate, user):
+                found.setdefault(_form_key(candidate), candidate)
+        return list(found.values())
 
     def twin(
         self, record: ConversationMetadata, user: str | None = None
     ) -> ConversationMetadata | None:
         """The same conversation in the other version (V0 hex <-> V1 dashed), if it exists;
         with a user, only if it is theirs (another user's is not shown, even as a twin)."""
-        for found in self._twins(record):
-            if owned_by(found, user):
-                return found
-        return None
-
-    def _twins(self, record: ConversationMetadata) -> Iterator[ConversationMetadata]:
-        if parse_uuid(record.conversation_id) is None:
-            return
-        if record.version == "V0":
-            dashed = v1_form(record.conversation_id)
-            found = self.sql.get(dashed, "V1") if self.sql and dashed else None
-            if found is not None:
-                yield found
-            return
-        hexadecimal = v0_form(record.conversation_id)
-        assert hexadecimal is not None
-        if self.files is not None and (found := self.files.get(hexadecimal)) is not None:
-            yield found
-        if self.sql is not None and (found := self.sql.get(hexadecimal, "V0")) is not None:
-            yield found
+        others = (form for form in self.forms(record, user) if form.version != record.version)
+        return next(others, None)
 
     def _as_shown(self, record: ConversationMetadata, user: str | None) -> ConversationMetadata:
         """The record with the problems it has as OpenHands shows it: a V0 conversation
@@ -258,6 +303,10 @@ class Catalog:
                 # a row without its directory would be a conversation with no history.
                 for path in plan.paths:
                     remove_directory(path)
+
+
+def _form_key(record: ConversationMetadata) -> tuple[str, str, str]:
+    return (record.store, record.version, record.conversation_id)
 
 
 def _encodes(text: str) -> bool:

@@ -47,6 +47,7 @@ from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from convstore.errors import StoreUnavailable
+from convstore.ids import abbreviates, prefix_forms
 from convstore.model import ConversationMetadata, Store, Version
 from convstore.stores.base import (
     STORE_ORDER,
@@ -298,6 +299,19 @@ class SqlStore:
             statement = statement.where(self._version_is(version))
         rows = self._fetch(statement)
         return self._record(rows[0]) if rows else None
+
+    def abbreviated_by(self, digits: str, limit: int) -> list[ConversationMetadata]:
+        """Rows whose id ``digits`` abbreviate (``ids.abbreviates``), at most ``limit``.
+
+        One range on the primary key per form (hex, dashed), which its index serves: an
+        id that continues the prefix with hex digits and dashes sorts below the prefix
+        followed by "g" in byte order and in the linguistic collations alike.
+        """
+        column = self.table.c.conversation_id
+        ranges = [and_(column >= form, column < form + "g") for form in prefix_forms(digits)]
+        rows = self._fetch(self._select().where(or_(*ranges)).limit(limit))
+        records = (self._record(row) for row in rows)
+        return [record for record in records if abbreviates(digits, record.conversation_id)]
 
     def _fetch(self, statement: Select[Any]) -> Sequence[RowMapping]:
         def once() -> Sequence[RowMapping]:
