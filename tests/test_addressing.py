@@ -69,7 +69,8 @@ def test_rename_export_and_delete_take_every_spelling(stored, tmp_path):
     exported = cli("export", *options, abbreviation, "--format", "json")
     assert exported.exit_code == 0, exported.output
     assert json.loads(exported.stdout)["metadata"]["title"] == "Renamed by its dashed id"
-    deleted = cli("delete", *options, dashed_upper, "--yes")
+    # --force: the rename just now makes it look in use (tests/test_deletion.py)
+    deleted = cli("delete", *options, dashed_upper, "--yes", "--force")
     assert deleted.exit_code == 0, deleted.output
     for spelling in spellings(identifier):
         assert cli("show", *options, spelling).exit_code == NOT_FOUND

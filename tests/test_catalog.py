@@ -69,16 +69,17 @@ def test_parent_with_sub_conversations_is_refused_without_flag(make_database):
     parent = database.insert()
     child = database.insert(parent_conversation_id=parent["conversation_id"])
     catalog = catalog_of(None, database)
-    plans = catalog.plan_deletion([parent["conversation_id"]])
-    assert "sub-conversation" in plans[0].blockers[0]
-    with pytest.raises(UsageError):
-        catalog.delete(plans)
-    plans = catalog.plan_deletion([parent["conversation_id"]], with_sub=True)
-    assert [p.record.conversation_id for p in plans] == [
+    plan = catalog.plan_deletion([parent["conversation_id"]])
+    assert "sub-conversations would remain" in plan.deletions[0].blockers[0]
+    outcome = catalog.delete(plan)
+    assert outcome.blocked == plan.deletions and outcome.deleted == []
+    assert len(list(catalog.search(Query(sub_conversations=True)))) == 2
+    plan = catalog.plan_deletion([parent["conversation_id"]], with_sub=True)
+    assert [d.record.conversation_id for d in plan.deletions] == [
         child["conversation_id"],
         parent["conversation_id"],
     ]
-    catalog.delete(plans)
+    assert len(catalog.delete(plan).deleted) == 2
     assert list(catalog.search(Query(sub_conversations=True))) == []
     catalog.close()
 

@@ -26,7 +26,7 @@ import pytest
 
 from convstore.fsutil import TEMPORARY_SUFFIX
 from convstore.stores.files import DELETING_PREFIX
-from tests.conftest import FileStoreBuilder
+from tests.conftest import FileStoreBuilder, aged
 from tests.faults import cli, flock_waiters, listing, spawn, wait_until
 
 # A metadata.json near the 1 MiB convstore reads, so the rewrite takes a while.
@@ -149,7 +149,8 @@ def test_kill_9_during_rename_leaves_old_or_new_never_torn(store: FileStoreBuild
     assert renamed.exit_code == 0, renamed.output
     final = json.loads(metadata.read_bytes())
     assert final["padding"] == document["padding"] and final["title"] == "after the crashes"
-    deleted = cli("delete", *options, conversation_id, "--yes")
+    # --force: the rename just now makes it look in use (tests/test_deletion.py)
+    deleted = cli("delete", *options, conversation_id, "--yes", "--force")
     assert deleted.exit_code == 0, deleted.output
     assert not directory.exists()
     assert listing(*options) == others
@@ -176,6 +177,7 @@ def test_kill_9_during_delete_leaves_the_conversation_whole_or_gone(
             events.mkdir(parents=True)
             for n in range(EVENTS):
                 (events / f"{n}.json").write_bytes(b'{"id":%d}' % n)
+            aged(events.parent)  # not in use: `delete` takes it
         old = (directory / "metadata.json").read_bytes()
         hidden_before = {name for name in os.listdir(sessions) if name.startswith(DELETING_PREFIX)}
 

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from convstore.cli.app import app
-from tests.conftest import Database, FileStoreBuilder
+from tests.conftest import Database, FileStoreBuilder, aged
 from tests.faults import CLI, one_line_error, table_digest, tree_digest
 from tests.unprivileged import NOBODY, make_traversable, run_unprivileged
 
@@ -97,6 +97,7 @@ def store(files: FileStoreBuilder) -> tuple[FileStoreBuilder, str, str]:
     events = files.root / "users" / "alice" / "conversations" / other / "events"
     events.mkdir(parents=True)
     (events / "0.json").write_text("{}")
+    aged(files.root)  # not in use: `delete` goes as far as the permissions let it
     make_traversable(files.root)
     return files, readable, other
 

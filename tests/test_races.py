@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Database, FileStoreBuilder
+from tests.conftest import Database, FileStoreBuilder, aged
 from tests.faults import (
     cli,
     finish,
@@ -167,6 +167,7 @@ def _file_target(tmp_path: Path) -> Target:
     conversation_id, _ = files.generation("2025-12", title="original")
     # A second conversation, to see that nothing else is touched.
     files.generation("2025-12", title="bystander")
+    aged(files.root)  # not in use: `delete` goes as far as the lock
     return Target(
         "files",
         conversation_id,

@@ -10,6 +10,7 @@ same seed write the same bytes.
 from __future__ import annotations
 
 import json
+import os
 import random
 import uuid
 from dataclasses import dataclass
@@ -266,12 +267,22 @@ def write_sample(
                 document.get("created_at") or document["last_updated_at"]
             )
             _write_v0_events(sessions / conversation_id, v0_events(document["title"], start, rng))
+        _dated(sessions / conversation_id, datetime.fromisoformat(document["last_updated_at"]))
     broken = _broken(rng)
     for address, content in broken:
         _write_v0(sessions / address, content)
+        _dated(sessions / address, GENERATIONS[-1].since)
     database = str(directory / "openhands.db")
     v0_rows, v1_rows = _write_database(database_url or f"sqlite:///{database}", rng, rows)
     return SampleSummary(files, len(broken), v0_rows, v1_rows, directory, database_url or database)
+
+
+def _dated(directory: Path, updated: datetime) -> None:
+    """Give a conversation's files the mtime OpenHands would have left: that of its last
+    update. (Files written just now would look in use to `delete`.)"""
+    stamp = updated.timestamp()
+    for path in [*sorted(directory.rglob("*"), reverse=True), directory]:
+        os.utime(path, (stamp, stamp))
 
 
 def _write_v0(directory: Path, content: bytes) -> None:

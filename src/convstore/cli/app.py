@@ -45,7 +45,7 @@ COMMANDS = {
     ),
     "delete": Entry(
         "delete_cmd",
-        "Delete conversations: a V0 directory (metadata and events) or a SQL row.",
+        "Delete conversations: every form of each (V1 row, V0 directory, V0 row).",
     ),
     "export": Entry(
         "export_cmd",

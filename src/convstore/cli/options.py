@@ -195,6 +195,14 @@ AllPagesOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
 ]
+ActiveWithinOption = Annotated[
+    str,
+    typer.Option(
+        "--active-within",
+        help="A conversation whose metadata or events changed this recently (or whose "
+        "execution_status is running) is in use, and left alone (5m, 90s, 1h).",
+    ),
+]
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask; required when stdin is not a terminal.")
 ]

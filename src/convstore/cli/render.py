@@ -23,7 +23,7 @@ from convstore.timestamps import format_timestamp
 if TYPE_CHECKING:
     from convstore.events.locate import EventStats
     from convstore.model import ConversationMetadata
-    from convstore.stores.base import Removal
+    from convstore.stores.deletion import Deletion
 
 
 class _Stdout(Console):
@@ -320,23 +320,40 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def removals(plans: list[Removal], console: Console) -> None:
-    """What a deletion removes, and what blocks it, one conversation per paragraph."""
+def deletions(plans: list[Deletion]) -> None:
+    """What a delete removes, a conversation per paragraph: the form OpenHands opens,
+    then every form with what goes with it, then what keeps it (``blocked``, ``in use``).
+    Data on stdout, the same in a dry run and in a real one."""
+    from convstore.stores.deletion import describe_form
+
     for plan in plans:
         record = plan.record
-        console.print(
+        out.print(
             f"[bold]{safe(record.conversation_id)}[/bold] {record.version} "
-            f"{safe(repr(record.title or '(no title)'))} in {safe(record.location)}",
+            f"{safe(repr(record.title or '(no title)'))}",
             highlight=False,
         )
-        for path in plan.paths:
-            console.print(f"  remove directory {safe(path)}", highlight=False)
-        for row in plan.rows:
-            console.print(f"  delete {safe(row)}", highlight=False)
+        for form in plan.forms:
+            out.print(
+                f"  {describe_form(form.record)} {safe(form.record.conversation_id)} "
+                f"in {safe(form.record.location)}",
+                highlight=False,
+            )
+            for path in form.paths:
+                out.print(f"    remove directory {safe(path)}", highlight=False)
+            for row in form.rows:
+                out.print(f"    delete {safe(row)}", highlight=False)
+            for blocker in form.blockers:
+                out.print(f"    [red]blocked:[/red] {safe(blocker)}", highlight=False)
         if plan.bytes_on_disk:
-            console.print(f"  frees {plan.bytes_on_disk:,} bytes", highlight=False)
+            out.print(f"  frees {plan.bytes_on_disk:,} bytes", highlight=False)
         for blocker in plan.blockers:
-            console.print(f"  [red]blocked:[/red] {safe(blocker)}", highlight=False)
+            out.print(f"  [red]blocked:[/red] {safe(blocker)}", highlight=False)
+        if plan.blocked and len(plan.forms) > 1:
+            out.print("  every form stays: a conversation goes whole or not at all")
+        for number, sign in enumerate(plan.in_use, 1):
+            hint = " (--force deletes it anyway)" if number == len(plan.in_use) else ""
+            out.print(f"  [yellow]in use:[/yellow] {safe(sign)}{hint}", highlight=False)
 
 
 def paged(items: Iterator[ConversationMetadata], size: int) -> Iterator[list[ConversationMetadata]]:

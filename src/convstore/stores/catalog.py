@@ -26,8 +26,9 @@ from convstore.ids import (
     v1_form,
     validate_id,
 )
-from convstore.model import UNDATED, ConversationMetadata
+from convstore.model import UNDATED, ConversationMetadata, Version
 from convstore.stores import filters
+from convstore.stores.activity import Guard, signs_of_use
 from convstore.stores.base import (
     ConversationStore,
     Page,
@@ -37,6 +38,7 @@ from convstore.stores.base import (
     owned_by,
     record_position,
 )
+from convstore.stores.deletion import Outcome, Plan, carry_out, plan_conversations, plan_retention
 from convstore.stores.files import FileStore
 from convstore.stores.locations import Location, survey
 from convstore.stores.sql import SqlStore
@@ -221,45 +223,45 @@ class Catalog:
         changes = {"title": title, "last_updated_at": datetime.now(UTC)}
         return self.store_of(record).update(record, changes)
 
-    # Deleting
+    # Deleting (``deletion`` says how)
 
     def plan_deletion(
-        self, conversation_ids: list[str], user: str | None = None, with_sub: bool = False
-    ) -> list[Removal]:
-        """What deleting these conversations removes, children before their parent."""
-        return self._plan([self.get(name, user) for name in conversation_ids], with_sub, user)
+        self,
+        conversation_ids: list[str],
+        user: str | None = None,
+        with_sub: bool = False,
+        guard: Guard = Guard(),
+    ) -> Plan:
+        """What deleting these conversations removes (every form of each), children
+        before their parent, and what cannot be deleted now."""
+        records = [self.get(name, user) for name in conversation_ids]
+        return plan_conversations(self, records, user=user, with_sub=with_sub, guard=guard)
 
-    def plan_retention(self, query: Query, with_sub: bool = False) -> list[Removal]:
-        """What deleting every conversation the query matches removes."""
-        return self._plan(list(self.search(query)), with_sub, query.user)
+    def plan_retention(
+        self,
+        cutoff: datetime,
+        *,
+        user: str | None = None,
+        version: Version | None = None,
+        with_sub: bool = False,
+        guard: Guard = Guard(),
+    ) -> Plan:
+        """What deleting every conversation last updated before ``cutoff`` removes."""
+        return plan_retention(
+            self, cutoff, user=user, version=version, with_sub=with_sub, guard=guard
+        )
 
-    def _plan(
-        self, records: list[ConversationMetadata], with_sub: bool, user: str | None
-    ) -> list[Removal]:
-        plans: list[Removal] = []
-        seen: set[tuple[str, str]] = set()
-        for record in records:
-            children = self._children(record, user)
-            if children and not with_sub:
-                plan = self._plan_one(record)
-                names = ", ".join(child.conversation_id for child in children[:3])
-                plan.blockers.append(
-                    f"it has {len(children)} sub-conversation(s) ({names}); "
-                    "use --with-sub-conversations to delete them too"
-                )
-                candidates = [plan]
-            else:
-                candidates = [self._plan_one(child) for child in [*children, record]]
-            for plan in candidates:
-                key = (plan.record.store, plan.record.conversation_id)
-                if key not in seen:
-                    seen.add(key)
-                    plans.append(plan)
-        return plans
+    def delete(self, plan: Plan, guard: Guard = Guard(), outcome: Outcome | None = None) -> Outcome:
+        """Carry out a plan: what is blocked or in use stays, the rest is deleted.
+        ``outcome`` (filled as it goes) tells a caller what was done even if an error
+        ends the run."""
+        outcome = outcome if outcome is not None else Outcome()
+        carry_out(self, plan, guard, outcome)
+        return outcome
 
-    def _plan_one(self, record: ConversationMetadata) -> Removal:
-        """The store's plan, plus a V1 conversation's event directories (OpenHands 1.x
-        leaves them behind when it deletes a row; convstore does not)."""
+    def plan_removal(self, record: ConversationMetadata) -> Removal:
+        """The store's plan for one form, plus a V1 row's event directory (OpenHands 1.x
+        leaves it behind when it deletes a row; convstore does not)."""
         plan = self.store_of(record).plan_removal(record)
         if record.store == "sql" and record.version == "V1":
             found = self.events(record)
@@ -271,6 +273,15 @@ class Catalog:
                 )
         return plan
 
+    def remove(self, plan: Removal) -> None:
+        """Remove one form as planned, if it is still as read (Conflict otherwise)."""
+        self.store_of(plan.record).remove(plan)
+        if plan.record.store == "sql":
+            # After the row: a directory without a row is an orphan verify reports;
+            # a row without its directory would be a conversation with no history.
+            for path in plan.paths:
+                remove_directory(path)
+
     def events(self, record: ConversationMetadata) -> EventLocation | None:
         """Where this conversation's event files are (V0 or V1 layout), if anywhere."""
         file_store = self.files.root if self.files is not None else None
@@ -278,8 +289,16 @@ class Catalog:
             record.conversation_id, record.version, record.user_id, file_store, self.events_root
         )
 
-    def _children(
-        self, record: ConversationMetadata, user: str | None
+    def signs_of_use(self, record: ConversationMetadata, guard: Guard) -> list[str]:
+        """Why OpenHands may be using this form of a conversation now (``activity``)."""
+        try:
+            found = self.events(record)
+        except PermissionError:
+            found = None  # a directory this user cannot search: removing it will say so
+        return signs_of_use(record, None if found is None else found.directory, guard)
+
+    def children(
+        self, record: ConversationMetadata, user: str | None = None
     ) -> list[ConversationMetadata]:
         """Its sub-conversations; with a user, only theirs: another user's are neither
         named nor deleted."""
@@ -287,22 +306,6 @@ class Catalog:
             return []
         query = Query(parent=record.conversation_id, user=user, sort=Query().sort)
         return list(self.sql.search(query))
-
-    def delete(self, plans: list[Removal]) -> None:
-        """Carry out plans made by ``plan_deletion``; refuses if any is blocked."""
-        blocked = [plan for plan in plans if plan.blockers]
-        if blocked:
-            first = blocked[0]
-            raise UsageError(
-                f"cannot delete {first.record.conversation_id}: {'; '.join(first.blockers)}"
-            )
-        for plan in plans:
-            self.store_of(plan.record).remove(plan)
-            if plan.record.store == "sql":
-                # After the row: a directory without a row is an orphan verify reports;
-                # a row without its directory would be a conversation with no history.
-                for path in plan.paths:
-                    remove_directory(path)
 
 
 def _form_key(record: ConversationMetadata) -> tuple[str, str, str]:
