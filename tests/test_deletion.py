@@ -298,6 +298,35 @@ def test_use_is_looked_at_again_just_before_deleting(files):
     assert (files.root / "sessions" / conversation_id).is_dir()
 
 
+def test_migrate_after_remove_keeps_a_source_in_use_and_a_later_run_removes_it(
+    files, make_database, tmp_path
+):
+    database = make_database()
+    busy = with_events(files)
+    idle = with_events(files)
+    aged(files.root / "sessions" / idle)  # busy's files were written just now
+    report = tmp_path / "report.json"
+    store = ["--file-store", str(files.root), "--db", database.url]
+    first = cli("migrate-v0-to-v1", *store, "--after", "remove", "--report", report)
+    assert first.exit_code == 0, first.output
+    assert "in use by OpenHands" in first.stdout
+    entries = {entry["old_id"]: entry for entry in json.loads(report.read_text())["conversations"]}
+    assert any("its V0 source was kept, not removed" in w for w in entries[busy]["warnings"])
+    assert entries[idle]["warnings"] == [] and entries[busy]["outcome"] == "migrated"
+    assert json.loads(report.read_text())["summary"]["sources"] == {"in use": 1, "removed": 1}
+    assert entries[busy]["source_after"] == "in use"
+    assert (files.root / "sessions" / busy).is_dir() and not (
+        files.root / "sessions" / idle
+    ).exists()
+    assert set(rows(database)) == {str(uuid.UUID(busy)), str(uuid.UUID(idle))}
+
+    aged(files.root)
+    second = cli("migrate-v0-to-v1", *store, "--after", "remove")
+    assert second.exit_code == 0, second.output
+    assert "already migrated" in second.stdout and "in use" not in second.stdout
+    assert not (files.root / "sessions" / busy).exists()
+
+
 # What goes where, and declining (13.18)
 
 

@@ -29,6 +29,7 @@ from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
+from tests.conftest import aged
 
 runner = CliRunner()
 
@@ -138,6 +139,7 @@ def test_dry_run_changes_nothing(files, make_database):
 def test_after_archive_and_remove_touch_sources_only_once_migrated(files, make_database):
     database = make_database()
     kept, _ = files.generation("2025-12")
+    aged(files.root)  # not in use: --after takes it (tests/test_deletion.py: one that is)
     catalog = catalog_for(files, database)
     migrate.run(catalog, migrate.Options(after="archive"))
     assert not (files.root / "sessions" / kept).exists()

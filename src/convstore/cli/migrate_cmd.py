@@ -13,6 +13,7 @@ from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     UNCHECKED_PATH,
+    ActiveWithinOption,
     ConfigOption,
     ConnectTimeoutOption,
     DatabaseOption,
@@ -91,11 +92,13 @@ def migrate(
         Literal["keep", "archive", "remove"],
         typer.Option(
             "--after",
-            help="After its V1 row is read back: keep the V0 source, "
-            "archive its directory to sessions-migrated/, or remove it.",
+            help="After its V1 row is read back (in this run or an earlier one): keep the "
+            "V0 source, archive its directory to sessions-migrated/, or remove it; a source "
+            "in use (see --active-within) is kept, with a warning.",
             rich_help_panel=MIGRATION_PANEL,
         ),
     ] = "keep",
+    active_within: ActiveWithinOption = "5m",
     no_events: Annotated[
         bool,
         typer.Option(
@@ -127,10 +130,13 @@ def migrate(
     from convstore.cli.progress import progress
     from convstore.fsutil import check_output
     from convstore.jobs import migrate as job
+    from convstore.stores.activity import Guard
     from convstore.stores.catalog import open_catalog
+    from convstore.times import parse_age
 
     if report_file is not None:
         check_output(report_file, directory=False)
+    guard = Guard(within=parse_age(active_within))
     settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
     options = job.Options(
         events_root=None if no_events else settings.events_root,
@@ -141,6 +147,7 @@ def migrate(
         dry_run=dry_run,
         after=after,
         org=org,
+        guard=guard,
     )
     # A dry run that may need an empty table to plan against keeps it here, then drops it.
     with tempfile.TemporaryDirectory(prefix="convstore-plan-") as scratch:

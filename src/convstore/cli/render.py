@@ -402,6 +402,8 @@ def _went(action: str, report: Any) -> str:
         return f"to {report.archive}/"
     if action == "removed":
         return "deleted"
+    if action == "in use":
+        return "left where they are, in use by OpenHands (see warnings): run again later"
     return "V0 rows, left in the table: --after archive moves only files"
 
 

@@ -40,6 +40,7 @@ from convstore.jobs.v0_to_v1 import (
     convert,
 )
 from convstore.model import ConversationMetadata, Packed
+from convstore.stores.activity import Guard
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import METADATA, FileStore
@@ -72,6 +73,8 @@ class Options:
     org: str | None = None
     # Where V1 event files go (<persistence_dir>/v1_conversations); None: metadata only.
     events_root: Path | None = None
+    # --after archive|remove leaves a source OpenHands seems to be using where it is.
+    guard: Guard = field(default_factory=Guard)
 
 
 @dataclass
@@ -91,8 +94,8 @@ class Report:
     )
     event_files_written: int = 0
     event_problems: int = 0
-    # What --after did to migrated sources (archived, removed, or kept: a V0 row under
-    # archive), and where archived ones went.
+    # What --after did to migrated sources (archived, removed, kept: a V0 row under
+    # archive, or in use: left for a later run), and where archived ones went.
     after: After = "keep"
     sources: Counter[str] = field(default_factory=Counter)
     archive: str | None = None
@@ -359,10 +362,10 @@ def _migrate_batch(
         settle(conversion, "failed")
     inserts = [c for c in inserts if c.outcome != "failed"]
     updates = [c for c in updates if c.outcome != "failed"]
-    for conversion in unchanged:
-        if conversion.outcome != "failed":
-            settle(conversion, "already migrated")
+    unchanged = [c for c in unchanged if c.outcome != "failed"]
     if options.dry_run:
+        for conversion in unchanged:
+            settle(conversion, "already migrated")
         for conversion in inserts:
             settle(conversion, "would migrate")
         for conversion in updates:
@@ -370,12 +373,16 @@ def _migrate_batch(
         return
     _commit(target, form, inserts, updates, owners)
     _read_back(target, inserts + updates)
-    for conversion in inserts:
-        _after(catalog, conversion, options.after)
-        settle(conversion, "migrated")
-    for conversion in updates:
-        _after(catalog, conversion, options.after)
-        settle(conversion, "overwritten")
+    # --after applies to a conversation migrated before too: a source kept because it
+    # was in use goes on a later run.
+    for outcome, group in (
+        ("already migrated", unchanged),
+        ("migrated", inserts),
+        ("overwritten", updates),
+    ):
+        for conversion in group:
+            _after(catalog, conversion, options)
+            settle(conversion, outcome)
 
 
 def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Options) -> None:
@@ -526,10 +533,22 @@ def _among_ids(target: SqlStore, ids: list[str]) -> tuple[ColumnElement[bool], d
     return column.in_(ids), {}
 
 
-def _after(catalog: Catalog, conversion: Conversion, after: After) -> None:
+def _after(catalog: Catalog, conversion: Conversion, options: Options) -> None:
+    """Archive or remove the source of a migrated conversation, unless OpenHands seems to
+    be using it (``activity``): then it stays, with a warning saying how to finish."""
+    after = options.after
     if after == "keep":
         return
     source = conversion.source
+    signs = catalog.signs_of_use(source, options.guard)
+    if signs:
+        conversion.source_fate = SourceFate("in use", source.location)
+        verb = "archived" if after == "archive" else "removed"
+        conversion.warnings.append(
+            f"its V0 source was kept, not {verb}: {signs[0]}; run the migration again "
+            f"with --after {after} once OpenHands is done with it"
+        )
+        return
     if source.store == "sql":
         sql = catalog.sql
         if after == "remove" and sql is not None:

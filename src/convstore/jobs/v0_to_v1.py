@@ -70,7 +70,8 @@ Outcome = Literal["migrate", "already migrated", "conflict", "non-UUID", "unread
 class SourceFate:
     """What ``migrate-v0-to-v1 --after`` did to a migrated conversation's V0 source."""
 
-    action: Literal["archived", "removed", "kept"]
+    # "in use": OpenHands seemed to be using it (``activity``), so it stayed.
+    action: Literal["archived", "removed", "kept", "in use"]
     path: str | None  # where the source is now (its metadata.json); None once removed
 
 
