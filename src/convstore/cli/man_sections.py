@@ -93,11 +93,15 @@ EXIT_STATUS: tuple[Block, ...] = (
     Definitions(
         (
             ("0", "Success."),
-            ("1", "A job found problems, or some items failed."),
+            (
+                "1",
+                "A job found problems, or some items failed; `delete`: a conversation is "
+                "blocked, or the confirmation was declined.",
+            ),
             (
                 "2",
-                "Usage: a bad option, an invalid id, `--yes` needed when standard input is "
-                "not a terminal, a deletion that is blocked.",
+                "Usage: a bad option, an invalid or ambiguous id, `--yes` needed when standard "
+                "input is not a terminal.",
             ),
             (
                 "3",
@@ -107,7 +111,8 @@ EXIT_STATUS: tuple[Block, ...] = (
             ("4", "Not found."),
             (
                 "5",
-                "Conflict: the record changed since it was read, or another job holds the lock.",
+                "Conflict: the record changed since it was read, or another job holds the "
+                "lock; `delete`: a conversation is in use.",
             ),
             ("130", "Interrupted."),
             (
@@ -236,9 +241,11 @@ SEE_ALSO_EXTRA = ("crontab(5)",)
 COMMAND_NOTES: dict[str, tuple[Block, ...]] = {
     "list": (
         Paragraph(
-            "`--user`, `--repo` and `--title` match case-insensitive substrings (`%` and `_` "
-            "match themselves). Times are an ISO 8601 date or time, or an age such as `7d` "
-            "or `12h`. Conversations without the sort value come last in either direction. "
+            "`--user` is the exact user id, never a substring (files that carry only "
+            "`github_user_id` are found by that id); `--repo` and `--title` match "
+            "case-insensitive substrings (`%` and `_` match themselves). Times are an ISO "
+            "8601 date or time, or an age such as `7d` or `12h`. Conversations without the "
+            "sort value come last in either direction. "
             "JSON output uses the field names of `metadata.json`, plus `store`, `version` "
             "and `problems`."
         ),
@@ -260,6 +267,11 @@ COMMAND_NOTES: dict[str, tuple[Block, ...]] = {
     ),
     "show": (
         Paragraph(
+            "Every command takes a conversation id in any spelling of a UUID (hex or "
+            "dashed, either case), or a prefix of 8 or more hex digits that begins one "
+            "conversation's id; a prefix that begins several is a usage error naming them."
+        ),
+        Paragraph(
             "The twin is the same conversation in the other version: the V1 row of a V0 "
             "conversation whose id is a UUID, or the reverse. Problems are what OpenHands "
             "would reject when reading the record."
@@ -274,11 +286,20 @@ COMMAND_NOTES: dict[str, tuple[Block, ...]] = {
     ),
     "delete": (
         Paragraph(
-            "What would be removed is shown first, then confirmed on a terminal; without a "
-            "terminal `--yes` is required. `--older-than` selects every conversation whose "
-            "`last_updated_at` is older than that (`--user` and `--version` narrow it). A "
-            "parent with sub-conversations is refused unless `--with-sub-conversations`. A "
-            "symbolic link out of the file store is never followed."
+            "Every form of a conversation is deleted, or none: its V1 row and V1 event "
+            "directory, and the V0 directory and V0 row it was migrated from, which would "
+            "otherwise bring it back. What would be removed is shown first, on standard "
+            "output, then confirmed on a terminal; without a terminal `--yes` is required, "
+            "and declining exits 1. `--older-than` selects every conversation all of whose "
+            "forms were last updated before then (`--user` and `--version` narrow it)."
+        ),
+        Paragraph(
+            "A parent goes only with its sub-conversations: it is blocked when one would "
+            "remain, unless `--with-sub-conversations`. A conversation OpenHands is using "
+            "(`execution_status` running, or its metadata or events changed within "
+            "`--active-within`) stays, unless `--force`. Neither stops the others. The exit "
+            "status is 1 when one is blocked, else 5 when one is in use, else 0; `--dry-run` "
+            "exits as the run would. A symbolic link out of the file store is never followed."
         ),
     ),
     "config": (
