@@ -298,6 +298,29 @@ def test_use_is_looked_at_again_just_before_deleting(files):
     assert (files.root / "sessions" / conversation_id).is_dir()
 
 
+def test_a_parent_waits_for_a_sub_conversation_that_changed_while_deleting(make_database):
+    """The child's row changes between the plan and the deletion (here: after the plan
+    is made): it is not deleted, and neither is its parent."""
+    database = make_database()
+    parent = database.insert(last_updated_at=OLD)
+    child = database.insert(last_updated_at=OLD, parent_conversation_id=parent["conversation_id"])
+    catalog = Catalog(sql=SqlStore(create_engine(database.url)))
+    plan = catalog.plan_deletion([parent["conversation_id"]], with_sub=True)
+    assert len(plan.ready) == 2
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE conversation_metadata SET title = 'changed' WHERE conversation_id = :id"),
+            {"id": child["conversation_id"]},
+        )
+    outcome = catalog.delete(plan)
+    assert outcome.deleted == [] and len(outcome.in_use) == 2
+    waiting = outcome.in_use[1]
+    assert waiting.record.conversation_id == parent["conversation_id"]
+    assert waiting.in_use == [f"its sub-conversation {child['conversation_id']} was not deleted"]
+    assert set(rows(database)) == {parent["conversation_id"], child["conversation_id"]}
+    catalog.close()
+
+
 def test_migrate_after_remove_keeps_a_source_in_use_and_a_later_run_removes_it(
     files, make_database, tmp_path
 ):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from convstore.cli.common import open_catalog, translated
 from convstore.cli.completion import complete_conversation_id
 from convstore.cli.options import (
+    ACTIVE_WITHIN,
     FILTER_PANEL,
     ActiveWithinOption,
     ConfigOption,
@@ -22,6 +23,9 @@ from convstore.cli.options import (
     VersionOption,
     YesOption,
 )
+
+if TYPE_CHECKING:
+    from convstore.stores.deletion import Deletion
 
 EXAMPLES = """\
 Examples:
@@ -71,7 +75,7 @@ def delete(
     version: VersionOption = None,
     user: UserOption = None,
     with_sub_conversations: WithSubOption = False,
-    active_within: ActiveWithinOption = "5m",
+    active_within: ActiveWithinOption = ACTIVE_WITHIN,
     force: ForceOption = False,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
@@ -148,7 +152,7 @@ def delete(
     raise typer.Exit(exit_status(bool(outcome.blocked), bool(outcome.in_use)))
 
 
-def _refusals(blocked: list[Any], in_use: list[Any]) -> str:
+def _refusals(blocked: list[Deletion], in_use: list[Deletion]) -> str:
     """ "; not deleted: 2 blocked, 1 in use", or nothing when every one went."""
     parts = [f"{len(blocked)} blocked"] if blocked else []
     if in_use:

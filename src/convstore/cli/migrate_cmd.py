@@ -11,6 +11,7 @@ import typer
 
 from convstore.cli.common import resolve_settings, translated
 from convstore.cli.options import (
+    ACTIVE_WITHIN,
     OUTPUT_PANEL,
     UNCHECKED_PATH,
     ActiveWithinOption,
@@ -98,7 +99,7 @@ def migrate(
             rich_help_panel=MIGRATION_PANEL,
         ),
     ] = "keep",
-    active_within: ActiveWithinOption = "5m",
+    active_within: ActiveWithinOption = ACTIVE_WITHIN,
     no_events: Annotated[
         bool,
         typer.Option(

@@ -195,6 +195,7 @@ AllPagesOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
 ]
+ACTIVE_WITHIN = "5m"  # the default of --active-within (activity.DEFAULT_WINDOW)
 ActiveWithinOption = Annotated[
     str,
     typer.Option(

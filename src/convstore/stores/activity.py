@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,11 +28,6 @@ class Guard:
 
     within: timedelta = DEFAULT_WINDOW
     force: bool = False  # delete even what looks in use (`delete --force`)
-    # The moment the window ends at; None: the clock, read when a check runs.
-    now: datetime | None = field(default=None, compare=False)
-
-    def clock(self) -> datetime:
-        return self.now if self.now is not None else datetime.now(UTC)
 
 
 def signs_of_use(record: ConversationMetadata, events: Path | None, guard: Guard) -> list[str]:
@@ -41,7 +36,7 @@ def signs_of_use(record: ConversationMetadata, events: Path | None, guard: Guard
     found = []
     if record.execution_status == "running":
         found.append("OpenHands is running it (execution_status running)")
-    now = guard.clock()
+    now = datetime.now(UTC)
     since = now - guard.within
     window = f"within --active-within {format_window(guard.within)}"
     metadata = _metadata_time(record)

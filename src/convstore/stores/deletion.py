@@ -174,11 +174,12 @@ def carry_out(catalog: Catalog, plan: Plan, guard: Guard, outcome: Outcome) -> N
     removed only if it is still as read; a conversation that changed meanwhile is
     counted in use, and its parent with it.
     """
-    kept: set[str] = set()
+    kept: dict[str, Deletion] = {}
     for deletion in plan.deletions:
-        waiting = [key for key in deletion.children if key in kept]
+        waiting = [kept[key] for key in deletion.children if key in kept]
         if deletion.ready and waiting:
-            deletion.in_use.append(f"its sub-conversation {waiting[0]} was not deleted")
+            child = waiting[0].record.conversation_id
+            deletion.in_use.append(f"its sub-conversation {child} was not deleted")
         if deletion.ready and not guard.force:
             deletion.in_use += _signs(catalog, [form.record for form in deletion.forms], guard)
         if deletion.ready:
@@ -190,7 +191,7 @@ def carry_out(catalog: Catalog, plan: Plan, guard: Guard, outcome: Outcome) -> N
         else:
             outcome.deleted.append(deletion)
             continue
-        kept.add(deletion.key)
+        kept[deletion.key] = deletion
 
 
 def _remove_forms(catalog: Catalog, deletion: Deletion) -> None:
