@@ -195,6 +195,7 @@ def test_cli_after_archive_and_remove_say_what_moved_where(files, make_database,
     saas = database.insert(
         conversation_id=uuid.uuid4().hex, conversation_version="V0", sandbox_id=None
     )["conversation_id"]
+    aged(files.root)  # not in use: --after takes the sources
     store = ["--file-store", str(files.root), "--db", database.url]
     report_path = tmp_path / "archive.json"
     args = ["migrate-v0-to-v1", *store, "--after", "archive", "--report", str(report_path)]
@@ -232,14 +233,14 @@ def test_cli_after_archive_and_remove_say_what_moved_where(files, make_database,
     result = runner.invoke(app, [*args, "--report", str(report_path)])
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.stdout.splitlines() if line.split()[:1] == ["removed"]]
-    assert line.split()[1:] == ["2", "deleted"]
+    assert line.split()[1:] == ["3", "deleted"]
     report = json.loads(report_path.read_text())
-    assert report["summary"]["sources"] == {"removed": 2} and report["summary"]["archive"] is None
+    assert report["summary"]["sources"] == {"removed": 3} and report["summary"]["archive"] is None
     entries = {entry["old_id"]: entry for entry in report["conversations"]}
     assert {cid: (e["source_after"], e["source_now"]) for cid, e in entries.items()} == {
         conflicted: ("removed", None),
         row["conversation_id"]: ("removed", None),
-        saas: ("kept", entries[saas]["source"]),  # migrated before: --after acts on this run's
+        saas: ("removed", None),  # migrated before: --after finishes it now
     }
     assert not (files.root / "sessions" / conflicted).exists()
 

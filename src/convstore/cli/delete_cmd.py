@@ -144,16 +144,16 @@ def delete(
             shown_ready = {id(deletion) for deletion in ready}
             for deletion in outcome.in_use:
                 if id(deletion) in shown_ready:
-                    print(
-                        f"convstore: not deleted {deletion.record.conversation_id}: "
-                        f"{'; '.join(deletion.in_use)}",
-                        file=sys.stderr,
+                    render.err.print(
+                        f"convstore: not deleted {render.safe(deletion.record.conversation_id)}: "
+                        f"{render.safe('; '.join(deletion.in_use))}",
+                        highlight=False,
                     )
     raise typer.Exit(exit_status(bool(outcome.blocked), bool(outcome.in_use)))
 
 
 def _refusals(blocked: list[Deletion], in_use: list[Deletion]) -> str:
-    """ "; not deleted: 2 blocked, 1 in use", or nothing when every one went."""
+    """The end of a summary line: '; not deleted: 2 blocked, 1 in use', or nothing."""
     parts = [f"{len(blocked)} blocked"] if blocked else []
     if in_use:
         parts.append(f"{len(in_use)} in use")
