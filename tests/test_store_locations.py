@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Database, FileStoreBuilder
+from tests.conftest import Database, FileStoreBuilder, aged
 from tests.faults import cli, one_line_error
 
 USAGE, UNAVAILABLE = 2, 3
@@ -259,6 +259,7 @@ def test_every_command_that_reads_events_takes_events_dir(
     directory = events / conversation_id.replace("-", "")
     directory.mkdir(parents=True)
     (directory / "event-00001-aaaa.json").write_text("{}")
+    aged(events)  # events written just now would make `delete` take it for one in use
     assert "--events-dir" in cli(command, "--help").stdout
     arguments = {
         "verify": ["--format", "json", "--check", "events"],
