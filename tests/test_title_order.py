@@ -32,7 +32,7 @@ from convstore.stores.catalog import Catalog
 from convstore.stores.database_info import add_listing_indexes
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
-from convstore.stores.v0_cache import V0Cache, _parts
+from convstore.stores.v0_cache import FORMAT, V0Cache, _parts
 from convstore.stores.v0_scan import RACY_WINDOW_NS
 from tests.conftest import Database, FileStoreBuilder, v1_row
 
@@ -429,4 +429,4 @@ def test_a_cache_of_the_former_format_is_rebuilt_with_the_folded_title_index(tmp
         ).fetchone()
         (version,) = connection.execute("PRAGMA user_version").fetchone()
     connection.close()
-    assert "lower(title)" in index and version == 2
+    assert "lower(title)" in index and version == FORMAT
