@@ -52,7 +52,15 @@ TOP_LEVEL = {
 }
 RICH = ("rich", "typer.rich_utils")
 PYDANTIC = ("pydantic", "typer._adapters")
-HEAVY = ("sqlalchemy", "psycopg", "convstore.model", "convstore.stores", "convstore.jobs")
+HEAVY = (
+    "sqlalchemy",
+    "psycopg",
+    "obstore",
+    "convstore.model",
+    "convstore.stores",
+    "convstore.jobs",
+    "convstore.objects",
+)
 COMMAND_MODULES = tuple(f"convstore.cli.{entry.module}" for entry in COMMANDS.values())
 
 

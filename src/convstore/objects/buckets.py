@@ -237,6 +237,8 @@ class BucketObjects(Objects):
             endpoint = self._endpoint or "the cloud's endpoint"
             return f"{where}: cannot reach {endpoint} ({_reason(text)})"
         first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        # Up to the status, without the response body the library appends.
+        first = first.split(": <", 1)[0].split(': {"', 1)[0]
         return f"{where}: {first[:300]}"
 
 
