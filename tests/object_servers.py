@@ -10,7 +10,11 @@ GCS: fake-gcs-server (the Go emulator object_store's own tests use), from the Py
 XML API, of which the emulator serves listings, reads, HEAD and DELETE, but no plain PUT
 (only signed-URL uploads): tests seed and change objects through its JSON API, as another
 writer would. It neither pages listings nor checks credentials or preconditions on the
-XML API (tests/test_objects.py says what that leaves to the library).
+XML API (tests/test_objects.py says what that leaves to the library). Its JSON API
+honours ``ifGenerationMatch`` on multipart uploads only (not on media uploads, nor on
+deletes). gcp-storage-emulator, the other GCS server on PyPI, answers the XML API without
+ETag and Last-Modified headers and without HEAD, listings or DELETE (501), and checks no
+precondition: the library cannot use it at all.
 """
 
 from __future__ import annotations

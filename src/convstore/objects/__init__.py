@@ -18,26 +18,30 @@ Key layouts (relative to the root of the store's URL):
   ``sessions/<id>/event_cache/<start>-<end>.json``, ``agent_state.pkl`` and others; with
   a user (enterprise) the same below ``users/<user_id>/conversations/<id>/``.
 - V1 events (1.x): ``users/<user_id>/v1_conversations/<hex>/<event hex>.json``, and
-  ``users/v1_conversations/<hex>/...`` for a conversation without a user (so a user named
-  ``v1_conversations`` is ambiguous in OpenHands' own layout; convstore should report,
-  not guess). On local disk 1.x writes ``<persistence>/[<user_id>/]v1_conversations/``.
+  ``users/v1_conversations/<hex>/...`` for a conversation without a user. On local disk
+  1.x writes ``<persistence>/[<user_id>/]v1_conversations/``.
 
 V0 file store (stores/files.py) on ``Objects``: the conversations are
 ``children("sessions")``, one delimiter listing (1 request per 1,000 conversations),
 never a walk of event keys (OpenHands' own listing, one unpaged ``list_objects_v2``, loses
 conversations past 1,000 keys: OpenHands issue #9565). A record is ``read(sessions/<id>/
 metadata.json)``; its token is ``Read.version``. Listings read metadata with
-``read_many`` (32 in flight, memory bounded by the window); enterprise stores list
-``children("users")`` then ``children(f"users/{u}/conversations")``.
+``read_many`` (32 in flight, memory bounded by the window). OpenHands writes
+metadata.json below ``sessions/`` whatever the user; the files of a conversation with a
+user (events of SaaS rows) are below ``users/``: ``children("users")``, then
+``children(f"users/{u}/conversations")``, where verify looks for orphans.
 
-V0 index cache (stores/v0_cache.py): on a bucket its signatures are ``ObjectInfo.signature``
-(the ETag) from ``walk("sessions")`` filtered to ``*/metadata.json``. That walk lists
-event keys too (the store has no suffix filter), so it pays where events are few; where
-they are many, ``children("sessions")`` plus a HEAD per conversation not in the cache,
-or a cache that trusts its entries for a TTL, are the alternatives to measure. A read
-gives the signature of what it read (``Read.signature``), so the cache never records
-a signature newer than the content it parsed (the racy-read rule of v0_scan is not
-needed: an ETag names content, not a time).
+V0 index cache (stores/v0_cache.py): on a bucket its signature is the ETag
+(``ObjectInfo.signature`` / ``Read.signature``; a read gives the signature of exactly
+the bytes it returned, so the cache never records a signature newer than what it
+parsed, and v0_scan's racy window is not needed). A bucket has no cheap stat: listing
+``walk("sessions")`` for the ETags of metadata.json also lists every event key (no
+suffix filter), N*(1+E)/1000 sequential requests, and E is hundreds per conversation
+in real stores; a HEAD per conversation costs what a GET does. So the cache validates
+with conditional GETs (``If-None-Match: <ETag>``; obstore's ``if_none_match`` raises
+NotModifiedError on 304): N requests in flight as without a cache, but no body and no
+parse for the unchanged. Phase B adds ``read_if_changed(key, signature)`` to
+``Objects`` for that (local disk: the stat signature, with v0_scan's racy rule).
 
 rename, verify --fix: ``read`` -> change -> ``write_if_unchanged(key, data,
 read.version)``; Conflict (exit 5) when OpenHands wrote in between. S3 ``If-Match``, GCS
@@ -58,17 +62,21 @@ adds sizes without reading); events are fetched with ``read_many``. V1 event wri
 ``ifGenerationMatch=0``), so a rerun never overwrites; Conflict on an existing key with
 the same bytes is success (compare with a read), with other bytes a finding.
 
-Requests per command on a bucket (N conversations, E event keys each, P = page of 20):
+Requests per command on a bucket (N conversations, E event keys each, page P = 20;
+"in flight": 32 at a time, memory bounded by the window):
 
-- ``list`` (first page, sorted): N/1000 listing + N metadata reads (32 in flight); with a
-  warm cache N*(1+E)/1000 listing + reads of the changed ones + P.
-- ``list --all``: the same reads, streamed out in order.
-- ``show``: 1 read + 1 walk page per 1,000 event keys (sizes from the listing).
-- ``rename``: 1 read + 1 conditional write (+ 1 read back).
-- ``delete``: 1 read + 1 HEAD + 1 DELETE + walks + 1 bulk DELETE per 1,000 keys.
-- ``verify``: N/1000 children + N reads + per conversation walks where events are checked.
-- ``export``: N/1000 + N reads. ``migrate-v0-to-v1``: N reads + walks + E reads + E
-  conditional creates per conversation (in flight, bounded).
+- ``list`` (first page, sorted, any filter): N/1000 delimiter listing + N metadata GETs
+  in flight (the floor the issue names), conditional with a warm cache (304s) + P reads
+  of the page's records.
+- ``list --all``, ``export``: the same, records streamed out in order.
+- ``show ID``: 1 GET + the conversation's walk, (1+E)/1000 pages (sizes from listings).
+- ``rename``: 1 GET + 1 conditional PUT (+ 1 GET of the result).
+- ``delete ID``: 1 GET + 1 HEAD + 1 DELETE (metadata.json) + walks of its prefixes +
+  one bulk DELETE per 1,000 keys (S3; GCS deletes one by one, in flight).
+- ``verify``: N/1000 + N GETs; orphan prefixes from the same delimiter listing; event
+  checks add each conversation's walk.
+- ``migrate-v0-to-v1``: N GETs + per conversation its walk and E event GETs in flight,
+  and E conditional creates of V1 event files (``create_if_absent``).
 
 Settings (phase B, config.py): ``--file-store``/``--events-dir`` and config.toml take the
 URLs; OpenHands' variables via ``addresses.openhands_file_store`` and
