@@ -349,7 +349,7 @@ def test_gcs_emulator_still_takes_no_xml_put(gcs: FakeGcs) -> None:
     bucket = bucket_name()
     gcs.create_bucket(bucket)
     objects = open_objects(f"gs://{bucket}", environ={"STORAGE_EMULATOR_HOST": gcs.endpoint})
-    with pytest.raises(StoreUnavailable, match="400 Bad Request$"):
+    with pytest.raises(StoreUnavailable, match=r"400 Bad Request$"):
         objects.create_if_absent("k", b"x")
 
 
