@@ -172,6 +172,34 @@ def test_walk_gives_every_key_below_in_bucket_order_with_signatures(backend: Bac
     assert list(backend.objects.walk("sessions/none")) == []
 
 
+@pytest.mark.parametrize("scheme", ["s3", "gs"])
+def test_a_prefix_in_the_url_is_the_root_of_every_key(
+    scheme: str, request: pytest.FixtureRequest
+) -> None:
+    bucket = bucket_name()
+    if scheme == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        create_s3_bucket(endpoint, bucket)
+        client = s3_client(endpoint)
+        for key in ("deploy/a/sessions/x/metadata.json", "deploy/ab/sessions/y/metadata.json"):
+            client.put_object(Bucket=bucket, Key=key, Body=b"{}")
+        environ = s3_environment(endpoint)
+    else:
+        server: FakeGcs = request.getfixturevalue("gcs")
+        server.create_bucket(bucket)
+        for key in ("deploy/a/sessions/x/metadata.json", "deploy/ab/sessions/y/metadata.json"):
+            server.upload(bucket, key, b"{}")
+        environ = {"STORAGE_EMULATOR_HOST": server.endpoint}
+    objects = open_objects(f"{scheme}://{bucket}/deploy/a/", environ=environ)
+    assert list(objects.children("")) == ["sessions"]
+    assert list(objects.children("sessions")) == ["x"]
+    assert [info.key for info in objects.walk("")] == ["sessions/x/metadata.json"]
+    assert objects.read("sessions/x/metadata.json") is not None
+    assert objects.read("sessions/y/metadata.json") is None  # below deploy/ab, not ours
+    objects.delete("sessions/x/metadata.json")
+    assert list(objects.walk("")) == []
+
+
 ODD_NAMES = ["a b+c%20d", "ünïcödé", "x#y?z", "q:*", "t~!@$&'()=;,"]
 
 

@@ -73,18 +73,16 @@ class BucketObjects(Objects):
     # Listing
 
     def children(self, prefix: str) -> Iterator[str]:
-        path = self._path(check_prefix(prefix)) if prefix else self._root.rstrip("/")
         with self._translated():
-            found = obstore.list_with_delimiter(self._store, path or None)
+            found = obstore.list_with_delimiter(self._store, self._listed(prefix))
         # object_store collects every page before it answers: one name per child held.
         names = [child.rsplit("/", 1)[-1] for child in found["common_prefixes"]]
         names.sort(key=lambda name: name + "/")
         return iter(names)
 
     def walk(self, prefix: str) -> Iterator[ObjectInfo]:
-        path = self._path(check_prefix(prefix)) if prefix else self._root.rstrip("/")
         with self._translated():
-            stream = obstore.list(self._store, path or None, chunk_size=1000)
+            stream = obstore.list(self._store, self._listed(prefix), chunk_size=1000)
             for page in stream:
                 for meta in page:
                     yield ObjectInfo(
@@ -186,13 +184,18 @@ class BucketObjects(Objects):
         """One listing request under the root (a missing bucket, a refused credential and
         an unreachable endpoint all fail it)."""
         with self._translated():
-            for _page in obstore.list(self._store, self._root.rstrip("/") or None, chunk_size=1):
+            for _page in obstore.list(self._store, self._listed(""), chunk_size=1):
                 break
 
     # Helpers
 
     def _path(self, key: str) -> str:
         return self._root + check_key(key)
+
+    def _listed(self, prefix: str) -> str | None:
+        """The library's path for a listing of ``prefix`` (None: the whole bucket)."""
+        path = self._root + check_prefix(prefix) if prefix else self._root.rstrip("/")
+        return path or None
 
     def _version(self, meta: Any) -> str:
         """The token a conditional write of this object takes (module docstring)."""
