@@ -82,7 +82,9 @@ Settings (phase B, config.py): ``--file-store``/``--events-dir`` and config.toml
 URLs; OpenHands' variables via ``addresses.openhands_file_store`` and
 ``openhands_events`` in their place in the precedence. Today config.py reads
 ``FILE_STORE_PATH`` as a directory even when ``FILE_STORE=s3``, where it is the bucket:
-that must change with the wiring.
+that must change with the wiring. ``stores/locations.survey`` looks at a bucket with
+``open_objects(...).probe()`` (one request; exit 3 in one line) where it stats a path,
+and ``convstore config`` shows ``BucketAccess.credentials_source``, never a key.
 """
 
 from __future__ import annotations
