@@ -143,8 +143,10 @@ def test_a_store_the_environment_names_that_does_not_exist_is_exit_3(
     variable: str,
     command: list[str],
 ) -> None:
-    """Not "no V0 conversations found" and exit 0, as if the store were empty."""
-    missing = tmp_path / "missing"
+    """Not "no V0 conversations found" and exit 0, as if the store were empty. (Its parent
+    is missing too: a migration would create a missing events directory in an existing
+    one.)"""
+    missing = tmp_path / "missing" / "store"
     monkeypatch.setenv(variable, str(missing))
     result = cli(*(part.format(tmp=tmp_path) for part in command))
     assert result.exit_code == UNAVAILABLE, result.output
@@ -278,11 +280,58 @@ def test_every_command_that_reads_events_takes_events_dir(
         assert json.loads(result.stdout)["events_location"] == str(directory)
     elif command == "verify":
         assert str(directory) in result.stdout
-    gone = cli(command, "--events-dir", tmp_path / "nowhere", *arguments)
+    # A migration creates the directory it writes to, but not a missing parent (a typo).
+    nowhere = tmp_path / "nowhere" / ("events" if command == "migrate-v0-to-v1" else "")
+    gone = cli(command, "--events-dir", nowhere, *arguments)
     assert gone.exit_code == UNAVAILABLE
-    assert one_line_error(gone.stderr) == (
-        f"convstore: V1 events {tmp_path / 'nowhere'} (flag) does not exist"
+    assert one_line_error(gone.stderr) == f"convstore: V1 events {nowhere} (flag) does not exist"
+
+
+def test_a_migration_creates_the_events_directory_it_is_told_to_write(
+    home: Path, tmp_path: Path
+) -> None:
+    files = FileStoreBuilder(tmp_path / "store")
+    conversation_id, _ = files.generation("2025-12", user_id="alice")
+    history = files.root / "sessions" / conversation_id / "events"
+    history.mkdir()
+    message = {"content": "hi", "image_urls": [], "wait_for_response": False}
+    (history / "0.json").write_text(
+        json.dumps(
+            {
+                "id": 0,
+                "timestamp": "2025-11-03T14:02:05.435558",
+                "source": "user",
+                "message": "hi",
+                "action": "message",
+                "args": message,
+            }
+        )
     )
+    database = Database(f"sqlite:///{tmp_path / 'openhands.db'}")
+    database.dispose()
+    events = tmp_path / "new-events"
+    result = cli(
+        "migrate-v0-to-v1",
+        *("--file-store", files.root, "--db", tmp_path / "openhands.db"),
+        *("--events-dir", events),
+    )
+    assert result.exit_code == 0, result.output
+    assert [path.name for path in events.iterdir()] == [conversation_id]
+    assert len(list((events / conversation_id).glob("*.json"))) == 1
+
+
+def test_commands_that_never_read_events_ignore_the_events_setting(
+    one_x_home: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CONVSTORE_EVENTS_DIR naming a directory that does not exist yet (a migration will
+    create it) stops only the commands that read events."""
+    _, conversation_id = one_x_home
+    monkeypatch.setenv("CONVSTORE_EVENTS_DIR", str(tmp_path / "not-yet"))
+    assert cli("list", "--format", "json").exit_code == 0
+    assert cli("rename", conversation_id, "Renamed").exit_code == 0
+    shown = cli("show", conversation_id)
+    assert shown.exit_code == UNAVAILABLE
+    assert "V1 events" in one_line_error(shown.stderr)
 
 
 def test_an_export_without_events_says_where_it_looked_and_records_it(

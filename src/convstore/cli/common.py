@@ -15,6 +15,7 @@ import typer
 if TYPE_CHECKING:
     from convstore.config import Settings
     from convstore.stores.catalog import Catalog
+    from convstore.stores.locations import EventsUse
 
 P = ParamSpec("P")
 
@@ -50,13 +51,14 @@ def open_catalog(
     *,
     events_dir: Path | None = None,
     cache: bool = True,
+    events: EventsUse = "read",
 ) -> Catalog:
     """The stores the flags name (or the environment and config.toml, as ``Settings``
     resolves them); a context manager that closes them."""
     from convstore.stores.catalog import open_catalog as open_stores
 
     settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
-    return open_stores(settings, cache=cache)
+    return open_stores(settings, cache=cache, events=events)
 
 
 def interactive() -> bool:

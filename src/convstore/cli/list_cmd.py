@@ -105,7 +105,9 @@ def list_conversations(
         sort=order,
         after=None if cursor is None else decode_cursor(order, cursor),
     )
-    with open_catalog(file_store, db, config, connect_timeout, cache=not no_cache) as catalog:
+    with open_catalog(
+        file_store, db, config, connect_timeout, cache=not no_cache, events="none"
+    ) as catalog:
         extra = catalog.optional_fields()
         if all_pages:
             render.records(catalog.search(query), output_format, extra)

@@ -155,7 +155,7 @@ def migrate(
         if create_table:
             settings = _with_table(settings, dry_run, Path(scratch))
         with (
-            open_catalog(settings) as catalog,
+            open_catalog(settings, events="none" if no_events else "write") as catalog,
             _ReportFile(report_file) as report_writer,
             progress("planning" if dry_run else "migrating", job.count_sources(catalog)) as bar,
         ):

@@ -38,7 +38,7 @@ def rename(
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
     """Give a conversation a new title and set last_updated_at to now."""
-    with open_catalog(file_store, db, config, connect_timeout) as catalog:
+    with open_catalog(file_store, db, config, connect_timeout, events="none") as catalog:
         record = catalog.rename(conversation_id, title, user)
     typer.echo(f"{record.conversation_id}\t{record.title}")
 

@@ -40,7 +40,7 @@ from convstore.stores.base import (
 )
 from convstore.stores.deletion import Outcome, Plan, carry_out, plan_conversations, plan_retention
 from convstore.stores.files import FileStore
-from convstore.stores.locations import Location, survey
+from convstore.stores.locations import EventsUse, Location, survey
 from convstore.stores.sql import SqlStore
 from convstore.stores.sql_connection import engine
 from convstore.stores.v0_cache import V0Cache
@@ -321,11 +321,12 @@ def _encodes(text: str) -> bool:
     return True
 
 
-def open_catalog(settings: Settings, *, cache: bool = True) -> Catalog:
+def open_catalog(settings: Settings, *, cache: bool = True, events: EventsUse = "read") -> Catalog:
     """The stores the settings name, each looked at first (``locations.survey``): one
     named explicitly must be there and readable; the built-in default may be absent and
-    is then left out. ``cache``: file listings use the V0 index cache."""
-    locations = survey(settings)
+    is then left out. ``cache``: file listings use the V0 index cache. ``events``: what
+    the command does with V1 event files (``locations.EventsUse``)."""
+    locations = survey(settings, events)
     for location in locations:
         if location.problem is not None:
             raise location.problem
@@ -339,7 +340,8 @@ def open_catalog(settings: Settings, *, cache: bool = True) -> Catalog:
         sql = SqlStore(engine(url, settings.connect_seconds))
     if files is None and sql is None:
         raise StoreUnavailable(_no_store(locations))
-    return Catalog(files=files, sql=sql, events_root=settings.events_root, locations=locations)
+    events_root = None if events == "none" else settings.events_root
+    return Catalog(files=files, sql=sql, events_root=events_root, locations=locations)
 
 
 def _no_store(locations: list[Location]) -> str:

@@ -24,6 +24,10 @@ from convstore.config import Setting, Settings, database_url, masked, sqlite_pat
 from convstore.errors import ConvstoreError, StoreUnavailable, UsageError
 
 Kind = Literal["file store", "database", "V1 events"]
+# What a command does with V1 event files: reads them (show, export, delete, verify),
+# writes them (migrate: a directory named for them may not exist yet), or never touches
+# them (list, rename), so that no events setting can stop it.
+EventsUse = Literal["read", "write", "none"]
 SESSIONS = "sessions"
 # How many entries of a directory without sessions/ are looked into, to tell whether it
 # is sessions/ itself: enough for a real one, bounded for a large unrelated directory.
@@ -50,15 +54,16 @@ class Location:
         return f"{self.kind} {self.where} ({about})"
 
 
-def survey(settings: Settings) -> list[Location]:
-    """Each store location the settings name (file store, database, V1 events), looked at."""
+def survey(settings: Settings, events: EventsUse = "read") -> list[Location]:
+    """Each store location the settings name (file store, database, V1 events), looked
+    at as a command that ``events`` them needs it."""
     found = []
     if settings.file_store is not None:
         found.append(_file_store(settings.file_store))
     if settings.db is not None:
         found.append(_database(settings.db))
-    if settings.events_dir is not None:
-        found.append(_events(settings.events_dir))
+    if settings.events_dir is not None and events != "none":
+        found.append(_events(settings.events_dir, writing=events == "write"))
     return found
 
 
@@ -109,11 +114,12 @@ def _database(setting: Setting) -> Location:
     return Location("database", setting, used=True)
 
 
-def _events(setting: Setting) -> Location:
+def _events(setting: Setting, *, writing: bool) -> Location:
     root = Path(setting.value).expanduser()
-    if not setting.explicit and not _exists(root):
-        # The default place: 1.x creates it with its first conversation, migrate with
-        # the first events it writes.
+    if not _exists(root) and (not setting.explicit or (writing and root.parent.is_dir())):
+        # The default place: 1.x creates it with its first conversation; and any place a
+        # migration is told to write to, which creates it with the first events it
+        # writes (a missing parent is more likely a typo, and stays an error).
         return Location("V1 events", setting, used=True, note="not found: none yet")
     absent = _absent(root, "V1 events", setting)
     if absent is not None:
