@@ -13,6 +13,7 @@ import re
 import uuid
 
 from convstore.errors import UsageError
+from convstore.quoting import clip
 
 MAX_ID_LENGTH = 100
 SHOWN_ID_LENGTH = 80  # of an id's repr in an error message, quotes included
@@ -43,13 +44,11 @@ def validate_id(conversation_id: str) -> str:
     """Return the id unchanged, or raise UsageError saying why it is refused."""
     problem = id_problem(conversation_id)
     if problem is not None:
-        shown = repr(conversation_id)
-        if len(shown) > SHOWN_ID_LENGTH:
-            # A 5,000-character id would make the one error line a page: its start, the
-            # closing quote, and its length (which a too-long id's problem already says).
-            shown = shown[: SHOWN_ID_LENGTH - 2] + "…" + shown[-1]
-            if len(conversation_id) <= MAX_ID_LENGTH:
-                shown += f" ({len(conversation_id)} characters)"
+        # A 5,000-character id would make the one error line a page: its start, the
+        # closing quote, and its length (which a too-long id's problem already says).
+        shown = clip(conversation_id, SHOWN_ID_LENGTH)
+        if shown != repr(conversation_id) and len(conversation_id) <= MAX_ID_LENGTH:
+            shown += f" ({len(conversation_id)} characters)"
         raise UsageError(f"invalid conversation id {shown}: {problem}")
     return conversation_id
 

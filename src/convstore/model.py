@@ -24,6 +24,7 @@ from convstore.fields import OUTPUT_FIELDS as OUTPUT_FIELDS
 from convstore.fields import SQL_ONLY_FIELDS as SQL_ONLY_FIELDS
 from convstore.ids import id_problem
 from convstore.owners import owner_of
+from convstore.quoting import clip
 
 # Re-exported: the parser lives apart so that scanning processes need no pydantic.
 from convstore.timestamps import as_utc as as_utc
@@ -558,12 +559,6 @@ def _describe(item: Any) -> str:
     message = str(item["msg"])
     message = message[0].lower() + message[1:]
     return f"{field} is invalid ({message}): {clip(item['input'])}"
-
-
-def clip(value: Any, limit: int = 60) -> str:
-    """A value quoted for a problem sentence, cut short when long."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _value_problems(record: ConversationMetadata) -> list[str]:

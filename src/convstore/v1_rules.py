@@ -28,8 +28,8 @@ from convstore.model import (
     KNOWN_GIT_PROVIDERS,
     KNOWN_TRIGGERS,
     TRIGGERS,
-    clip,
 )
+from convstore.quoting import clip
 from convstore.stores.sql_values import TIMESTAMP_COLUMNS
 
 Generation = Literal["2025", "1.x"]

@@ -150,11 +150,5 @@ def needs_sql(context: Context) -> str | None:
     return None if context.sql is not None else "needs a database (--db)"
 
 
-def clip(value: object, limit: int = 60) -> str:
-    """A value quoted for a sentence, cut short when long."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"

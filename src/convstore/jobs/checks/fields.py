@@ -18,8 +18,8 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from convstore.jobs.checks.base import clip
 from convstore.model import DATETIME_FIELDS, TOKEN_FIELDS, ConversationMetadata, parse_timestamp
+from convstore.quoting import clip
 
 # Fields whose null OpenHands' V0 reader rejects, and the value it would have written.
 V0_DEFAULTS: dict[str, Any] = {

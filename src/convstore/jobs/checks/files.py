@@ -22,7 +22,7 @@ from typing import Any
 
 from convstore import parallel
 from convstore.ids import id_problem, parse_uuid, v1_form
-from convstore.jobs.checks.base import Check, Context, Issue, clip
+from convstore.jobs.checks.base import Check, Context, Issue
 from convstore.jobs.checks.events import V0EventsDir
 from convstore.jobs.checks.fields import TESTS, TYPES, V0_DEFAULTS, invalid_fields
 from convstore.jobs.checks.leftovers import Leftover, leftover, recorded_owner
@@ -39,6 +39,7 @@ from convstore.model import (
     parse_timestamp,
 )
 from convstore.owners import owner_of
+from convstore.quoting import clip
 from convstore.stores import metadata_json
 from convstore.stores.files import METADATA, FileStore, fingerprint
 

@@ -22,7 +22,7 @@ from sqlalchemy import String, cast, false, null, select
 from sqlalchemy.exc import DBAPIError
 
 from convstore.ids import parse_uuid, v0_form
-from convstore.jobs.checks.base import Check, Context, Issue, clip
+from convstore.jobs.checks.base import Check, Context, Issue
 from convstore.jobs.checks.fields import invalid_fields
 from convstore.jobs.checks.leftovers import recorded_owner
 from convstore.jobs.checks.lookup import owner_column, uuid_forms
@@ -41,6 +41,7 @@ from convstore.model import (
     format_v0_datetime,
     parse_timestamp,
 )
+from convstore.quoting import clip
 from convstore.stores.files import METADATA
 from convstore.stores.sql import TABLE, SqlStore
 from convstore.stores.sql_connection import unavailable
