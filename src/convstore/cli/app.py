@@ -84,7 +84,7 @@ EXIT_STATUSES = (
     ("0", "success"),
     ("1", "a job found problems, or some items failed"),
     ("2", "usage: a bad option, an invalid id, --yes needed"),
-    ("3", "a store cannot be reached or read"),
+    ("3", "a store cannot be read, or an output written"),
     ("4", "not found"),
     ("5", "conflict: changed since read, or a lock is held"),
     ("130", "interrupted"),
