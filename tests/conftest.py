@@ -4,18 +4,59 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import MetaData, Table, create_engine
 
 from convstore.sample import GENERATIONS, encode, v0_document
 from convstore.schema import create_schema
 
 pytest_plugins = ["tests.pg_plugin"]
+
+# Property tests run the same examples on every run (derandomized: a red run is a bug to
+# fix, never bad luck), with no deadline and no "too slow" health check, which a loaded
+# machine would trip. CONVSTORE_HYPOTHESIS_PROFILE=explore draws new examples each run.
+hypothesis_settings.register_profile(
+    "deterministic",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "explore", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile(os.environ.get("CONVSTORE_HYPOTHESIS_PROFILE", "deterministic"))
+_OWN_BASETEMP = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary directories of this run's own, unless --basetemp names one.
+
+    Permission tests let an unprivileged user into their temporary directories
+    (tests/unprivileged.py). Under pytest's shared /tmp/pytest-of-<user>, another test
+    run starting on the same machine resets that directory to 0700, which locks the
+    user out mid-test; a directory no other run knows of stays as the tests set it.
+    """
+    if config.option.basetemp is None:
+        base = Path(tempfile.mkdtemp(prefix="convstore-tests-"))
+        config.option.basetemp = str(base)
+        config.stash[_OWN_BASETEMP] = base
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    base = config.stash.get(_OWN_BASETEMP, None)
+    if base is not None:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

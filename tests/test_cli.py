@@ -182,7 +182,10 @@ def test_terminal_pages_on_a_key_press_and_q_quits(sample):
     import os
     import pty
     import select
+    import termios
     import time
+
+    from tests.faults import wait_until
 
     leader, follower = pty.openpty()
     process = subprocess.Popen(
@@ -205,8 +208,9 @@ def test_terminal_pages_on_a_key_press_and_q_quits(sample):
 
     def press(key):
         # The prompt is printed just before the terminal goes raw, and going raw
-        # discards pending input: a person is never that fast, a test must wait.
-        time.sleep(1.0)
+        # discards pending input: a person is never that fast, a test must wait until
+        # the terminal is raw (the leader's termios are the follower's, on Linux).
+        wait_until(lambda: not termios.tcgetattr(leader)[3] & termios.ICANON, "raw mode")
         os.write(leader, key)
 
     first = read_until(b"q to quit")

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from convstore.cli import completion_scripts
 from convstore.cli.app import app
-from convstore.cli.completion import COMPLETION_BUDGET, KNOWN_TRIGGERS
+from convstore.cli.completion import KNOWN_TRIGGERS
 from convstore.cli.generated_files import stale
 from convstore.cli.options import FailOnOption
 from convstore.config import Settings
@@ -301,25 +301,21 @@ def test_an_unreachable_store_offers_nothing_in_time_and_says_nothing(
         "refused": f"postgresql://convstore@127.0.0.1:{refusing_port}/openhands",
         "missing SQLite file": str(tmp_path / "missing.db"),
     }[store]
+    # The child asking the store would wait a minute for the black hole (its connect
+    # timeout); the Tab's budget is two seconds. A Tab that ends well inside the minute
+    # was cut off by the budget, however loaded the machine is: no race against the
+    # budget itself, whose margin a busy machine could eat.
+    patience = {"CONVSTORE_CONNECT_TIMEOUT": "60", "CONVSTORE_COMPLETION_TIMEOUT": "2"}
     for shell in shells:
-        # Starting Python and Typer takes what it takes on this machine (about 0.2 s when
-        # idle, more on a loaded CI runner): measure it with a request that asks no store.
         started = time.monotonic()
-        complete(f"convstore show --db {database} --format ", shell=shell, home=tmp_path)
-        startup = time.monotonic() - started
-
-        started = time.monotonic()
-        answer = complete(f"convstore show --db {database} ", shell=shell, home=tmp_path)
+        answer = complete(
+            f"convstore show --db {database} ", shell=shell, home=tmp_path, **patience
+        )
         elapsed = time.monotonic() - started
         assert answer.returncode == 0
         assert answer.stderr == ""
         assert answer.stdout.strip() in ("", "_files")  # zsh's "nothing": complete file names
-        # The child is killed when the Tab's second is up (or never started when Python
-        # alone took longer), not after the 10 s a connection attempt would wait; the
-        # margin is for killing it and exiting on a loaded machine.
-        assert elapsed < max(COMPLETION_BUDGET, startup) + 0.4, (
-            f"{shell}: {elapsed:.2f} s, of which starting {startup:.2f} s"
-        )
+        assert elapsed < 30, f"{shell}: {elapsed:.2f} s: the budget did not cut the child off"
 
 
 def test_the_budget_counts_from_the_start_of_the_process():
