@@ -17,6 +17,12 @@ and inode unchanged, so a file changed less than ``RACY_WINDOW_NS`` before the s
 began gets ``UNTRUSTED`` instead (git's "racy git" rule): the next scan reads it again.
 ctime is part of the signature because no program can set it: a restore that puts back
 an old mtime still moves ctime.
+
+OpenHands rewrites a metadata.json in place (open with truncation, then write), so a
+read can catch it empty or cut short. Every reader reads through ``settled``: a file
+that does not parse and was modified less than ``SETTLING_NS`` ago is read again, a
+few times within about 100 ms, before it is taken as broken; one broken for longer is
+reported at once.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import itertools
 import os
 import stat
 import struct
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -45,6 +52,13 @@ SIGNATURE_SIZE = _SIGNATURE.size
 # Below this many stats per worker, a worker costs more than it saves.
 STAT_ITEMS_PER_WORKER = 10_000
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# A rewrite in place takes microseconds; a file modified this recently that does not
+# parse may be one caught midway (mtime, not ctime: it is what a writer's truncation
+# and write set, and a file broken for long can be shown to be by its mtime).
+SETTLING_NS = 2_000_000_000
+REREADS = 5  # read again at most this many times, this far apart: about 100 ms in all
+REREAD_PAUSE = 0.02
+Found = tuple[os.stat_result, bytes]  # a file's status (taken before the read), its bytes
 
 
 class Refused(Exception):
@@ -122,14 +136,39 @@ def signature_of(status: os.stat_result) -> bytes:
     return _SIGNATURE.pack(status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
 
 
-def read_metadata(path: str, directory: int | None = None) -> tuple[os.stat_result, bytes] | None:
-    """The file's status (taken before the read) and its bytes; None when it does not exist.
+def settled(read_once: Callable[[], Found | None]) -> Found | None:
+    """What ``read_once`` gives, read again while it looks like a rewrite in place caught
+    midway (``caught_mid_write``), at most REREADS times."""
+    found = read_once()
+    for _ in range(REREADS):
+        if found is None or not caught_mid_write(*found):
+            break
+        time.sleep(REREAD_PAUSE)
+        found = read_once()
+    return found
+
+
+def caught_mid_write(status: os.stat_result, raw: bytes) -> bool:
+    """True when ``raw`` may be a rewrite caught midway: it is no JSON object (empty, or
+    cut short) and the file was modified less than SETTLING_NS ago."""
+    if status.st_mtime_ns < time.time_ns() - SETTLING_NS:
+        return False
+    return metadata_json.decode(raw).data is None
+
+
+def read_metadata(path: str, directory: int | None = None) -> Found | None:
+    """The file's status (taken before the read) and its bytes; None when it does not
+    exist. Read again while it looks caught mid-rewrite (``settled``).
 
     Refuses what cannot be metadata before reading it: a file larger than
     MAX_METADATA_BYTES, or something that is not a regular file (a FIFO or a link to
     /dev/zero would never end). ``path`` is relative to the directory descriptor
     ``directory`` when one is given. The read is one system call sized by the file.
     """
+    return settled(lambda: _read_once(path, directory))
+
+
+def _read_once(path: str, directory: int | None) -> Found | None:
     limit = metadata_json.MAX_METADATA_BYTES
     try:
         # O_NONBLOCK: opening a FIFO would otherwise wait for a writer, forever.

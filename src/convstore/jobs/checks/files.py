@@ -42,6 +42,7 @@ from convstore.owners import owner_of
 from convstore.quoting import clip
 from convstore.stores import metadata_json
 from convstore.stores.files import METADATA, FileStore, fingerprint
+from convstore.stores.v0_scan import Found, settled
 
 SKIPS = "OpenHands skips this conversation"
 _MINTED = re.compile(r"[0-9a-f]{32}")
@@ -220,35 +221,49 @@ def _conversation(directory: str, name: str, context: Context, views: bool) -> I
 
 
 def _read(item: FileItem) -> None:
-    """Read metadata.json, refusing what cannot be metadata before reading it.
+    """Read metadata.json, refusing what cannot be metadata before reading it; read again
+    while it looks caught mid-rewrite, as every reader does (``v0_scan.settled``)."""
+    try:
+        found = settled(lambda: _read_once(item.path))
+    except _Unreadable as error:
+        item.unreadable = str(error)
+        return
+    if found is None:
+        return  # removed since the directory was listed: as if it never was
+    item.raw = found[1]
+    item.decoded = metadata_json.decode(item.raw)
+    item.healthy = healthy(item)
+
+
+class _Unreadable(Exception):
+    """Why metadata.json cannot be read as metadata."""
+
+
+def _read_once(path: str) -> Found | None:
+    """One read of metadata.json, None when it does not exist.
 
     Opened non-blocking, so a FIFO in its place is refused instead of waited on, and
     read with one unbuffered read sized by fstat: half the cost of a buffered file.
     """
-    path = item.path
     limit = metadata_json.MAX_METADATA_BYTES
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        return  # removed since the directory was listed: as if it never was
+        return None
     except PermissionError:
-        item.unreadable = _permission_denied(path)
-        return
+        raise _Unreadable(_permission_denied(path)) from None
     except OSError as error:
-        item.unreadable = f"metadata.json cannot be read: {error.strerror}"
-        return
+        raise _Unreadable(f"metadata.json cannot be read: {error.strerror}") from None
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
-            item.unreadable = "metadata.json is not a regular file, so it is not metadata"
-            return
+            raise _Unreadable("metadata.json is not a regular file, so it is not metadata")
         size = status.st_size
         if size > limit:
-            item.unreadable = (
+            raise _Unreadable(
                 f"metadata.json is {size:,} bytes, more than the {limit:,} convstore reads: "
                 "it is not metadata"
             )
-            return
         raw = os.read(descriptor, size + 1)
         while len(raw) > size and len(raw) <= limit:  # it grew since fstat: read the rest
             more = os.read(descriptor, limit + 1 - len(raw))
@@ -256,16 +271,12 @@ def _read(item: FileItem) -> None:
                 break
             raw += more
     except OSError as error:
-        item.unreadable = f"metadata.json cannot be read: {error.strerror}"
-        return
+        raise _Unreadable(f"metadata.json cannot be read: {error.strerror}") from None
     finally:
         os.close(descriptor)
     if len(raw) > limit:
-        item.unreadable = f"metadata.json grew past the {limit:,} bytes convstore reads"
-        return
-    item.raw = raw
-    item.decoded = metadata_json.decode(raw)
-    item.healthy = healthy(item)
+        raise _Unreadable(f"metadata.json grew past the {limit:,} bytes convstore reads")
+    return status, raw
 
 
 def healthy(item: FileItem) -> bool:
