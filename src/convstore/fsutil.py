@@ -1,8 +1,10 @@
 """File-system primitives whose guarantees the stores rely on.
 
-A metadata file is replaced, never rewritten in place: a crash leaves the old or the
-new content, never a torn file. A conversation directory is locked with ``flock`` on
-the directory itself, so two writers serialize without leaving lock files behind.
+A metadata file is replaced, never rewritten in place: the new content is written and
+synced beside it first (``prepared_file``), so a crash leaves the old or the new
+content, never a torn file (``stores.v0_swap`` makes the replacement). A conversation
+directory is locked with ``flock`` on the directory itself, so two writers serialize
+without leaving lock files behind.
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ def temporary_name(target: Path) -> Path:
     return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
 
 
-def atomic_write(target: Path, data: bytes, like: os.stat_result | None = None) -> None:
-    """Replace ``target`` with ``data``: temporary file, fsync, rename, fsync the directory.
+def prepared_file(target: Path, data: bytes, like: os.stat_result | None = None) -> Path:
+    """A temporary file beside ``target`` holding ``data``, written and synced: ready to
+    take ``target``'s place in one rename.
 
-    ``like`` is the stat of the file being replaced: the new file keeps its mode and,
+    ``like`` is the stat of the file it will replace: the new file keeps its mode and,
     where permitted, its owner, so OpenHands can still rewrite a file root touched.
     """
     temporary = temporary_name(target)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(data)
@@ -45,12 +48,11 @@ def atomic_write(target: Path, data: bytes, like: os.stat_result | None = None) 
                 with contextlib.suppress(PermissionError):
                     os.fchown(stream.fileno(), like.st_uid, like.st_gid)
             os.fsync(stream.fileno())
-        os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
-    fsync_directory(target.parent)
+    return temporary
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, MetaData, String, Table, bindparam, func, 
 from sqlalchemy.engine import Connection
 
 from convstore import parallel
-from convstore.errors import ConvstoreError, UsageError
+from convstore.errors import Conflict, ConvstoreError, UsageError
 from convstore.events import ConversionReport, convert_conversation, find_events_dir
 from convstore.jobs.lock import migration_lock
 from convstore.jobs.v0_to_v1 import (
@@ -381,8 +381,7 @@ def _migrate_batch(
         ("overwritten", updates),
     ):
         for conversion in group:
-            _after(catalog, conversion, options)
-            settle(conversion, outcome)
+            settle(conversion, _after(catalog, conversion, options) or outcome)
 
 
 def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Options) -> None:
@@ -533,12 +532,14 @@ def _among_ids(target: SqlStore, ids: list[str]) -> tuple[ColumnElement[bool], d
     return column.in_(ids), {}
 
 
-def _after(catalog: Catalog, conversion: Conversion, options: Options) -> None:
+def _after(catalog: Catalog, conversion: Conversion, options: Options) -> str | None:
     """Archive or remove the source of a migrated conversation, unless OpenHands seems to
-    be using it (``activity``): then it stays, with a warning saying how to finish."""
+    be using it (``activity``): then it stays, with a warning saying how to finish.
+    "conflict" (with a warning) when its V0 file changed after it was read: it stays too,
+    and the V1 row lags behind it."""
     after = options.after
     if after == "keep":
-        return
+        return None
     source = conversion.source
     signs = catalog.signs_of_use(source, options.guard)
     if signs:
@@ -548,7 +549,7 @@ def _after(catalog: Catalog, conversion: Conversion, options: Options) -> None:
             f"its V0 source was kept, not {verb}: {signs[0]}; run the migration again "
             f"with --after {after} once OpenHands is done with it"
         )
-        return
+        return None
     if source.store == "sql":
         sql = catalog.sql
         if after == "remove" and sql is not None:
@@ -557,18 +558,27 @@ def _after(catalog: Catalog, conversion: Conversion, options: Options) -> None:
             conversion.source_fate = SourceFate("removed", None)
         else:  # archiving moves directories: a V0 row stays where it is
             conversion.source_fate = SourceFate("kept", source.location)
-        return
+        return None
     files = catalog.files
     assert files is not None
-    if after == "archive":
-        archive = files.root / ARCHIVE
-        archive.mkdir(exist_ok=True)
-        (files.sessions / source.conversation_id).rename(archive / source.conversation_id)
-        moved = archive / source.conversation_id / METADATA
-        conversion.source_fate = SourceFate("archived", str(moved))
-    else:
-        files.remove(files.plan_removal(source))
-        conversion.source_fate = SourceFate("removed", None)
+    try:
+        if after == "archive":
+            archive = files.root / ARCHIVE
+            archive.mkdir(exist_ok=True)
+            files.move(source, archive / source.conversation_id)
+            moved = archive / source.conversation_id / METADATA
+            conversion.source_fate = SourceFate("archived", str(moved))
+        else:
+            files.remove(files.plan_removal(source))
+            conversion.source_fate = SourceFate("removed", None)
+    except Conflict:
+        conversion.warnings.append(
+            f"not {after}d: its metadata.json changed after it was read, so the V1 row "
+            "holds the version read; run again with --overwrite to carry the change over"
+        )
+        conversion.source_fate = SourceFate("kept", source.location)
+        return "conflict"
+    return None
 
 
 # Comparing an existing V1 row with what conversion produces

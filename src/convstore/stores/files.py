@@ -12,7 +12,6 @@ symbolic link out of the store.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import secrets
@@ -25,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from convstore import parallel
-from convstore.errors import ConvstoreError, StoreUnavailable
-from convstore.fsutil import atomic_write, locked_directory, tree_size
+from convstore.errors import Conflict, ConvstoreError, StoreUnavailable
+from convstore.fsutil import tree_size
 from convstore.ids import id_problem
 from convstore.model import ConversationMetadata, Store, Version, format_v0_datetime
-from convstore.stores import metadata_json, v0_order
+from convstore.stores import metadata_json, v0_order, v0_swap
 from convstore.stores.base import Query, Removal, changed_since_read
 from convstore.stores.v0_cache import CacheUnavailable, Manifest, V0Cache
 from convstore.stores.v0_scan import METADATA as METADATA  # the name other modules use
@@ -42,16 +41,13 @@ from convstore.stores.v0_scan import (
     scan_chunk,
     stat_all,
 )
+from convstore.stores.v0_swap import fingerprint as fingerprint  # the name other modules use
 
 # The clock the racy window is measured by (tests move it).
 now_ns = time.time_ns
 # A deleted conversation is first renamed to this hidden prefix, then removed, so a
 # crash never leaves half a conversation visible; `verify` reports leftovers.
 DELETING_PREFIX = ".deleting-"
-
-
-def fingerprint(raw: bytes) -> str:
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 class FileStore:
@@ -306,15 +302,12 @@ class FileStore:
                     found.append(candidate)
         return [path for path in found if path.exists() and not self._escapes(path)]
 
-    # Writing
+    # Writing: each change is a compare-and-swap against what was read (``v0_swap``)
 
     def update(self, record: ConversationMetadata, changes: dict[str, Any]) -> ConversationMetadata:
         directory = self._writable_directory(record)
         path = directory / METADATA
-        with self._locked(directory, record):
-            raw = _read_to_write(path, "rewrite")
-            if raw is None or fingerprint(raw) != record.token:
-                raise changed_since_read(record)
+        with self._unchanged(directory, record, "rewrite") as raw:
             decoded = metadata_json.decode(raw)
             if decoded.data is None or decoded.problems:
                 raise ConvstoreError(
@@ -326,7 +319,7 @@ class FileStore:
                 (name, format_v0_datetime(value) if isinstance(value, datetime) else value)
                 for name, value in changes.items()
             )
-            atomic_write(path, metadata_json.encode_like(raw, decoded.data, data), path.stat())
+            v0_swap.replace(path, raw, metadata_json.encode_like(raw, decoded.data, data))
         updated = self.get(record.conversation_id)
         if updated is None:
             raise changed_since_read(record)
@@ -348,15 +341,21 @@ class FileStore:
     def remove(self, removal: Removal) -> None:
         record = removal.record
         directory = self._writable_directory(record)
-        with self._locked(directory, record):
-            raw = _read_to_write(directory / METADATA, "delete")
-            if raw is None or fingerprint(raw) != record.token:
-                raise changed_since_read(record)
-            # Hide every directory first (one rename each), then delete at leisure.
-            hidden: list[tuple[Path, Path]] = []
+        # Hide every directory first (one rename each), then delete at leisure. The
+        # session directory goes first, as a compare-and-swap: once hidden, it is out of
+        # OpenHands' reach, and its metadata.json must still be what was read.
+        hidden: list[tuple[Path, Path]] = []
+        with self._unchanged(directory, record, "delete") as raw:
+            others = [path for path in removal.paths if path != directory]
+            path = directory
             try:
-                for path in removal.paths:
-                    hidden.append((path, _hide(path)))
+                hiding = _hiding_name(directory)
+                v0_swap.move(directory, hiding, raw)
+                hidden.append((directory, hiding))
+                for path in others:
+                    hiding = _hiding_name(path)
+                    path.rename(hiding)
+                    hidden.append((path, hiding))
             except OSError as error:
                 # All or nothing: a conversation half hidden would vanish from listings
                 # while the command reports a failure.
@@ -368,6 +367,13 @@ class FileStore:
         for _, hiding in hidden:
             shutil.rmtree(hiding, ignore_errors=True)
 
+    def move(self, record: ConversationMetadata, destination: Path) -> None:
+        """Move the conversation's directory to ``destination`` (`migrate-v0-to-v1 --after
+        archive`), if it is still as read; Conflict otherwise, with nothing moved."""
+        directory = self._writable_directory(record)
+        with self._unchanged(directory, record, "move") as raw:
+            v0_swap.move(directory, destination, raw)
+
     def _writable_directory(self, record: ConversationMetadata) -> Path:
         directory = self.sessions / record.conversation_id
         if self._escapes(directory):
@@ -378,23 +384,28 @@ class FileStore:
         return directory
 
     @contextlib.contextmanager
-    def _locked(self, directory: Path, record: ConversationMetadata) -> Iterator[None]:
+    def _unchanged(
+        self, directory: Path, record: ConversationMetadata, action: str
+    ) -> Iterator[bytes]:
+        """``v0_swap.unchanged`` with its failures as the errors a command reports: a
+        change behind convstore's back (within the block too) is a Conflict."""
         try:
-            with locked_directory(directory):
-                yield
-        except FileNotFoundError as error:
+            with v0_swap.unchanged(directory, record.token) as raw:
+                yield raw
+        except v0_swap.Changed as error:
+            if error.kept_at is not None:  # not moved back: say where it is
+                raise Conflict(f"{changed_since_read(record)}; {error}") from error
             raise changed_since_read(record) from error
+        except Refused as error:
+            raise ConvstoreError(
+                f"refusing to {action} {directory / METADATA}: {error} (deal with it by hand; "
+                "convstore never overwrites or deletes what it cannot read)"
+            ) from error
         except PermissionError as error:
             raise StoreUnavailable(f"cannot write {directory}: permission denied") from error
 
     def close(self) -> None:
         """Nothing to release: every file is opened and closed per call."""
-
-
-def _read_bounded(path: Path) -> bytes | None:
-    """The file's bytes, None when it does not exist (``v0_scan.read_metadata``)."""
-    found = read_metadata(str(path))
-    return None if found is None else found[1]
 
 
 @dataclass
@@ -418,18 +429,5 @@ def _storable(name: str) -> bool:
     return True
 
 
-def _read_to_write(path: Path, action: str) -> bytes | None:
-    """``_read_bounded`` for a writer: what is not metadata is refused, and not touched."""
-    try:
-        return _read_bounded(path)
-    except Refused as error:
-        raise ConvstoreError(
-            f"refusing to {action} {path}: {error} (deal with it by hand; convstore never "
-            "overwrites or deletes what it cannot read)"
-        ) from error
-
-
-def _hide(path: Path) -> Path:
-    hidden = path.with_name(f"{DELETING_PREFIX}{path.name}-{secrets.token_hex(4)}")
-    path.rename(hidden)
-    return hidden
+def _hiding_name(path: Path) -> Path:
+    return path.with_name(f"{DELETING_PREFIX}{path.name}-{secrets.token_hex(4)}")

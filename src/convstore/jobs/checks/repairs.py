@@ -1,8 +1,9 @@
 """What ``verify --fix`` changes, as data, and the code that changes it safely.
 
-A repair never trusts what was read earlier: a metadata.json is rewritten only under
-its directory's lock and only if its bytes are still those the check read (the same
-fingerprint), keeping every key, the key order and the file's JSON style; a row is
+A repair never trusts what was read earlier: a metadata.json is rewritten only as a
+compare-and-swap against the bytes the check read (``v0_swap``: under its directory's
+lock, and checked again in the swap itself), keeping every key, the key order and the
+file's JSON style; a row is
 updated only where the column still holds the value the check saw, so a concurrent
 writer wins and the repair is reported as not made. Rows of one batch are repaired in
 one transaction. Nothing here removes a conversation: only temporary files and the
@@ -24,12 +25,12 @@ from sqlalchemy import JSON, ColumnElement, String, cast, or_
 from sqlalchemy.engine import Connection
 
 from convstore.errors import StoreUnavailable
-from convstore.fsutil import atomic_write, locked_directory
+from convstore.fsutil import locked_directory
 from convstore.jobs.checks.base import Finding
-from convstore.stores import metadata_json
-from convstore.stores.files import fingerprint
+from convstore.stores import metadata_json, v0_swap
 from convstore.stores.sql import SqlStore
 from convstore.stores.sql_values import TIMESTAMP_COLUMNS, time_parameter
+from convstore.stores.v0_scan import Refused
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -133,9 +134,16 @@ class Fixer:
         ]
 
     def _remove(self, repair: RemoveLeftover) -> None:
+        # A temporary file is locked through its conversation directory, as its writer
+        # held that lock; a .deleting-* directory through itself: a delete holds that
+        # lock (taken before it hid the directory) until it has decided whether to move
+        # the directory back, so it is never taken from under a delete that does.
+        lock = repair.lock
+        if lock is None and repair.path.is_dir() and not repair.path.is_symlink():
+            lock = repair.path
         try:
-            if repair.lock is not None:
-                with locked_directory(repair.lock):
+            if lock is not None:
+                with locked_directory(lock):
                     self._remove_stale(repair.path)
             else:
                 self._remove_stale(repair.path)
@@ -190,27 +198,28 @@ def _ignore_vanished(_function: Any, _path: str, info: Any) -> None:
 
 
 def _rewrite(path: Path, edits: list[SetFields]) -> None:
-    """Apply every edit of one file in one atomic write, under the directory's lock."""
-    with locked_directory(path.parent):
-        with open(path, "rb") as stream:
-            raw = stream.read(metadata_json.MAX_METADATA_BYTES + 1)  # checked when verified
-        if fingerprint(raw) != edits[0].fingerprint:
-            raise NotRepaired("metadata.json changed since verify read it; run verify again")
-        content = raw
-        if any(edit.reencode for edit in edits):
-            converted = utf8_bytes(raw)
-            if converted is None:
-                raise NotRepaired("it cannot be re-encoded as UTF-8 without losing characters")
-            content = converted
-        changes = [change for edit in edits for change in edit.changes]
-        if changes:
-            decoded = metadata_json.decode(content)
-            if decoded.data is None or decoded.problems:
-                raise NotRepaired("it no longer decodes cleanly; fix it by hand")
-            data = dict(decoded.data)
-            data.update(changes)
-            content = metadata_json.encode_like(content, decoded.data, data)
-        atomic_write(path, content, path.stat())
+    """Apply every edit of one file in one compare-and-swap against the bytes verify read."""
+    try:
+        with v0_swap.unchanged(path.parent, edits[0].fingerprint) as raw:
+            content = raw
+            if any(edit.reencode for edit in edits):
+                converted = utf8_bytes(raw)
+                if converted is None:
+                    raise NotRepaired("it cannot be re-encoded as UTF-8 without losing characters")
+                content = converted
+            changes = [change for edit in edits for change in edit.changes]
+            if changes:
+                decoded = metadata_json.decode(content)
+                if decoded.data is None or decoded.problems:
+                    raise NotRepaired("it no longer decodes cleanly; fix it by hand")
+                data = dict(decoded.data)
+                data.update(changes)
+                content = metadata_json.encode_like(content, decoded.data, data)
+            v0_swap.replace(path, raw, content)
+    except v0_swap.Changed as error:
+        raise NotRepaired("metadata.json changed since verify read it; run verify again") from error
+    except Refused as error:
+        raise NotRepaired(f"{error}; deal with it by hand") from error
 
 
 def _update_row(store: SqlStore, connection: Connection, update: UpdateRow) -> bool:
