@@ -8,6 +8,13 @@ table ``conversation_metadata_saas`` exists, the owner comes from it, joined.
 Listings are keyset walks in chunks: each chunk is one short query that starts
 strictly after the last key returned, so no cursor or transaction stays open while a
 person reads a page, and memory holds one chunk at a time.
+
+A rename or delete changes a row only if it still holds what was read: in one
+transaction the row is read again and checked against the record's fingerprint, then
+updated or deleted by a statement whose WHERE compares every column with the values
+just read (``_AsRead``). A change committed in between, which OpenHands makes without
+asking, leaves the statement nothing to match: rowcount 0, Conflict, and the
+transaction rolls back.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    JSON,
     Column,
     ColumnElement,
     Engine,
@@ -29,9 +37,11 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    Text,
     and_,
     bindparam,
     cast,
+    exists,
     false,
     func,
     inspect,
@@ -434,12 +444,10 @@ class SqlStore:
         }
 
         def rename(connection: Connection) -> None:
-            self._check_unchanged(connection, record)
-            connection.execute(
-                self.table.update()
-                .where(self.table.c.conversation_id == record.conversation_id)
-                .values(**values)
-            )
+            read = self._as_read(connection, record)
+            statement = self.table.update().where(*read.row, *read.ownership).values(**values)
+            if connection.execute(statement).rowcount != 1:
+                raise changed_since_read(record)
 
         self.write(rename)
         updated = self.get(record.conversation_id)
@@ -475,13 +483,19 @@ class SqlStore:
         record = removal.record
 
         def delete(connection: Connection) -> None:
-            self._check_unchanged(connection, record)
+            read = self._as_read(connection, record)
             for table, column, _cascades in _references(connection):
-                if table.name in DEPENDENT_TABLES:
+                if table.name == OWNERSHIP_TABLE:
+                    owned = connection.execute(table.delete().where(*read.ownership_row(table)))
+                    if owned.rowcount != read.owned:
+                        raise changed_since_read(record)
+                elif table.name in DEPENDENT_TABLES:
                     connection.execute(table.delete().where(column == record.conversation_id))
-            connection.execute(
-                self.table.delete().where(self.table.c.conversation_id == record.conversation_id)
-            )
+            # An ownership row that differs from the one read was not deleted above:
+            # the row goes only if none is left.
+            statement = self.table.delete().where(*read.row, *read.nothing_owns())
+            if connection.execute(statement).rowcount != 1:
+                raise changed_since_read(record)
 
         self.write(delete)
 
@@ -571,13 +585,43 @@ class SqlStore:
 
         return retrying(self.display, once)
 
-    def _check_unchanged(self, connection: Connection, record: ConversationMetadata) -> None:
-        statement = self._select().where(self.table.c.conversation_id == record.conversation_id)
-        if not self.sqlite:
-            statement = statement.with_for_update(of=self.table)
-        row = connection.execute(statement).mappings().first()
-        if row is None or _row_fingerprint(dict(row)) != record.token:
+    def _as_read(self, connection: Connection, record: ConversationMetadata) -> _AsRead:
+        """The row of ``record`` read again in this transaction, as conditions that hold
+        only while it is unchanged; Conflict if it changed since ``record`` was read."""
+        table = self.table
+        texts = [cast(table.c[name], Text).label(_text_label(name)) for name in self._json_columns]
+        statement = (
+            self._select()
+            .add_columns(*texts)
+            .where(table.c.conversation_id == record.conversation_id)
+        )
+        row = connection.execute(statement).first()
+        if row is None:
             raise changed_since_read(record)
+        mapping = row._mapping
+        data = {name: value for name, value in mapping.items() if not _is_text_label(name)}
+        if _row_fingerprint(data) != record.token:
+            raise changed_since_read(record)
+        # Null-safe equality (IS NOT DISTINCT FROM; SQLite's IS) with each value read;
+        # JSON as text, since PostgreSQL's json type has no equality.
+        conditions = [table.c.conversation_id == record.conversation_id]
+        for column in table.columns:
+            if column.name in self._json_columns:
+                text = mapping[_text_label(column.name)]
+                conditions.append(cast(column, Text).is_not_distinct_from(text))
+            elif column.name != "conversation_id":
+                conditions.append(column.is_not_distinct_from(mapping[column]))
+        owner = (mapping[OWNER], mapping["org_id"]) if self.ownership is not None else None
+        return _AsRead(self, record.conversation_id, conditions, owner)
+
+    @property
+    def _json_columns(self) -> frozenset[str]:
+        """Columns holding JSON (text in SQLite, where convstore reads them as text)."""
+        return frozenset(
+            column.name
+            for column in self.table.columns
+            if column.name in JSON_COLUMNS or isinstance(column.type, JSON)
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -591,6 +635,69 @@ def index_names(connection: Connection) -> list[str]:
         return sorted(str(row["name"]) for row in rows if row["origin"] == "c")
     indexes = inspect(connection).get_indexes(TABLE)
     return sorted(str(index["name"]) for index in indexes if index["name"])
+
+
+class _AsRead:
+    """A row as read in a write transaction: conditions that match it only while it
+    holds those values (``row``), and its ownership row's (1.x enterprise)."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        conversation_id: str,
+        row: list[ColumnElement[bool]],
+        owner: tuple[Any, Any] | None,
+    ) -> None:
+        self.store = store
+        self.conversation_id = conversation_id
+        self.row = row
+        self.owner = owner
+        # Rows the ownership table had for it as read (a row of nulls reads as none).
+        self.owned = 0 if owner is None or owner == (None, None) else 1
+
+    @property
+    def ownership(self) -> list[ColumnElement[bool]]:
+        """Conditions on the ownership row, for a statement on conversation_metadata."""
+        ownership = self.store.ownership
+        if ownership is None or self.owner is None:
+            return []
+        mine = ownership.c.conversation_id == self.conversation_id
+        user, org = self.owner
+        return [
+            select(cast(ownership.c.user_id, String))
+            .where(mine)
+            .scalar_subquery()
+            .is_not_distinct_from(user),
+            select(cast(ownership.c.org_id, String))
+            .where(mine)
+            .scalar_subquery()
+            .is_not_distinct_from(org),
+        ]
+
+    def ownership_row(self, table: Table) -> list[ColumnElement[bool]]:
+        """Conditions that match the ownership row only while it holds what was read."""
+        assert self.owner is not None
+        user, org = self.owner
+        return [
+            table.c.conversation_id == self.conversation_id,
+            cast(table.c.user_id, String).is_not_distinct_from(user),
+            cast(table.c.org_id, String).is_not_distinct_from(org),
+        ]
+
+    def nothing_owns(self) -> list[ColumnElement[bool]]:
+        """No ownership row is left for the conversation (for its delete)."""
+        ownership = self.store.ownership
+        if ownership is None:
+            return []
+        return [~exists().where(ownership.c.conversation_id == self.conversation_id)]
+
+
+def _text_label(column: str) -> str:
+    return f"convstore_text_{column}"
+
+
+def _is_text_label(name: str) -> bool:
+    return name.startswith("convstore_text_")
 
 
 def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]:
