@@ -40,6 +40,7 @@ _FAN_NOFD = -1
 _EVENT = struct.Struct("=IBBHQii")  # struct fanotify_event_metadata
 _RESPONSE = struct.Struct("=iI")  # struct fanotify_response
 _IN_OPEN = 0x20
+_IN_CLOSE = 0x08 | 0x10  # IN_CLOSE_WRITE | IN_CLOSE_NOWRITE
 _IN_NONBLOCK = os.O_NONBLOCK
 _IN_CLOEXEC = os.O_CLOEXEC
 _INOTIFY_EVENT = struct.Struct("=iIII")  # struct inotify_event, without its name
@@ -285,13 +286,14 @@ def every_open(
 
 class Opens:
     """Counts the opens of files in a directory as they happen (inotify ``IN_OPEN``).
-    Any user may watch, and the count is exact: no event is lost below the queue's
-    16384 events."""
+    Any user may watch, and the count is exact: closes are watched too, since inotify
+    merges an event into an identical one still unread (two opens in a row would count
+    once), and no event is lost below the queue's 16384."""
 
     def __init__(self, directory: Path) -> None:
         self.fd = _checked(_libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC), "inotify_init1")
         _checked(
-            _libc.inotify_add_watch(self.fd, os.fsencode(directory), _IN_OPEN),
+            _libc.inotify_add_watch(self.fd, os.fsencode(directory), _IN_OPEN | _IN_CLOSE),
             "inotify_add_watch",
         )
         self.counts: collections.Counter[str] = collections.Counter()
@@ -305,11 +307,11 @@ class Opens:
                 break
             offset = 0
             while offset < len(buffer):
-                _, _, _, size = _INOTIFY_EVENT.unpack_from(buffer, offset)
+                _, mask, _, size = _INOTIFY_EVENT.unpack_from(buffer, offset)
                 offset += _INOTIFY_EVENT.size
                 entry = buffer[offset : offset + size].rstrip(b"\0").decode()
                 offset += size
-                if entry:
+                if entry and mask & _IN_OPEN:
                     self.counts[entry] += 1
         return self.counts[name]
 
