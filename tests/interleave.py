@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import pytest
 
@@ -269,19 +269,49 @@ def every_open(
 ) -> list[Run]:
     """``stopped_at`` for k = 1, 2, ...: each round ``setup`` builds the store afresh and
     gives the command and the directories to watch; ``change(k)`` says what to change at
-    which opens, and ``check`` judges the run. The sweep ends with the first round whose
-    changes the command never reached: every open it makes has been a point of change."""
+    which opens (from the k-th on), and ``check`` judges the run (it finishes what a
+    later open never came to make). The sweep ends with the first round in which the
+    command makes no k-th open: every open it makes has been a point of change."""
     runs = []
     for k in range(1, limit + 1):
         args, directories = setup()
         changes = change(k)
         run = stopped_at(args, directories, changes)
-        if len(run.changed) < len(changes):
+        if k not in run.changed:
             assert k > 1, f"the command opened nothing watched: {run.stderr}"
             return runs
         check(k, run)
         runs.append(run)
     raise AssertionError(f"the command still opened files after {limit} rounds")
+
+
+class TornWrite:
+    """A rewrite in place, as OpenHands writes (open with truncation, then write), torn
+    across two moments: ``start`` truncates metadata.json and writes ``part`` of the new
+    bytes, keeping the file open; ``finish`` writes the rest into the same open file
+    (wherever it is by then) and closes it."""
+
+    def __init__(self, new: Callable[[bytes], bytes], part: Callable[[bytes], bytes]) -> None:
+        self.new = new
+        self.part = part
+        self.written: bytes | None = None  # the new bytes, once started
+        self._stream: BinaryIO | None = None
+        self._rest = b""
+
+    def start(self, opened: Path) -> None:
+        path = opened.parent / "metadata.json"
+        raw = self.new(path.read_bytes())
+        part = self.part(raw)
+        self._stream = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by finish
+        self._stream.write(part)
+        self._rest = raw[len(part) :]
+        self.written = raw
+
+    def finish(self, _opened: Path | None = None) -> None:
+        if self._stream is not None:
+            self._stream.write(self._rest)
+            self._stream.close()
+            self._stream = None
 
 
 class Opens:

@@ -9,9 +9,11 @@ the command's reads and its swap is tried, in a fresh store each time.
 
 The change behind it is what OpenHands does: read the conversation's state, add to
 ``prompt_tokens``, and write it back, either in place (open with truncation, then
-write) or atomically (a new file renamed over). Afterwards the change is always still
-in the file; the command either succeeded with its own change on top, or exited 5
-having written nothing at all.
+write) or atomically (a new file renamed over); for rename and delete also torn: the
+file truncated at the k-th open and written at the next, a writer that opened it
+before the swap and writes after. Afterwards the change is always still in the file;
+the command either succeeded with its own change on top, or exited 5 having written
+nothing at all.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ from convstore.stores import v0_swap
 from convstore.stores.files import DELETING_PREFIX, FileStore
 from tests.conftest import Database, FileStoreBuilder
 from tests.faults import one_line_error
-from tests.interleave import Change, Run, every_open, require_gate, stopped_at, stopped_in_thread
+from tests.interleave import (
+    Change,
+    Run,
+    TornWrite,
+    every_open,
+    require_gate,
+    stopped_at,
+    stopped_in_thread,
+)
 
 CONFLICT = 5
 BEHIND = 1000  # what each change behind the command adds to prompt_tokens
@@ -52,6 +62,7 @@ def atomically(path: Path, raw: bytes) -> None:
 
 
 WRITES = {"in place": in_place, "atomic": atomically}
+TORN = "torn in place"
 
 
 class Conversation:
@@ -63,6 +74,7 @@ class Conversation:
         self.conversation_id, self.document = store.generation("2025-12", title="original")
         store.generation("2025-12", title="bystander")
         self.behind: list[bytes] = []  # every file written behind the command, in order
+        self.torn: TornWrite | None = None
 
     @property
     def directory(self) -> Path:
@@ -85,6 +97,25 @@ class Conversation:
 
         return change
 
+    def behind_at(self, write: str, k: int) -> dict[int, Change]:
+        """The change to make at the k-th open (torn: begun there, ended at the next)."""
+        if write != TORN:
+            return {k: self.change_behind(WRITES[write])}
+
+        def new(raw: bytes) -> bytes:
+            data = json.loads(raw)
+            data["prompt_tokens"] += BEHIND
+            self.behind.append(encode(data))
+            return self.behind[-1]
+
+        self.torn = TornWrite(new, lambda _raw: b"")
+        return {k: self.torn.start, k + 1: self.torn.finish}
+
+    def settle(self) -> None:
+        """End a torn write the command made no open for (after it exited)."""
+        if self.torn is not None:
+            self.torn.finish()
+
     def with_changes_behind(self) -> dict[str, Any]:
         return {**self.document, "prompt_tokens": self.document["prompt_tokens"] + BEHIND}
 
@@ -106,7 +137,7 @@ def _read_the_change(k: int, run: Run, conversation: Conversation, write: str) -
     k-th open: a change before that open, or at it in place. (The open has found the
     file already, so a file renamed over it then is not what it reads.)"""
     first = 1 + run.opened.index(conversation.metadata)
-    return k < first or (k == first and write == "in place")
+    return k < first or (k == first and write != "atomic")
 
 
 def _after_the_check(k: int, run: Run, conversation: Conversation, write: str) -> bool:
@@ -124,7 +155,7 @@ def _gate() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("write", WRITES)
+@pytest.mark.parametrize("write", [*WRITES, TORN])
 def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) -> None:
     new_round = _rounds(tmp_path)
     conversation: Conversation
@@ -137,6 +168,7 @@ def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) ->
         return [*args, conversation.conversation_id, "renamed"], [conversation.directory]
 
     def check(k: int, run: Run) -> None:
+        conversation.settle()
         final = json.loads(conversation.metadata.read_bytes())
         expected = conversation.with_changes_behind()
         assert final["prompt_tokens"] == expected["prompt_tokens"], f"open {k}: change lost"
@@ -155,13 +187,13 @@ def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) ->
             assert run.status == 0, "a change before the read is simply what it read"
         statuses.append(run.status)
 
-    every_open(setup, lambda k: {k: conversation.change_behind(WRITES[write])}, check)
+    every_open(setup, lambda k: conversation.behind_at(write, k), check)
     # One between its read and its swap is a conflict; one after the swap lands on top.
     assert CONFLICT in statuses and statuses[-1] == 0, statuses
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("write", WRITES)
+@pytest.mark.parametrize("write", [*WRITES, TORN])
 def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write: str) -> None:
     new_round = _rounds(tmp_path)
     conversation: Conversation
@@ -174,6 +206,7 @@ def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write
         return [*args, "--yes"], [conversation.directory]
 
     def check(k: int, run: Run) -> None:
+        conversation.settle()
         sessions = conversation.root / "sessions"
         if _read_the_change(k, run, conversation, write) or _after_the_check(
             k, run, conversation, write
@@ -189,7 +222,7 @@ def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write
         assert conversation.leftovers(sessions) == [], f"open {k}"
         statuses.append(run.status)
 
-    every_open(setup, lambda k: {k: conversation.change_behind(WRITES[write])}, check)
+    every_open(setup, lambda k: conversation.behind_at(write, k), check)
     assert statuses.count(CONFLICT) >= 2, statuses  # the read under the lock, the check
 
 
@@ -211,6 +244,7 @@ def test_verify_fix_keeps_every_change_made_behind_it(tmp_path: Path, write: str
         return args, [conversation.directory]
 
     def check(k: int, run: Run) -> None:
+        conversation.settle()
         final = json.loads(conversation.metadata.read_bytes())
         expected = conversation.with_changes_behind()
         assert final["prompt_tokens"] == expected["prompt_tokens"], f"open {k}: change lost"
@@ -226,7 +260,7 @@ def test_verify_fix_keeps_every_change_made_behind_it(tmp_path: Path, write: str
             outcomes.append("not repaired")
         assert conversation.leftovers(conversation.directory) == [], f"open {k}"
 
-    every_open(setup, lambda k: {k: conversation.change_behind(WRITES[write])}, check)
+    every_open(setup, lambda k: conversation.behind_at(write, k), check)
     assert "not repaired" in outcomes and outcomes[-1] == "repaired", outcomes
 
 
@@ -249,6 +283,7 @@ def test_migrate_after_leaves_a_source_changed_after_its_read(
         return [*args, "--after", after, "--no-events"], [conversation.directory]
 
     def check(k: int, run: Run) -> None:
+        conversation.settle()
         archived = conversation.root / "sessions-migrated" / conversation.conversation_id
         if _read_the_change(k, run, conversation, write) or _after_the_check(
             k, run, conversation, write
@@ -269,7 +304,7 @@ def test_migrate_after_leaves_a_source_changed_after_its_read(
         assert conversation.leftovers(conversation.root / "sessions") == [], f"open {k}"
         statuses.append(run.status)
 
-    every_open(setup, lambda k: {k: conversation.change_behind(WRITES[write])}, check)
+    every_open(setup, lambda k: conversation.behind_at(write, k), check)
     assert 1 in statuses, statuses
 
 

@@ -22,44 +22,19 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from convstore.stores.v0_scan import REREADS
 from tests.conftest import FileStoreBuilder
 from tests.faults import finish, spawn
-from tests.interleave import Change, Opens, Run, every_open, require_gate
+from tests.interleave import Change, Opens, Run, TornWrite, every_open, require_gate
 
 # How a rewrite caught midway looks: the bytes written so far, of those it writes.
 SHAPES: dict[str, Callable[[bytes], bytes]] = {
     "empty": lambda raw: b"",
     "cut short": lambda raw: raw[: len(raw) // 2],
 }
-
-
-class TornRewrite:
-    """A rewrite in place of a file's own bytes, torn: ``start`` truncates and writes a
-    part, ``finish`` writes the rest into the same open file."""
-
-    def __init__(self, shape: str) -> None:
-        self.shape = SHAPES[shape]
-        self.stream: Any = None
-        self.rest = b""
-
-    def start(self, opened: Path) -> None:
-        path = opened.parent / "metadata.json"
-        raw = path.read_bytes()
-        part = self.shape(raw)
-        self.stream = open(path, "wb", buffering=0)  # noqa: SIM115 - finished at the next open
-        self.stream.write(part)
-        self.rest = raw[len(part) :]
-
-    def finish(self, _opened: Path | None = None) -> None:
-        if self.stream is not None:
-            self.stream.write(self.rest)
-            self.stream.close()
-            self.stream = None
 
 
 class Round:
@@ -107,13 +82,13 @@ def test_a_file_caught_mid_rewrite_is_read_again(tmp_path: Path, command: str, s
     require_gate()
     numbers = itertools.count()
     current: Round
-    rewrite: TornRewrite
+    rewrite: TornWrite
     rounds = 0
 
     def setup() -> tuple[list[str], list[Path]]:
         nonlocal current, rewrite
         current = Round(tmp_path / f"round-{next(numbers)}")
-        rewrite = TornRewrite(shape)
+        rewrite = TornWrite(lambda raw: raw, SHAPES[shape])  # its own bytes, put back
         return COMMANDS[command](current), [current.directory]
 
     def tear(k: int) -> dict[int, Change]:

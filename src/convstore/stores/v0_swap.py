@@ -20,9 +20,11 @@ system, a file system without it) the file is compared again right before the re
 a change in between those two system calls is lost. A directory (delete, archive) is
 renamed first; its metadata.json, now where OpenHands does not write, is compared after.
 
-What no compare-and-swap can see: a writer that opened metadata.json (with truncation)
-before the swap and writes after it writes into the displaced file (README, "Safe
-beside a running OpenHands").
+A writer that truncated metadata.json before the swap and writes after it is seen (the
+truncation is a difference), and after the undo its write lands in the file back in
+place. What no comparison can see: a writer that opened the file without truncating,
+or holds the directory open, and writes after the comparison, into what convstore then
+removes (README, "Beside a running OpenHands").
 """
 
 from __future__ import annotations
