@@ -18,10 +18,12 @@ nothing at all.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import itertools
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from convstore.sample import encode
 from convstore.stores import v0_swap
 from convstore.stores.files import DELETING_PREFIX, FileStore
 from tests.conftest import Database, FileStoreBuilder
-from tests.faults import one_line_error
+from tests.faults import finish, flock_waiters, one_line_error, spawn, wait_until
 from tests.interleave import (
     Change,
     Run,
@@ -149,13 +151,14 @@ def _after_the_check(k: int, run: Run, conversation: Conversation, write: str) -
     return write == "atomic" and opened.parent != conversation.directory
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _gate() -> None:
     require_gate()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("write", [*WRITES, TORN])
+@pytest.mark.usefixtures("_gate")
 def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) -> None:
     new_round = _rounds(tmp_path)
     conversation: Conversation
@@ -194,6 +197,7 @@ def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize("write", [*WRITES, TORN])
+@pytest.mark.usefixtures("_gate")
 def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write: str) -> None:
     new_round = _rounds(tmp_path)
     conversation: Conversation
@@ -228,6 +232,7 @@ def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write
 
 @pytest.mark.slow
 @pytest.mark.parametrize("write", WRITES)
+@pytest.mark.usefixtures("_gate")
 def test_verify_fix_keeps_every_change_made_behind_it(tmp_path: Path, write: str) -> None:
     new_round = _rounds(tmp_path)
     conversation: Conversation
@@ -267,6 +272,7 @@ def test_verify_fix_keeps_every_change_made_behind_it(tmp_path: Path, write: str
 @pytest.mark.slow
 @pytest.mark.parametrize("after", ["archive", "remove"])
 @pytest.mark.parametrize("write", WRITES)
+@pytest.mark.usefixtures("_gate")
 def test_migrate_after_leaves_a_source_changed_after_its_read(
     tmp_path: Path, write: str, after: str
 ) -> None:
@@ -308,6 +314,7 @@ def test_migrate_after_leaves_a_source_changed_after_its_read(
     assert 1 in statuses, statuses
 
 
+@pytest.mark.usefixtures("_gate")
 def test_a_write_into_the_new_file_while_it_stood_for_a_moment_is_kept(tmp_path: Path) -> None:
     """Changed before the swap (so the swap is undone), and written again in place while
     convstore's new file stood there, before the swap back: OpenHands' newest write is
@@ -343,6 +350,7 @@ def test_a_write_into_the_new_file_while_it_stood_for_a_moment_is_kept(tmp_path:
 
 
 @pytest.mark.parametrize("write", WRITES)
+@pytest.mark.usefixtures("_gate")
 def test_without_the_exchange_the_file_is_compared_right_before_the_rename(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: str
 ) -> None:
@@ -381,3 +389,30 @@ def test_without_the_exchange_the_file_is_compared_right_before_the_rename(
     # after the compare opened the old one and before the rename is overwritten.
     at_the_compare = "lost" if write == "atomic" else "conflict"
     assert outcomes == ["conflict", "conflict", at_the_compare, "renamed"], outcomes
+
+
+def test_verify_fix_waits_for_a_delete_that_may_move_its_directory_back(tmp_path: Path) -> None:
+    """A delete hides the directory, then compares its metadata.json and may move it
+    back; meanwhile the hidden directory looks like the leftover of an interrupted
+    delete (its mtime is old). `verify --fix` takes the lock the delete holds on it
+    before removing it, so it never removes a directory a delete then moves back. The
+    delete is played by the test: it holds the lock, waits until verify waits for it,
+    and moves the directory back."""
+    conversation = Conversation(tmp_path / "store")
+    hidden = conversation.directory.with_name(
+        f"{DELETING_PREFIX}{conversation.conversation_id}-0a1b2c3d"
+    )
+    os.rename(conversation.directory, hidden)
+    os.utime(hidden, (time.time() - 3600, time.time() - 3600))
+    descriptor = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        process = spawn("verify", "--file-store", conversation.root, "--fix")
+        wait_until(lambda: process.pid in flock_waiters(hidden), "verify waits for the lock")
+        os.rename(hidden, conversation.directory)
+    finally:
+        os.close(descriptor)
+    status, _, err = finish(process)
+    assert status == 0 and "Traceback" not in err, err
+    assert conversation.metadata.read_bytes() == encode(conversation.document)
+    assert conversation.leftovers(conversation.root / "sessions") == []

@@ -372,7 +372,12 @@ class FileStore:
         archive`), if it is still as read; Conflict otherwise, with nothing moved."""
         directory = self._writable_directory(record)
         with self._unchanged(directory, record, "move") as raw:
-            v0_swap.move(directory, destination, raw)
+            try:
+                v0_swap.move(directory, destination, raw)
+            except OSError as error:
+                raise StoreUnavailable(
+                    f"cannot move {directory} to {destination}: {error.strerror}"
+                ) from error
 
     def _writable_directory(self, record: ConversationMetadata) -> Path:
         directory = self.sessions / record.conversation_id

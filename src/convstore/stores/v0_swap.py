@@ -84,7 +84,11 @@ def replace(path: Path, expected: bytes, data: bytes) -> None:
 
     The file keeps its mode and, where permitted, its owner.
     """
-    temporary = prepared_file(path, data, os.stat(path))
+    try:
+        like = os.stat(path)
+    except FileNotFoundError as error:
+        raise Changed(f"{path} is gone") from error
+    temporary = prepared_file(path, data, like)
     try:
         swapped = exchange(temporary, path)
         if not swapped:
