@@ -207,7 +207,8 @@ def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write
         nonlocal conversation
         conversation = new_round()
         args = ["delete", "--file-store", str(conversation.root), conversation.conversation_id]
-        return [*args, "--yes"], [conversation.directory]
+        # --force: the conversation was just written, so it looks in use (as it is here).
+        return [*args, "--yes", "--force"], [conversation.directory]
 
     def check(k: int, run: Run) -> None:
         conversation.settle()
@@ -286,7 +287,9 @@ def test_migrate_after_leaves_a_source_changed_after_its_read(
         url = f"sqlite:///{conversation.root / 'openhands.db'}"
         Database(url).dispose()  # an empty OpenHands database to migrate into
         args = ["migrate-v0-to-v1", "--file-store", str(conversation.root), "--db", url]
-        return [*args, "--after", after, "--no-events"], [conversation.directory]
+        # --active-within 0s: just written, the source would look in use and stay.
+        options = ["--after", after, "--no-events", "--active-within", "0s"]
+        return [*args, *options], [conversation.directory]
 
     def check(k: int, run: Run) -> None:
         conversation.settle()

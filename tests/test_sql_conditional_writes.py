@@ -13,6 +13,8 @@ writer's change is intact. How it is stopped, with no hook in convstore:
   read in its transaction passes, and its conditional UPDATE or DELETE waits for the
   lock (seen in pg_stat_activity, with its statement). The test changes the row and
   commits; the waiting statement then matches nothing.
+
+`delete` runs with --force: whether a conversation looks in use is not what is tested.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ def test_delete_of_a_row_updated_meanwhile_exits_5_and_keeps_the_row(
     bystander = interference.database.insert(title="bystander")["conversation_id"]
     status, _, err = _interfered(
         interference,
-        ["delete", cid, "--yes"],
+        ["delete", cid, "--yes", "--force"],
         "conversation_metadata",
         cid,
         "DELETE FROM CONVERSATION_METADATA",
@@ -217,7 +219,7 @@ def test_delete_of_a_conversation_whose_owner_changed_meanwhile_keeps_both_rows(
     database.own(cid, first, org)
     status, _, err = _interfered(
         enterprise,
-        ["delete", cid, "--yes"],
+        ["delete", cid, "--yes", "--force"],
         "conversation_metadata_saas",
         cid,
         "DELETE FROM CONVERSATION_METADATA_SAAS",
@@ -243,6 +245,6 @@ def test_rows_with_nulls_and_json_are_renamed_and_deleted(interference: Interfer
     assert renamed[0] == 0, renamed[2]
     stored = interference.row(cid)
     assert stored is not None and stored["title"] == "renamed"
-    deleted = finish(spawn("delete", *args, cid, "--yes"))
+    deleted = finish(spawn("delete", *args, cid, "--yes", "--force"))
     assert deleted[0] == 0, deleted[2]
     assert interference.row(cid) is None
