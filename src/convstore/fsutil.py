@@ -55,6 +55,22 @@ def prepared_file(target: Path, data: bytes, like: os.stat_result | None = None)
     return temporary
 
 
+def atomic_write(target: Path, data: bytes, like: os.stat_result | None = None) -> None:
+    """Replace ``target`` with ``data``: ``prepared_file``, rename, sync the directory.
+
+    No comparison: for files only convstore writes. A file OpenHands may be writing
+    too (a V0 metadata.json) is replaced as a compare-and-swap (``stores.v0_swap``).
+    """
+    temporary = prepared_file(target, data, like)
+    try:
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    fsync_directory(target.parent)
+
+
 @contextlib.contextmanager
 def atomic_text(target: Path) -> Iterator[TextIO]:
     """Write a text file in place of ``target`` atomically, streaming (exports, reports).
