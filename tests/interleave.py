@@ -304,6 +304,10 @@ class TornWrite:
         part = self.part(raw)
         self._stream = open(path, "wb", buffering=0)  # noqa: SIM115 - closed by finish
         self._stream.write(part)
+        # Modified "just now" however long the reader then takes to get to it: a busy
+        # machine must not turn a torn file into an old broken one.
+        ahead = time.time() + 3600
+        os.utime(self._stream.fileno(), (ahead, ahead))
         self._rest = raw[len(part) :]
         self.written = raw
 

@@ -123,7 +123,7 @@ def test_only_a_recently_changed_broken_file_is_read_again(tmp_path: Path) -> No
         conversation = old if name == "old" else recent
         path = store.root / "sessions" / conversation / "metadata.json"
         path.write_bytes(SHAPES[shape](path.read_bytes()))
-        _aged(path, -3600 if name == "old" else 60)
+        _aged(path, -3600 if name == "old" else 3600)
     _aged(store.root / "sessions" / healthy / "metadata.json", -3600)
     sessions = store.root / "sessions"
     runs = {
