@@ -232,6 +232,30 @@ def stopped_at(
     return run
 
 
+def killed_at(args: list[str], directories: list[Path], k: int) -> list[Path]:
+    """Run `convstore *args` and ``kill -9`` it while its k-th open of a file in
+    ``directories`` is held: a crash at exactly that point. Returns the files it opened,
+    in order (fewer than k when it finished first)."""
+    gate = OpenGate(*directories)
+    process = spawn(*args)
+    opened: list[Path] = []
+    try:
+        while (held := gate.next_open(lambda: process.poll() is not None)) is not None:
+            opened.append(held.path)
+            if len(opened) == k:
+                process.kill()  # held in open(2): the kernel ends it there
+                process.wait()
+                break
+            gate.allow(held)
+    except BaseException:
+        process.kill()
+        raise
+    finally:
+        gate.close()
+    finish(process)
+    return opened
+
+
 def stopped_in_thread(
     work: Callable[[], object], directories: list[Path], plan: Plan | dict[int, Change]
 ) -> tuple[Run, BaseException | None]:

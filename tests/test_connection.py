@@ -129,3 +129,27 @@ def test_connect_timeout_bounds_a_server_that_never_answers(flags, environment, 
     assert f"127.0.0.1:{port}" in process.stderr and "timeout" in process.stderr.lower()
     # Well inside the minute the losing setting would wait, however busy the machine.
     assert 1.5 < elapsed < 40
+
+
+def test_sqlalchemy_s_own_error_log_never_reaches_stderr():
+    """An interrupt landing in a connection's reset makes SQLAlchemy log the error with a
+    traceback (then re-raise it): with no handler, logging would print it on stderr,
+    beside convstore's one line. In a fresh interpreter, as the command runs (pytest
+    installs log handlers of its own)."""
+    script = (
+        "import logging, sys\n"
+        "if sys.argv[1] == 'convstore':\n"
+        "    import convstore.stores.sql_connection\n"
+        "try:\n"
+        "    raise KeyboardInterrupt\n"
+        "except KeyboardInterrupt:\n"
+        "    logging.getLogger('sqlalchemy.pool.impl.QueuePool').error(\n"
+        "        'Exception during reset or similar', exc_info=True)\n"
+    )
+
+    def logged(importing: str) -> str:
+        run = [sys.executable, "-c", script, importing]
+        return subprocess.run(run, capture_output=True, text=True, check=True).stderr
+
+    assert "Traceback" in logged("nothing")  # what an operator would otherwise see
+    assert logged("convstore") == ""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
 from tests.conftest import aged
+from tests.faults import wait_until
+from tests.interleave import OpenGate, require_gate
 
 runner = CliRunner()
 
@@ -269,7 +272,25 @@ def _migrate_process(files, db: Path, *extra: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
+        start_new_session=True,  # its workers and it, one group: as a terminal's job
     )
+
+
+@contextlib.contextmanager
+def _stopped_midway(files, db: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """A migration of 3,000 files held at its read of the 1,501st conversation (in the
+    order it reads them: sessions/ as listed), once the batches before it are committed:
+    a run that stopped midway, for certain (tests/interleave.py). Released on leaving."""
+    sessions = files.root / "sessions"
+    order = [entry.name for entry in os.scandir(sessions) if not entry.name.startswith(".")]
+    gate = OpenGate(sessions / order[1500])
+    try:
+        process = _migrate_process(files, db, *extra)
+        assert gate.next_open(lambda: process.poll() is not None) is not None
+        wait_until(lambda: _count(db) >= 1500, "the batches before it are committed")
+        yield process
+    finally:
+        gate.close()
 
 
 def _count(db: Path) -> int:
@@ -292,14 +313,11 @@ def test_killed_mid_run_then_rerun_gives_exactly_the_clean_rows(files, tmp_path)
     for path in (clean, killed):
         Database(f"sqlite:///{path}").dispose()
     assert _migrate_process(files, clean).wait(timeout=300) == 0
-    process = _migrate_process(files, killed)
-    deadline = time.monotonic() + 120
-    while _count(killed) == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    interrupted_at = _count(killed)
-    assert 0 < interrupted_at < 3000
+    require_gate()
+    with _stopped_midway(files, killed) as process:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert _count(killed) == 1500
     assert _migrate_process(files, killed).wait(timeout=300) == 0
 
     def rows(db: Path) -> list[tuple]:
@@ -422,16 +440,14 @@ def test_ctrl_c_exits_130_and_rolls_back_the_current_batch(files, tmp_path):
     _populate(files, 3000)
     db = tmp_path / "interrupted.db"
     Database(f"sqlite:///{db}").dispose()
-    process = _migrate_process(files, db, "--no-events")
-    deadline = time.monotonic() + 120
-    while _count(db) == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    require_gate()
+    with _stopped_midway(files, db, "--no-events") as process:
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the group
+    _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     committed = _count(db)
-    assert 0 < committed < 3000 and committed % 20 == 0  # whole batches only
+    assert 1500 <= committed < 3000 and committed % 20 == 0  # whole batches only
 
 
 def test_without_a_terminal_progress_is_plain_lines_on_stderr(files, tmp_path):

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from convstore.events import (
 )
 from convstore.fsutil import TEMPORARY_SUFFIX
 from tests.events.conftest import Converted, V0Conversation, tool_call
+from tests.interleave import OpenGate, require_gate
 
 Convert = Callable[..., Converted]
 
@@ -164,17 +164,24 @@ def test_a_run_killed_while_writing_is_completed_by_the_next(tmp_path: Path) -> 
         "from convstore.events import convert_conversation\n"
         "convert_conversation(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]))\n"
     )
+    require_gate()
+    target = killed_root / v0.uuid.hex
+    target.mkdir(parents=True)  # so the gate can watch it before the writer starts
+    gate = OpenGate(target)
     process = subprocess.Popen(
         [sys.executable, "-c", script, str(v0.events_dir), v0.id, str(killed_root)]
     )
-    target = killed_root / v0.uuid.hex
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if target.is_dir() and len(os.listdir(target)) >= 600:
-            break
-        time.sleep(0.002)
-    os.kill(process.pid, signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
+    try:
+        # Killed at its 1,000th file: a few batches renamed into place, one in flight.
+        for number in range(1, 1001):
+            held = gate.next_open(lambda: process.poll() is not None)
+            assert held is not None, "the writer finished before its 1,000th file"
+            if number < 1000:
+                gate.allow(held)
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+    finally:
+        gate.close()
     left = sorted(path.name for path in target.iterdir() if not path.name.startswith("."))
     assert 0 < len(left) < 3003, "the run was not killed while writing"
 

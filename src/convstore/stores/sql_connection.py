@@ -3,6 +3,7 @@ of transient failures that ends in one line naming the database and the reason."
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -21,6 +22,12 @@ from convstore.stores.sql_values import lenient_text
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 RETRY_PAUSES = (0.25, 0.5, 1.0, 2.0)
 T = TypeVar("T")
+
+# SQLAlchemy logs what it swallows or re-raises (a connection whose reset an interrupt cut
+# short, Ctrl-C in the middle of a migration) at ERROR, with a traceback, and with no
+# handler configured logging prints that on stderr. convstore reports every error itself,
+# in one line: the library's own log goes nowhere.
+logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())
 
 
 def engine(url: str, connect_timeout: float) -> Engine:
