@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -346,7 +345,6 @@ def test_a_50_mb_metadata_file_is_a_bounded_error(file_store: FileStoreBuilder) 
     aged(file_store.root)  # not in use: `delete` reaches the file, and refuses it
     before = tree_digest(file_store.root)
 
-    started = time.monotonic()
     [entry] = [item for item in listing(*options) if item["conversation_id"] == conversation_id]
     assert entry["problems"] == [
         f"metadata.json is {size:,} bytes, more than the 1,048,576 convstore reads; "
@@ -362,7 +360,6 @@ def test_a_50_mb_metadata_file_is_a_bounded_error(file_store: FileStoreBuilder) 
     deleted = cli("delete", *options, conversation_id, "--yes")
     assert deleted.exit_code == FAILED
     assert "refusing to delete" in one_line_error(deleted.stderr, after_preview=True)
-    assert time.monotonic() - started < 20
     assert tree_digest(file_store.root) == before
 
     status, peak = _peak_rss_kib(["list", *options, "--format", "json"])
