@@ -140,6 +140,9 @@ def test_seven_digits_or_another_shape_is_not_an_abbreviation(files):
     for typed in (identifier.hex[:7], identifier.hex[:4] + "-" + identifier.hex[4:12]):
         with pytest.raises(NotFound):
             catalog.get(typed)
+    # Seven digits: the error says how many an abbreviation takes.
+    with pytest.raises(NotFound, match="8 or more of its first hex digits"):
+        catalog.get(identifier.hex[:7])
 
 
 def test_the_abbreviation_lookup_is_a_range_on_the_primary_key_index(make_database, database_url):

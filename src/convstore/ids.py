@@ -90,6 +90,12 @@ def id_prefix(text: str) -> str | None:
     return digits
 
 
+def short_prefix(text: str) -> bool:
+    """True for hex digits too few to abbreviate an id (``id_prefix`` wants 8)."""
+    digits = text.lower().replace("-", "")
+    return 0 < len(digits) < MIN_PREFIX_DIGITS and bool(_HEX_DIGITS.fullmatch(digits))
+
+
 def dashed_prefix(digits: str) -> str:
     """The start of the dashed form whose hex digits begin with ``digits``."""
     groups, start = [], 0

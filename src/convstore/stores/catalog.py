@@ -19,9 +19,11 @@ from convstore.errors import NotFound, StoreUnavailable, UsageError
 from convstore.events.locate import EventLocation, locate_events
 from convstore.fsutil import remove_directory, tree_size
 from convstore.ids import (
+    MIN_PREFIX_DIGITS,
     abbreviates,
     conversation_key,
     id_prefix,
+    short_prefix,
     v0_form,
     v1_form,
     validate_id,
@@ -122,7 +124,10 @@ class Catalog:
         if digits is not None:
             return self._abbreviated(conversation_id, digits, user)
         owner = f" for user {user!r}" if user is not None else ""
-        raise NotFound(f"no conversation {conversation_id}{owner}")
+        hint = ""
+        if short_prefix(conversation_id):
+            hint = f" (give an id, or {MIN_PREFIX_DIGITS} or more of its first hex digits)"
+        raise NotFound(f"no conversation {conversation_id}{owner}{hint}")
 
     def _route(self, conversation_id: str) -> Iterator[ConversationMetadata | None]:
         """Every record filed under a spelling of this id, in the order OpenHands looks:
