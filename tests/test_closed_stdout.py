@@ -146,3 +146,15 @@ def test_a_closed_stdout_stops_the_reading(demo, tmp_path):
     status, stderr = into_closed_pipe("list", *demo, "--all", "--format", "jsonl", wrapper=wrapper)
     assert (status, stderr) == (SIGPIPE_STATUS, "")
     assert 0 < int(count_file.read_text()) < files // 10
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["list", "--help"], ["db", "--help"], ["--version"], []],
+    ids=["help", "command help", "group help", "version", "no arguments"],
+)
+def test_help_and_version_into_a_closed_pipe_end_quietly_with_141(args: list[str]) -> None:
+    """Written while the arguments are parsed, before any command runs: Typer itself
+    would end these with status 1."""
+    status, stderr = into_closed_pipe(*args)
+    assert (status, stderr) == (SIGPIPE_STATUS, "")

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import typer
 from typer import _click
 from typer._click.exceptions import UsageError
 from typer._coercion import RuntimeParam
@@ -96,6 +97,23 @@ def _values_as_typed(command: _click.Command, ctx: _click.Context) -> Iterator[N
 
 class _PlainHelp(_click.Command):
     """Help in ``help_format``'s layout, for a command and a group alike."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: _click.Context | None = None,
+        **extra: Any,
+    ) -> _click.Context:
+        # --help and --version write while the arguments are parsed, before a command
+        # runs (and Typer would end a closed stdout with status 1 there): a reader that
+        # went away (| head) ends them as it ends a command's own output.
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            from convstore.cli.common import stdout_closed
+
+            raise typer.Exit(stdout_closed()) from None
 
     def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
         from convstore.cli import help_format
