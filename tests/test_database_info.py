@@ -3,16 +3,21 @@
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from convstore.cli.app import app
-from convstore.stores.base import Query
-from convstore.stores.database_info import LISTING_INDEXES, add_listing_indexes, describe
-from convstore.stores.sql import SqlStore, index_names
+from convstore.stores.database_info import (
+    LISTING_INDEXES,
+    OWNER_INDEXES,
+    add_listing_indexes,
+    describe,
+)
+from convstore.stores.sql import SqlStore
+from convstore.stores.sql_indexes import reflect
 
 runner = CliRunner()
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -21,7 +26,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def indexes(url):
     engine = create_engine(url)
     with engine.connect() as connection:
-        names = set(index_names(connection))
+        names = set(reflect(connection, ["conversation_metadata"]).names("conversation_metadata"))
     engine.dispose()
     return names
 
@@ -53,31 +58,13 @@ def test_add_indexes_only_when_asked_dry_run_first_and_idempotent(make_database)
     assert indexes(database.url) == before
     done = runner.invoke(app, ["db", "add-indexes", "--db", database.url])
     assert done.exit_code == 0, done.output
-    assert indexes(database.url) == before | {index.name for index in LISTING_INDEXES}
+    # One per sort, and one for --user (user_id has no index in a single-machine table).
+    added = {index.name for index in LISTING_INDEXES} | {OWNER_INDEXES[0].name}
+    assert indexes(database.url) == before | added
     store = SqlStore(create_engine(database.url))
-    assert add_listing_indexes(store) == [] and describe(store).missing_listing_indexes == []
+    assert add_listing_indexes(store) == [] and describe(store).missing == []
+    assert set(describe(store).listings.values()) == added
     store.close()
-
-
-def test_sqlite_listing_reads_the_index_in_order_once_added(tmp_path):
-    from tests.conftest import Database, v1_row
-
-    database = Database(f"sqlite:///{tmp_path / 'db.sqlite'}", revision="003")
-    with database.engine.begin() as connection:
-        rows = [v1_row(created_at=T0 + timedelta(minutes=i)) for i in range(3000)]
-        connection.execute(database.table.insert(), rows)
-    add_listing_indexes(SqlStore(create_engine(database.url)))
-    store = SqlStore(create_engine(database.url))  # a new run reflects the new indexes
-    statement = store._part(
-        store._select().where(*store._filters(Query())), Query().sort, None, nulls=False
-    ).limit(21)
-    sql = str(statement.compile(store.engine, compile_kwargs={"literal_binds": True}))
-    with store.engine.connect() as connection:  # a fresh connection reads the new statistics
-        plan = " ".join(row[-1] for row in connection.execute(text("EXPLAIN QUERY PLAN " + sql)))
-    assert "convstore_ix_conversation_metadata_created_at" in plan
-    assert "TEMP B-TREE" not in plan
-    store.close()
-    database.dispose()
 
 
 def test_the_title_index_costs_no_warning_on_sqlite(tmp_path):

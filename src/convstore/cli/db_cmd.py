@@ -58,7 +58,7 @@ def info(
     config: ConfigOption = None,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
-    """Show the OpenHands revision (alembic_version), optional tables, columns and indexes."""
+    """Show the OpenHands revision, tables, columns, indexes, and what serves each listing."""
     from convstore.cli import render
     from convstore.stores.database_info import describe
 
@@ -76,7 +76,7 @@ def add_indexes(
     config: ConfigOption = None,
     connect_timeout: ConnectTimeoutOption = None,
 ) -> None:
-    """Add the indexes that make every listing page fast (created_at, last_updated_at, title)."""
+    """Add an index for each listing that has none (a sort, --user, --org)."""
     from convstore.cli import render
     from convstore.stores.database_info import add_listing_indexes
 
@@ -85,7 +85,7 @@ def add_indexes(
     for statement in statements:
         typer.echo(statement + ";")
     if not statements:
-        render.err.print("the listing indexes exist already")
+        render.err.print("every listing has an index already")
     elif dry_run:
         render.err.print("nothing was changed (--dry-run)")
 

@@ -420,12 +420,25 @@ def database(details: Any) -> None:
     out.print(f"  indexes        {', '.join(details.indexes) or 'none'}", highlight=False)
     rows = ", ".join(f"{version} {count:,}" for version, count in details.rows.items())
     out.print(f"  rows           {rows or 'none'}", highlight=False)
-    if details.missing_listing_indexes:
+    title = "listing"
+    for listing, index in details.listings.items():
+        served = f"index {index}" if index is not None else _UNSERVED[listing.split()[0]]
+        out.print(f"  {title:14} {listing}: {served}", highlight=False)
+        title = ""
+    if details.missing:
         err.print(
-            "hint: listing pages read the whole table without the listing indexes; "
-            "`convstore db add-indexes` adds the missing ones",
+            "hint: `convstore db add-indexes` adds an index for each listing that has "
+            f"none: {', '.join(details.missing)}",
             highlight=False,
         )
+
+
+# What a listing costs without an index that serves it (``db info``).
+_UNSERVED = {
+    "--sort": "no index: every page sorts the whole table",
+    "--user": "no index: a user with few conversations costs a pass over the table",
+    "--org": "no index: an org with few conversations costs a pass over the table",
+}
 
 
 # verify: findings grouped by check, repairs as they happen, the catalog

@@ -20,6 +20,8 @@ transaction rolls back.
 from __future__ import annotations
 
 import contextlib
+import functools
+import heapq
 import operator
 import uuid
 import warnings
@@ -50,6 +52,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
 )
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError, NoSuchTableError, SAWarning
@@ -70,6 +73,7 @@ from convstore.stores.base import (
 )
 from convstore.stores.files import fingerprint
 from convstore.stores.sql_connection import retrying, serialize_sqlite_writes, unavailable
+from convstore.stores.sql_indexes import SORT_COLUMNS, Indexes, reflect
 from convstore.stores.sql_values import (
     JSON_COLUMNS,
     TIMESTAMP_COLUMNS,
@@ -91,26 +95,30 @@ DEPENDENT_TABLES = ("conversation_cost_events", OWNERSHIP_TABLE)
 OWNER = "convstore_owner"  # the label of the ownership table's user_id in selects
 # `convstore db add-indexes` names its indexes with this prefix and the sort column.
 LISTING_INDEX_PREFIX = "convstore_ix_conversation_metadata_"
-SORT_COLUMNS = {"created": "created_at", "updated": "last_updated_at", "title": "title"}
 # SQLAlchemy reflects no index on an expression from SQLite, and says so on stderr
 # whenever the table is reflected (a store opened, verify, a delete's foreign keys):
-# convstore's listing index on the folded title is one. index_names lists them all.
+# convstore's listing index on the folded title is one, an operator's may be another.
+# convstore reads every index itself (sql_indexes), those included.
 warnings.filterwarnings(
-    "ignore",
-    f"Skipped unsupported reflection of expression-based index {LISTING_INDEX_PREFIX}",
-    SAWarning,
+    "ignore", "Skipped unsupported reflection of expression-based index", SAWarning
 )
 # Greater than every id in code point order; no row has it.
 AFTER_EVERY_ID = "\U0010ffff"
 # Chunks grow so a first page costs one small query and a full scan few large ones.
 FIRST_CHUNK, LARGEST_CHUNK = 32, 2000
 T = TypeVar("T")
+# One condition of a listing, with the indexed column it narrows ("table.column"), if
+# it narrows one column of one table: what the plan may read it through.
+Term = tuple[str | None, ColumnElement[bool]]
 
 
 class SqlStore:
     """Conversations as rows of ``conversation_metadata`` in one database."""
 
     name: Store = "sql"
+    # A filter that matches fewer rows than this is read through its own index (SQLite);
+    # one that matches more, in the order of the sort (``_steered`` says why).
+    selective_rows = 5000
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -142,11 +150,6 @@ class SqlStore:
         self.columns = frozenset(self.table.columns.keys())
         # Which release's rules a V1 row of this table must satisfy (convstore.v1_rules).
         self.generation: Generation = generation_of(self.columns)
-        self.listing_indexes = {
-            name.removeprefix(LISTING_INDEX_PREFIX): name
-            for name in self.indexes
-            if name.startswith(LISTING_INDEX_PREFIX)
-        }
 
     def _reflect(self) -> None:
         """Read the table as this database has it: once per run."""
@@ -159,13 +162,14 @@ class SqlStore:
                     "OpenHands has not created it yet (convstore never creates it)"
                 )
             self.table = Table(TABLE, metadata, autoload_with=connection)
-            self.indexes = index_names(connection)
             self.ownership = (
                 Table(OWNERSHIP_TABLE, metadata, autoload_with=connection)
                 if OWNERSHIP_TABLE in names
                 else None
             )
             self.table_names = frozenset(names)
+            # Every index, whoever made it: the listing's plan is chosen from them.
+            self.indexes: Indexes = reflect(connection, [TABLE, OWNERSHIP_TABLE])
 
     # Reading
 
@@ -232,10 +236,21 @@ class SqlStore:
 
         Rows with a sort value come first, then rows without one (nulls last either
         way). Each part is walked with its own plain ORDER BY and a row-value keyset
-        bound, the shape an index on (value, conversation_id) serves directly, so a
-        page costs the same at any depth.
+        bound, the shape an index on the sort value serves directly, so a page costs
+        the same at any depth. A filter an index can narrow may split the walk in
+        disjoint arms (``_arms``), each read through its own index and merged here.
         """
-        statement = self._select().where(*self._filters(query))
+        walks = [self._walk(query, arm) for arm in range(len(self._arms(query)))]
+        if len(walks) == 1:
+            return walks[0]
+        sort = query.sort
+        return heapq.merge(
+            *walks, key=lambda record: record_position(sort, record), reverse=sort.descending
+        )
+
+    def _walk(self, query: Query, arm: int) -> Iterator[ConversationMetadata]:
+        """The rows of one arm of ``query``, after ``query.after``, in chunks."""
+        statement = self._arm_statement(query, arm)
         sort, anchor = query.sort, query.after
         in_nulls = anchor is not None and _is_null_position(sort, anchor)
         chunk = FIRST_CHUNK
@@ -251,6 +266,61 @@ class SqlStore:
                 return
             else:  # the values are exhausted: the nulls follow, from their start
                 in_nulls, anchor, chunk = True, None, FIRST_CHUNK
+
+    def _arm_statement(self, query: Query, arm: int) -> Select[Any]:
+        """Every row of one arm of ``query``, its filters read as the plan says."""
+        steered = self._steered(self._arms(query)[arm], query.sort)
+        terms = self._arms(query, steered)[arm]
+        return self._select().where(*(condition for _, condition in terms))
+
+    def _steered(self, terms: list[Term], sort: Sort) -> frozenset[str]:
+        """The filter columns SQLite must not read through their index (``+column``).
+
+        SQLite's planner has no statistics unless someone ran ANALYZE (OpenHands never
+        does), so it takes an equality on any indexed column for a selective one:
+        ``conversation_version = 'V1'`` or ``parent_conversation_id IS NULL``, true of
+        nearly every row, and it reads the whole table through that index and sorts it,
+        where the index on the sort value would have handed over the page. So the plan
+        counts, through its index and up to ``selective_rows``, the rows each indexed
+        filter matches: the one that matches fewest, if that is fewer, is left to the
+        planner (a page costs at most the rows it matches, sorted); every other one is
+        steered away, and the page is read in the order of the sort, through an index
+        that serves it if there is one (a page costs about its rows divided by the share
+        of rows that match), else in one pass over the table, which is then sorted.
+        PostgreSQL keeps statistics and chooses well by itself: it is never steered.
+        """
+        if not self.sqlite:
+            return frozenset()
+        sort_column = f"{TABLE}.{SORT_COLUMNS[sort.field]}"
+        candidates = sorted(
+            {
+                key
+                for key, _ in terms
+                if key is not None and key != sort_column and self._indexed(key)
+            }
+        )
+        limit = self.selective_rows
+        counts = {
+            key: self._matches_up_to([c for k, c in terms if k == key], limit) for key in candidates
+        }
+        selective = [key for key in candidates if counts[key] < limit]
+        kept = min(selective, key=counts.__getitem__, default=None)
+        return frozenset(key for key in candidates if key != kept)
+
+    def _indexed(self, key: str) -> bool:
+        table, column = key.split(".")
+        return self.indexes.on(table, column) is not None
+
+    def _matches_up_to(self, conditions: list[ColumnElement[bool]], limit: int) -> int:
+        """How many rows match ``conditions`` (the terms on ``key``), counting no
+        further than ``limit`` (through the index on that column: a few ms)."""
+        matching = select(literal(1)).select_from(self.table).where(*conditions).limit(limit)
+        statement = select(func.count()).select_from(matching.subquery())
+        return int(retrying(self.display, lambda: self._scalar(statement)))
+
+    def _scalar(self, statement: Select[Any]) -> Any:
+        with self.engine.connect() as connection:
+            return connection.execute(statement).scalar_one()
 
     def _part(
         self, statement: Select[Any], sort: Sort, anchor: Position | None, *, nulls: bool
@@ -306,7 +376,7 @@ class SqlStore:
     ) -> ConversationMetadata | None:
         statement = self._select().where(self.table.c.conversation_id == conversation_id)
         if version is not None:
-            statement = statement.where(self._version_is(version))
+            statement = statement.where(_version_is(self.table.c.conversation_version, version))
         rows = self._fetch(statement)
         return self._record(rows[0]) if rows else None
 
@@ -330,79 +400,139 @@ class SqlStore:
 
         return retrying(self.display, once)
 
-    def _filtered(self, name: str) -> ColumnElement[Any]:
-        """A column as a filter reads it.
-
-        Where the listing indexes exist, SQLite gets ``+column``, which keeps its planner
-        from taking an index on a filter column (``parent_conversation_id IS NULL``,
-        ``conversation_version = 'V1'``: true of nearly every row) over the listing
-        index, and from sorting the whole table instead of reading a page in order.
-        """
-        column = self.table.c[name]
-        if not (self.sqlite and self.listing_indexes):
-            return column
-        return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
-
-    def _version_is(self, version: Version) -> ColumnElement[bool]:
-        column = self._filtered("conversation_version")
-        if version == "V1":
-            return column == "V1"
-        return or_(column.is_(None), column != "V1")
-
     def _filters(self, query: Query) -> list[ColumnElement[bool]]:
-        table = self.table
-        found: list[ColumnElement[bool]] = []
-        if query.version is not None:
-            found.append(self._version_is(query.version))
+        """``query``'s filters as conditions on ``_select()``'s rows: one list, for a
+        statement that reads every matching row (counts, aggregates)."""
+        found = [condition for _, condition in self._terms(query)]
         if query.user is not None:
             found.append(self._owner_is(query.user))
+        return found
+
+    def _arms(self, query: Query, steered: frozenset[str] = frozenset()) -> list[list[Term]]:
+        """``query``'s filters as disjoint sets of terms whose union it matches: one, or
+        two where the owner is looked for in two places (``_owner_arms``)."""
+        common = self._terms(query, steered)
+        if query.user is None:
+            return [common]
+        return [common + owner for owner in self._owner_arms(query.user, steered)]
+
+    def _terms(self, query: Query, steered: frozenset[str] = frozenset()) -> list[Term]:
+        """Every filter of ``query`` but the owner, each with the column it narrows;
+        a column named in ``steered`` is read as ``+column`` (``_steered``)."""
+        table = self.table
+        found: list[Term] = []
+
+        def on(name: str, condition: Callable[[ColumnElement[Any]], ColumnElement[bool]]) -> None:
+            if name in self.columns:
+                key = f"{TABLE}.{name}"
+                found.append((key, condition(self._read(table.c[name], key in steered))))
+            else:
+                found.append((None, false()))
+
+        if query.version is not None:
+            version = query.version
+            on("conversation_version", lambda column: _version_is(column, version))
         if query.trigger is not None:
-            found.append(self._column_equals("trigger", query.trigger))
+            on("trigger", lambda column: column == query.trigger)
         if query.status is not None:
-            found.append(self._column_equals("execution_status", query.status))
+            on("execution_status", lambda column: column == query.status)
         if query.org is not None:
             if self.ownership is None:
-                found.append(false())
+                found.append((None, false()))
             else:
-                found.append(self.ownership.c.org_id.in_(_uuid_forms(query.org)))
-        if "parent_conversation_id" in self.columns:
-            parent = self._filtered("parent_conversation_id")
-            if query.parent is not None:
-                found.append(parent == query.parent)
-            elif not query.sub_conversations:
-                found.append(parent.is_(None))
-        elif query.parent is not None:
-            found.append(false())
+                key = f"{OWNERSHIP_TABLE}.org_id"
+                orgs = self.ownership.c.org_id.in_(_uuid_forms(query.org))
+                found.append((key, self._owned_where(orgs, key in steered)))
+        if query.parent is not None:
+            on("parent_conversation_id", lambda column: column == query.parent)
+        elif not query.sub_conversations and "parent_conversation_id" in self.columns:
+            on("parent_conversation_id", lambda column: column.is_(None))
         for name, needle in (("title", query.title), ("selected_repository", query.repo)):
             if needle is not None:
-                found.append(self._contains(table.c[name], needle))
+                found.append((None, self._contains(table.c[name], needle)))
         for name, since, until in (
             ("created_at", query.created_since, query.created_until),
             ("last_updated_at", query.updated_since, query.updated_until),
         ):
-            if since is not None:
-                found.append(table.c[name] >= self._bind_time(since))
-            if until is not None:
-                found.append(table.c[name] < self._bind_time(until))
+            if since is not None or until is not None:
+                on(name, functools.partial(self._within, since=since, until=until))
         return found
 
-    def _column_equals(self, name: str, value: str) -> ColumnElement[bool]:
-        return self._filtered(name) == value if name in self.columns else false()
+    def _within(
+        self, column: ColumnElement[Any], *, since: datetime | None, until: datetime | None
+    ) -> ColumnElement[bool]:
+        bounds = [] if since is None else [column >= self._bind_time(since)]
+        bounds += [] if until is None else [column < self._bind_time(until)]
+        return and_(*bounds)
+
+    @staticmethod
+    def _read(column: ColumnElement[Any], steered: bool) -> ColumnElement[Any]:
+        """A column as a filter reads it: ``+column`` where the plan steers SQLite's
+        planner away from its index (``_steered``)."""
+        if not steered:
+            return column
+        return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
+    def _owned_where(self, condition: ColumnElement[bool], steered: bool) -> ColumnElement[bool]:
+        """The rows whose ownership row meets ``condition``: a subquery, which either
+        database can start from (through the ownership table's index on the column the
+        condition is on) where a condition on the outer-joined table keeps SQLite from
+        reading that table first."""
+        assert self.ownership is not None
+        owned = select(self.ownership.c.conversation_id).where(condition)
+        return self._read(self.table.c.conversation_id, steered).in_(owned)
 
     def _owner_is(self, user: str) -> ColumnElement[bool]:
-        """``base.owned_by`` in SQL (``owner_expression``); without the ownership table,
-        spelled so that an index on user_id serves it."""
-        if self.ownership is not None:
-            owner = self.owner_expression()
-            assert owner is not None
-            return owner.in_(_uuid_forms(user))
-        if "user_id" not in self.columns:
-            return false()
-        plain = self._filtered("user_id") == user
-        if "github_user_id" not in self.columns:
-            return plain
-        legacy = and_(self.table.c.user_id.is_(None), self.table.c.github_user_id == user)
-        return or_(plain, legacy)
+        """``base.owned_by`` in SQL (``owner_expression``), as one condition."""
+        arms = self._owner_arms(user, frozenset())
+        return or_(*(and_(*(condition for _, condition in arm)) for arm in arms))
+
+    def _owner_arms(self, user: str, steered: frozenset[str]) -> list[list[Term]]:
+        """``owner_expression`` is ``user``, as disjoint sets of terms an index can serve.
+
+        Without the ownership table the owner is user_id (github_user_id where that is
+        null: early SaaS rows). With it, the owner of a row that has an ownership row is
+        that row's user_id, found through OpenHands' index on (user_id, org_id); of one
+        that has none, the table's own columns as before. One condition over both
+        tables (a coalesce) could be read through neither index: every page of a
+        ``--user`` listing would join the whole table.
+        """
+        own = self._table_owner_terms(user, steered)
+        if self.ownership is None:
+            return [own]
+        owner = self.ownership.c.user_id
+        owned: ColumnElement[bool]
+        if self.sqlite:
+            # The column's text as stored (hex, or dashed where a writer chose that),
+            # without a CAST, which would keep SQLite from its index.
+            owned = type_coerce(owner, String()).in_(_uuid_forms(user))
+        else:
+            parsed = _parsed_uuid(user)
+            owned = false() if parsed is None else owner == parsed
+        key = f"{OWNERSHIP_TABLE}.user_id"
+        return [[(key, self._owned_where(owned, key in steered))], [(None, owner.is_(None)), *own]]
+
+    def _table_owner_terms(self, user: str, steered: frozenset[str]) -> list[Term]:
+        """The owner as conversation_metadata's own columns say (``owners.owner_of``):
+        user_id, else github_user_id (early SaaS rows)."""
+        table = self.table
+        has_user, has_github = "user_id" in self.columns, "github_user_id" in self.columns
+        if self.ownership is None:
+            if not has_user:
+                return [(None, false())]
+            forms = [user]
+        else:
+            forms = _uuid_forms(user)
+        if not has_github:
+            if not has_user:
+                return [(None, false())]
+            key = f"{TABLE}.user_id"
+            return [(key, self._read(table.c.user_id, key in steered).in_(forms))]
+        legacy = table.c.github_user_id.in_(forms)
+        if not has_user:
+            return [(f"{TABLE}.github_user_id", legacy)]
+        plain = self._read(table.c.user_id, f"{TABLE}.user_id" in steered).in_(forms)
+        return [(None, or_(plain, and_(table.c.user_id.is_(None), legacy)))]
 
     def _contains(self, column: Column[Any], needle: str) -> ColumnElement[bool]:
         # Literal substring match: % and _ in what the operator typed match themselves.
@@ -627,16 +757,6 @@ class SqlStore:
         self.engine.dispose()
 
 
-def index_names(connection: Connection) -> list[str]:
-    """The names of conversation_metadata's indexes, those on an expression included
-    (SQLAlchemy's inspector leaves them out on SQLite), without SQLite's automatic ones."""
-    if connection.dialect.name == "sqlite":
-        rows = connection.exec_driver_sql(f"PRAGMA index_list({TABLE})").mappings()
-        return sorted(str(row["name"]) for row in rows if row["origin"] == "c")
-    indexes = inspect(connection).get_indexes(TABLE)
-    return sorted(str(index["name"]) for index in indexes if index["name"])
-
-
 class _AsRead:
     """A row as read in a write transaction: conditions that match it only while it
     holds those values (``row``), and its ownership row's (1.x enterprise)."""
@@ -744,6 +864,20 @@ def _canonical_uuid_text(value: Any) -> str:
         return str(uuid.UUID(text)) if len(text) == 32 else text
     except ValueError:
         return text
+
+
+def _version_is(column: ColumnElement[Any], version: Version) -> ColumnElement[bool]:
+    """OpenHands opens a row as V1 when its conversation_version is "V1", else as V0."""
+    if version == "V1":
+        return column == "V1"
+    return or_(column.is_(None), column != "V1")
+
+
+def _parsed_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def _uuid_forms(text: str) -> list[str]:
