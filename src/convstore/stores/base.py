@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -274,6 +275,11 @@ class ConversationStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def fingerprint(raw: bytes) -> str:
+    """What a record held when read, for a write that must find it unchanged."""
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def changed_since_read(record: ConversationMetadata) -> Conflict:

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from convstore.config import Settings, database_url
 from convstore.errors import NotFound, StoreUnavailable, UsageError
-from convstore.events.locate import EventLocation, locate_events
 from convstore.fsutil import remove_directory, tree_size
 from convstore.ids import (
     MIN_PREFIX_DIGITS,
@@ -40,12 +40,16 @@ from convstore.stores.base import (
     owned_by,
     record_position,
 )
-from convstore.stores.deletion import Outcome, Plan, carry_out, plan_conversations, plan_retention
-from convstore.stores.files import FileStore
 from convstore.stores.locations import EventsUse, Location, survey
 from convstore.stores.sql import SqlStore
 from convstore.stores.sql_connection import engine
-from convstore.stores.v0_cache import V0Cache
+
+if TYPE_CHECKING:
+    # Imported where used: a listing of the database alone needs none of them (a
+    # command's start-up is part of what a page costs; benchmarks/startup.py).
+    from convstore.events.locate import EventLocation
+    from convstore.stores.deletion import Outcome, Plan
+    from convstore.stores.files import FileStore
 
 # An abbreviated id that fits more conversations names this many of them; the database
 # is asked for a few more than that, not for every match.
@@ -239,6 +243,8 @@ class Catalog:
     ) -> Plan:
         """What deleting these conversations removes (every form of each), children
         before their parent, and what cannot be deleted now."""
+        from convstore.stores.deletion import plan_conversations
+
         records = [self.get(name, user) for name in conversation_ids]
         return plan_conversations(self, records, user=user, with_sub=with_sub, guard=guard)
 
@@ -252,7 +258,9 @@ class Catalog:
         guard: Guard = Guard(),
     ) -> Plan:
         """What deleting every conversation last updated before ``cutoff`` removes."""
-        return plan_retention(
+        from convstore.stores import deletion
+
+        return deletion.plan_retention(
             self, cutoff, user=user, version=version, with_sub=with_sub, guard=guard
         )
 
@@ -260,6 +268,8 @@ class Catalog:
         """Carry out a plan: what is blocked or in use stays, the rest is deleted.
         ``outcome`` (filled as it goes) tells a caller what was done even if an error
         ends the run."""
+        from convstore.stores.deletion import Outcome, carry_out
+
         outcome = outcome if outcome is not None else Outcome()
         carry_out(self, plan, guard, outcome)
         return outcome
@@ -289,6 +299,8 @@ class Catalog:
 
     def events(self, record: ConversationMetadata) -> EventLocation | None:
         """Where this conversation's event files are (V0 or V1 layout), if anywhere."""
+        from convstore.events.locate import locate_events
+
         file_store = self.files.root if self.files is not None else None
         return locate_events(
             record.conversation_id, record.version, record.user_id, file_store, self.events_root
@@ -338,6 +350,9 @@ def open_catalog(settings: Settings, *, cache: bool = True, events: EventsUse = 
     used = {location.kind: location for location in locations if location.used}
     files = sql = None
     if "file store" in used:
+        from convstore.stores.files import FileStore
+        from convstore.stores.v0_cache import V0Cache
+
         root = Path(used["file store"].setting.value).expanduser()
         files = FileStore(root, cache=V0Cache.for_store(root) if cache else None)
     if "database" in used:

@@ -30,6 +30,7 @@ from convstore.ids import id_problem
 from convstore.model import ConversationMetadata, Store, Version, format_v0_datetime
 from convstore.stores import metadata_json, v0_order, v0_swap
 from convstore.stores.base import Query, Removal, changed_since_read
+from convstore.stores.base import fingerprint as fingerprint  # the name other modules use
 from convstore.stores.v0_cache import CacheUnavailable, Manifest, V0Cache
 from convstore.stores.v0_scan import METADATA as METADATA  # the name other modules use
 from convstore.stores.v0_scan import (
