@@ -170,3 +170,15 @@ def test_live_completion_leaves_the_store_query_to_a_child(tmp_path):
     modules = imports(tmp_path, tab(f"convstore show --db {tmp_path / 'missing.db'} "))
     assert "convstore.cli.completion" in modules
     assert among(modules, RICH + PYDANTIC + HEAVY) == []
+
+
+def test_a_database_listing_imports_nothing_of_files_events_or_deletion(tmp_path):
+    """A page of `list --db` needs the SQL store and the model: not the file store (its
+    cache, its workers), the events package, nor what deleting takes."""
+    from convstore.sample import write_sample
+
+    database = write_sample(tmp_path / "sample", files=2, rows=3).database
+    modules = imports(tmp_path, [["list", "--db", str(database), "--format", "jsonl"], {}])
+    assert "convstore.stores.sql" in modules  # it did list the database
+    unneeded = ("convstore.stores.files", "convstore.stores.v0_cache", "convstore.events")
+    assert not {m for m in modules if m.startswith((*unneeded, "convstore.stores.deletion"))}
