@@ -3,19 +3,21 @@
     python benchmarks/run.py [--files N] [--rows M] [--repeat R] [--compare-files K]
 
 Builds (once, cached under benchmarks/.cache) a file store of N V0 metadata.json files
-of mixed generations and a SQLite database of M rows with OpenHands' own schema and
-indexes, plus a copy with the indexes ``convstore db add-indexes`` adds; with a
-PostgreSQL server (``$CONVSTORE_TEST_PG_URL``, else one started the way the tests
-start theirs, tests/postgres_server.py) the same rows there too. Then runs every
-measurement in a fresh subprocess, in R rounds of all of them, and prints one table:
-each figure (the best round), its ratio to the floor it is compared with, the peak RSS
-of the process and of its worker processes (the worst round), the store sizes and the
-machine. A second, smaller store (K files, default N/10) gives the growth of peak RSS.
+of mixed generations and a SQLite database of M V1 rows with OpenHands 1.x's schema and
+the indexes its enterprise migrations create, plus copies with other indexes
+(benchmarks/sql_listing.py); with a PostgreSQL server (``$CONVSTORE_TEST_PG_URL``, else
+one started the way the tests start theirs, tests/postgres_server.py) the same rows
+there too. Then runs every measurement in a fresh subprocess, in R rounds of all of
+them, and prints one table: each figure (the best round), its ratio to the floor it is
+compared with, the peak RSS of the process and of its worker processes (the worst
+round), the store sizes and the machine. A second, smaller store (K files, default
+N/10) gives the growth of peak RSS.
 
 Absolute times on a shared machine are noise; the ratios measured side by side in one
 run are the figures to read, and the load average printed before and after says how
-noisy the run was. Times are of the work inside the process: interpreter start-up and
-imports are measured apart (benchmarks/startup.py).
+noisy the run was. Times are of the work inside the process, except the rows named
+"process", which time a whole ``convstore`` command as an operator runs it (start-up
+and imports included: benchmarks/startup.py says where that goes).
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import sql_listing  # beside this file
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -67,90 +70,10 @@ def build_files(root: Path, count: int) -> None:
     (root / "complete").touch()
 
 
-def v1_rows(count: int) -> Iterator[dict[str, Any]]:
-    """M V1 rows as OpenHands writes them: 50 users, created over 300 days."""
-    rng = random.Random(count)
-    start = datetime(2025, 11, 1, tzinfo=UTC)
-    users = [f"user-{n}" for n in range(50)]
-    for index in range(count):
-        identifier = uuid.UUID(int=rng.getrandbits(128))
-        created = start + timedelta(seconds=rng.randrange(0, 300 * 86400))
-        yield {
-            "conversation_id": str(identifier),
-            "user_id": rng.choice(users),
-            "selected_repository": "acme/webshop",
-            "title": f"Conversation {index}",
-            "created_at": created,
-            "last_updated_at": created + timedelta(minutes=5),
-            "pr_number": [],
-            "accumulated_cost": 0.25,
-            "prompt_tokens": 100,
-            "completion_tokens": 10,
-            "total_tokens": 110,
-            "conversation_version": "V1",
-            "sandbox_id": "bench-" + identifier.hex[:12],
-        }
-
-
-def build_database(path: Path, count: int) -> None:
-    from sqlalchemy import MetaData, Table, create_engine
-
-    from convstore.schema import create_schema
-
-    if path.exists():
-        return
-    partial = path.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    engine = create_engine(f"sqlite:///{partial}")
-    with engine.begin() as connection:
-        create_schema(connection, revision="003")
-        table = Table("conversation_metadata", MetaData(), autoload_with=connection)
-        batch: list[dict[str, Any]] = []
-        for row in v1_rows(count):
-            batch.append(row)
-            if len(batch) == 10_000:
-                connection.execute(table.insert(), batch)
-                batch.clear()
-        if batch:
-            connection.execute(table.insert(), batch)
-    engine.dispose()
-    partial.rename(path)
-
-
-def with_indexes(database: Path, suffix: str, add: Callable[[Path], None]) -> Path:
-    """A copy of ``database`` with more indexes (cached beside it)."""
-    copy = database.with_name(f"{database.stem}-{suffix}.db")
-    if not copy.exists():
-        partial = copy.with_suffix(".partial")
-        shutil.copy(database, partial)
-        add(partial)
-        partial.rename(copy)
-    return copy
-
-
-def floor_index(path: Path) -> None:
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "CREATE INDEX bench_created ON conversation_metadata "
-            "(conversation_version, created_at, conversation_id)"
-        )
-
-
-def convstore_indexes(path: Path) -> None:
-    from sqlalchemy import create_engine
-
-    from convstore.stores.database_info import add_listing_indexes
-    from convstore.stores.sql import SqlStore
-
-    store = SqlStore(create_engine(f"sqlite:///{path}"))
-    add_listing_indexes(store)
-    store.close()
-
-
 @contextmanager
-def postgres(rows: int) -> Iterator[tuple[str, str] | None]:
-    """URLs of a database of ``rows`` rows with OpenHands' indexes, and of a copy with
-    ``db add-indexes`` done; None when no server can be had."""
+def postgres(rows: int) -> Iterator[dict[str, str] | None]:
+    """URLs of the SQL listing's databases on a PostgreSQL server (sql_listing); None
+    when no server can be had."""
     sys.path.insert(0, str(HERE.parent))
     from tests.postgres_server import PostgresUnavailable, start_server
 
@@ -165,50 +88,10 @@ def postgres(rows: int) -> Iterator[tuple[str, str] | None]:
             return
         admin = server.url()
     try:
-        yield _build_postgres(admin, rows)
+        yield sql_listing.postgres_databases(admin, rows)
     finally:
         if server is not None:
             server.stop()
-
-
-def _build_postgres(admin: str, rows: int) -> tuple[str, str]:
-    from sqlalchemy import create_engine, make_url, text
-
-    from convstore.schema import create_schema
-    from convstore.stores.database_info import add_listing_indexes
-    from convstore.stores.sql import SqlStore
-
-    print(f"building {rows:,} PostgreSQL rows ...", file=sys.stderr)
-    base = make_url(admin)
-    names = ("convstore_bench", "convstore_bench_indexed")
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        for name in names:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {names[0]}"))
-    plain = base.set(database=names[0]).render_as_string(hide_password=False)
-    target = create_engine(plain)
-    with target.begin() as connection:
-        create_schema(connection, revision="003")
-        columns = list(next(v1_rows(1)))
-        raw = connection.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor:
-            statement = f"COPY conversation_metadata ({', '.join(columns)}) FROM STDIN"
-            with cursor.copy(statement) as copy:
-                for row in v1_rows(rows):
-                    row["pr_number"] = "[]"
-                    copy.write_row([row[name] for name in columns])
-        connection.execute(text("ANALYZE conversation_metadata"))
-    target.dispose()
-    with engine.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {names[1]} TEMPLATE {names[0]}"))
-    engine.dispose()
-    indexed = base.set(database=names[1]).render_as_string(hide_password=False)
-    store = SqlStore(create_engine(indexed))
-    add_listing_indexes(store)
-    store.close()
-    return plain, indexed
 
 
 # Measurements. Each takes the context (paths and URLs) and returns a short description
@@ -410,127 +293,82 @@ def migrate_fresh_large_batches(context: dict[str, Any]) -> str:
     return _migrate(context, dry_run=False, batch_size=5000)
 
 
-def floor_sqlite_keyset(context: dict[str, Any]) -> str:
-    """The page read through an index that serves it exactly, with the bare driver."""
-    with sqlite3.connect(context["sqlite_floor"]) as connection:
-        rows = _timed(
-            lambda: connection.execute(
-                "SELECT * FROM conversation_metadata WHERE conversation_version = 'V1' "
-                "ORDER BY created_at DESC, conversation_id DESC LIMIT 20"
-            ).fetchall()
-        )
-    return f"{len(rows)} rows"
+def _reported(measured: tuple[str, float]) -> str:
+    what, seconds = measured
+    inner(seconds)
+    return what
 
 
-def _sql_catalog(url: str) -> Any:
-    from sqlalchemy import create_engine
+def _sql(key: str, cursor: bool = False, **query: Any) -> Callable[[dict[str, Any]], str]:
+    """A page of ``convstore list --version V1`` from the database ``key`` names."""
 
-    from convstore.stores.catalog import Catalog
-    from convstore.stores.sql import SqlStore
+    def run(context: dict[str, Any]) -> str:
+        at = context["sql_cursor"] if cursor else None
+        return _reported(sql_listing._page(sql_listing._url(context, key), at, **query))
 
-    return Catalog(sql=SqlStore(create_engine(url)))
-
-
-def _sql_page(url: str, cursor: str | None) -> str:
-    from convstore.stores.base import Query, decode_cursor
-
-    catalog = _sql_catalog(url)
-    query = Query(version="V1")
-    if cursor is not None:
-        query = query.starting_after(decode_cursor(query.sort, cursor))
-    # Once first: the connection, the statement cache, and the pages of the table the
-    # query reads, which a page shown twice finds in memory (a cold read is the disk's).
-    _page(catalog, version="V1", after=query.after)
-    return _timed(lambda: _page(catalog, version="V1", after=query.after))
+    return run
 
 
-def _sql_show(url: str, identifier: str) -> str:
-    catalog = _sql_catalog(url)
-    catalog.get(identifier)
-    record = _timed(lambda: catalog.get(identifier), 50)
-    return f"{len(record.problems)} problems"
+def _openhands(key: str, halfway: bool) -> Callable[[dict[str, Any]], str]:
+    def run(context: dict[str, Any]) -> str:
+        offset = context["rows"] // 2 if halfway else 0
+        return _reported(sql_listing.openhands_page(sql_listing._url(context, key), offset))
+
+    return run
 
 
-def _offset_page(url: str, rows: int) -> str:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        statement = text(
-            "SELECT * FROM conversation_metadata WHERE conversation_version = 'V1' "
-            "ORDER BY created_at DESC LIMIT 20 OFFSET :skip"
-        )
-        found = _timed(lambda: connection.execute(statement, {"skip": rows // 2}).fetchall())
-    return f"{len(found)} rows"
+def _floor(key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda context: _reported(sql_listing.floor_page(sql_listing._url(context, key)))
 
 
-def _sqlite_url(path: str) -> str:
-    return f"sqlite:///{path}"
+def _show(key: str) -> Callable[[dict[str, Any]], str]:
+    def run(context: dict[str, Any]) -> str:
+        url = sql_listing._url(context, key)
+        return _reported(sql_listing.show_row(url, context["row_id"]))
+
+    return run
 
 
-def sql_page(context: dict[str, Any]) -> str:
-    return _sql_page(_sqlite_url(context["sqlite"]), None)
+def _process(key: str | None, cursor: bool = False) -> Callable[[dict[str, Any]], str]:
+    """The whole process: `convstore --help`, or `convstore list --db` of ``key``."""
+
+    def run(context: dict[str, Any]) -> str:
+        if key is None:
+            return _reported(sql_listing.process(["--help"]))
+        return _reported(sql_listing.list_process(context, key, cursor))
+
+    return run
 
 
-def sql_page_indexed(context: dict[str, Any]) -> str:
-    return _sql_page(_sqlite_url(context["sqlite_indexed"]), None)
+def _sql_measures(prefix: str, needs: str, key: str) -> tuple[Measure, ...]:
+    """The SQL listing's rows for one database server: SQLite (key "sqlite") or
+    PostgreSQL ("pg"), each a ratio of the page read through its exact index."""
+    floor = f"{prefix} floor: a page through its exact index, bare driver"
+    first = f"{prefix} openhands 1.11: first page (OFFSET 0)"
+    deep = f"{prefix} openhands 1.11: page at 50% (OFFSET M/2)"
+    indexed, single = f"{key}_indexed", f"{key}_single"
 
+    def row(name: str, run: Callable[[dict[str, Any]], str], versus: str | None = None) -> Measure:
+        return Measure(f"{prefix} {name}", floor, run, needs, versus)
 
-def sql_deep(context: dict[str, Any]) -> str:
-    return _sql_page(_sqlite_url(context["sqlite"]), context["sql_cursor"])
-
-
-def sql_deep_indexed(context: dict[str, Any]) -> str:
-    return _sql_page(_sqlite_url(context["sqlite_indexed"]), context["sql_cursor"])
-
-
-def sql_offset(context: dict[str, Any]) -> str:
-    return _offset_page(_sqlite_url(context["sqlite"]), context["rows"])
-
-
-def sql_show(context: dict[str, Any]) -> str:
-    return _sql_show(_sqlite_url(context["sqlite"]), context["row_id"])
-
-
-def pg_floor(context: dict[str, Any]) -> str:
-    import psycopg
-    from sqlalchemy import make_url
-
-    url = make_url(context["pg_indexed"])
-    with psycopg.connect(
-        host=url.query.get("host") or url.host,
-        port=url.port or int(url.query.get("port", 5432)),
-        user=url.username,
-        password=url.password,
-        dbname=url.database,
-    ) as connection:
-        query = (
-            "SELECT * FROM conversation_metadata WHERE conversation_version = 'V1' "
-            'ORDER BY created_at DESC, conversation_id COLLATE "C" DESC LIMIT 20'
-        )
-        connection.execute(query).fetchall()
-        rows = _timed(lambda: connection.execute(query).fetchall())
-    return f"{len(rows)} rows"
-
-
-def pg_page(context: dict[str, Any]) -> str:
-    return _sql_page(context["pg"], None)
-
-
-def pg_page_indexed(context: dict[str, Any]) -> str:
-    return _sql_page(context["pg_indexed"], None)
-
-
-def pg_deep(context: dict[str, Any]) -> str:
-    return _sql_page(context["pg"], context["sql_cursor"])
-
-
-def pg_deep_indexed(context: dict[str, Any]) -> str:
-    return _sql_page(context["pg_indexed"], context["sql_cursor"])
-
-
-def pg_offset(context: dict[str, Any]) -> str:
-    return _offset_page(context["pg"], context["rows"])
+    return (
+        Measure(floor, None, _floor(f"{key}_floor"), needs),
+        Measure(first, floor, _openhands(key, halfway=False), needs),
+        Measure(deep, floor, _openhands(key, halfway=True), needs),
+        row("first page, enterprise indexes", _sql(key), first),
+        row("page at 50% via cursor, enterprise", _sql(key, True), deep),
+        row("--user (7 rows), enterprise", _sql(key, user=sql_listing.RARE_USER)),
+        row("--user (2% of rows), enterprise", _sql(key, user=sql_listing.COMMON_USER)),
+        row("--status running, enterprise", _sql(key, status="running")),
+        row("--sort -updated, no index serves it", _sql(key, sort="-updated")),
+        row("--sort -updated, db add-indexes", _sql(indexed, sort="-updated")),
+        row("--sort title, no index serves it", _sql(key, sort="title")),
+        row("--sort title, db add-indexes", _sql(indexed, sort="title")),
+        row("first page, single-machine indexes", _sql(single)),
+        row("show ID", _show(key)),
+        Measure(f"{prefix} process: first page", HELP, _process(key), needs),
+        Measure(f"{prefix} process: --cursor at 50%", HELP, _process(key, True), needs),
+    )
 
 
 READ = "floor: scandir + read + json.loads, every file"
@@ -538,8 +376,7 @@ STAT = "floor: scandir + stat, every file"
 ONE = "floor: read + json.loads, one file"
 OPENHANDS_FLOOR = "openhands floor: json.loads + sort all, one page"
 OPENHANDS = "openhands: V0 search as its code does it (files)"
-KEYSET = "floor: SQLite keyset page, exact index, bare driver"
-PG_KEYSET = "floor: PG keyset page, indexed, bare driver"
+HELP = "process: convstore --help"
 MEASURES = (
     Measure(READ, None, floor_read_parse),
     Measure(STAT, None, floor_stat),
@@ -559,19 +396,9 @@ MEASURES = (
     Measure("migrate-v0-to-v1 --dry-run", READ, migrate_dry_run),
     Measure("migrate-v0-to-v1 into a fresh SQLite", READ, migrate_fresh),
     Measure("migrate into a fresh SQLite, --batch-size 5000", READ, migrate_fresh_large_batches),
-    Measure(KEYSET, None, floor_sqlite_keyset, "sqlite"),
-    Measure("SQL first page, OpenHands' indexes", KEYSET, sql_page, "sqlite"),
-    Measure("SQL first page, db add-indexes", KEYSET, sql_page_indexed, "sqlite"),
-    Measure("SQL page at 50% via cursor, OpenHands' idx", KEYSET, sql_deep, "sqlite"),
-    Measure("SQL page at 50% via cursor, add-indexes", KEYSET, sql_deep_indexed, "sqlite"),
-    Measure("openhands: OFFSET page at 50% (SQLite)", KEYSET, sql_offset, "sqlite"),
-    Measure("show ID (SQL row)", KEYSET, sql_show, "sqlite"),
-    Measure(PG_KEYSET, None, pg_floor, "postgresql"),
-    Measure("PG first page, OpenHands' indexes", PG_KEYSET, pg_page, "postgresql"),
-    Measure("PG first page, db add-indexes", PG_KEYSET, pg_page_indexed, "postgresql"),
-    Measure("PG page at 50% via cursor, OpenHands' idx", PG_KEYSET, pg_deep, "postgresql"),
-    Measure("PG page at 50% via cursor, add-indexes", PG_KEYSET, pg_deep_indexed, "postgresql"),
-    Measure("openhands: OFFSET page at 50% (PG)", PG_KEYSET, pg_offset, "postgresql"),
+    Measure(HELP, None, _process(None), "sqlite"),
+    *_sql_measures("SQLite list:", "sqlite", "sqlite"),
+    *_sql_measures("PG list:", "postgresql", "pg"),
 )
 # Measured again on the smaller store, for the growth of peak RSS.
 RSS_MEASURES = (
@@ -657,17 +484,6 @@ def prepare(context: dict[str, Any]) -> None:
     middle = catalog.files.get(halfway)
     context["files_cursor"] = encode_cursor(Query().sort, record_position(Query().sort, middle))
     context["file_id"] = middle.conversation_id
-    if "sqlite" in context:
-        with sqlite3.connect(context["sqlite"]) as connection:
-            (identifier,) = connection.execute(
-                "SELECT conversation_id FROM conversation_metadata "
-                "ORDER BY created_at DESC, conversation_id DESC LIMIT 1 OFFSET ?",
-                (context["rows"] // 2,),
-            ).fetchone()
-        sql = _sql_catalog(_sqlite_url(context["sqlite"]))
-        row = sql.get(identifier)
-        context["row_id"] = identifier
-        context["sql_cursor"] = encode_cursor(Query().sort, record_position(Query().sort, row))
 
 
 def main() -> None:
@@ -687,15 +503,20 @@ def main() -> None:
         measure_once(arguments.measure, json.loads(arguments.context))
         return
     CACHE.mkdir(exist_ok=True)
+    chosen = [m for m in MEASURES if arguments.only is None or arguments.only in m.name]
+    floors = {m.floor for m in chosen} | {m.versus for m in chosen}
+    wanted = [m for m in MEASURES if m in chosen or m.name in floors]
+    with_files = any(m.needs == "files" for m in wanted)
     print(
         f"building (cached) {arguments.files:,} files and {arguments.rows:,} rows ...",
         file=sys.stderr,
     )
     files = CACHE / f"files-{arguments.files}"
-    build_files(files, arguments.files)
-    database = CACHE / f"rows-{arguments.rows}.db"
-    build_database(database, arguments.rows)
+    if with_files:
+        build_files(files, arguments.files)
+    databases = sql_listing.sqlite_databases(CACHE, arguments.rows)
     smaller = arguments.files // 10 if arguments.compare_files is None else arguments.compare_files
+    smaller = smaller if with_files else 0
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="convstore-bench-") as scratch:
         context: dict[str, Any] = {
@@ -704,14 +525,11 @@ def main() -> None:
             "rows": arguments.rows,
             "scratch": scratch,
             "warm_cache": str(Path(scratch, "warm-cache")),
-            "sqlite": str(database),
-            "sqlite_floor": str(with_indexes(database, "indexed", floor_index)),
-            "sqlite_indexed": str(with_indexes(database, "convstore-indexes", convstore_indexes)),
+            **databases,
         }
-        prepare(context)
-        chosen = [m for m in MEASURES if arguments.only is None or arguments.only in m.name]
-        floors = {m.floor for m in chosen} | {m.versus for m in chosen}
-        wanted = [m for m in MEASURES if m in chosen or m.name in floors]
+        if with_files:
+            prepare(context)
+        sql_listing.prepare(context)
         postgresql = None
         if not arguments.no_postgres and any(m.needs == "postgresql" for m in wanted):
             postgresql = postgres(arguments.rows)
@@ -728,7 +546,7 @@ def main() -> None:
             prepare(small)
             names = [name for name in RSS_MEASURES if name in figures]
             growth = run_rounds(names, small, arguments.repeat)
-    _print(arguments, figures, growth, smaller, files, database, load_before)
+    _print(arguments, figures, growth, smaller, files, Path(databases["sqlite"]), load_before)
 
 
 def _measure_all(
@@ -739,7 +557,7 @@ def _measure_all(
     if postgresql is not None:
         with postgresql as urls:
             if urls is not None:
-                context = {**context, "pg": urls[0], "pg_indexed": urls[1]}
+                context = {**context, **urls}
                 remote = [m.name for m in wanted if m.needs == "postgresql"]
                 figures.update(run_rounds(remote, context, repeat))
     return figures
@@ -754,7 +572,7 @@ def _print(
     database: Path,
     load_before: tuple[float, float, float],
 ) -> None:
-    size = _store_bytes(files, arguments.files)
+    size = _store_bytes(files, arguments.files) if (files / "sessions").is_dir() else 0.0
     print(
         f"\nmachine: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, {platform.platform()}"
@@ -765,7 +583,8 @@ def _print(
     )
     print(
         f"stores: {arguments.files:,} V0 files of mixed generations (about {size / 1e6:.0f} MB); "
-        f"{arguments.rows:,} SQLite rows ({database.stat().st_size / 1e6:.0f} MB)"
+        f"{arguments.rows:,} V1 rows, OpenHands 1.x schema and enterprise indexes "
+        f"(SQLite: {database.stat().st_size / 1e6:.0f} MB)"
     )
     print(
         f"best of {arguments.repeat} rounds, each figure in a fresh process; RSS: the worst run "
@@ -788,6 +607,14 @@ def _print(
             f"{name:52} {_duration(figure['seconds']):>10} {ratio:>8} "
             f"{figure['rss_mb']:>4.0f} MB {workers:>8}  {what}"
         )
+    if HELP in figures:
+        help_seconds = figures[HELP]["seconds"]
+        target = 2 * (help_seconds + 0.05)
+        print(f"\nthe whole process, against 2 x (convstore --help + 50 ms) = {_duration(target)}:")
+        for name, figure in figures.items():
+            if "process: " in name and name != HELP:
+                verdict = "within" if figure["seconds"] <= target else "over"
+                print(f"  {name:50} {_duration(figure['seconds']):>10}  {verdict}")
     if growth:
         print(f"\npeak RSS, {smaller:,} files -> {arguments.files:,} files")
         for name, small in growth.items():
