@@ -257,10 +257,13 @@ class SqlStore:
         while True:
             page = self._part(statement, sort, anchor, nulls=in_nulls).limit(chunk)
             rows = self._fetch(page)
+            record = None
             for row in rows:
-                yield self._record(row)
+                record = self._record(row)
+                yield record
             if len(rows) == chunk:
-                anchor = record_position(sort, self._record(rows[-1]))
+                assert record is not None
+                anchor = record_position(sort, record)
                 chunk = min(chunk * 2, LARGEST_CHUNK)
             elif in_nulls:
                 return
