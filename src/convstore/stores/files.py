@@ -42,7 +42,6 @@ from convstore.stores.v0_scan import (
     scan_chunk,
     stat_all,
 )
-from convstore.stores.v0_swap import fingerprint as fingerprint  # the name other modules use
 
 # The clock the racy window is measured by (tests move it).
 now_ns = time.time_ns

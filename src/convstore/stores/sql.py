@@ -69,9 +69,9 @@ from convstore.stores.base import (
     Removal,
     Sort,
     changed_since_read,
+    fingerprint,
     record_position,
 )
-from convstore.stores.files import fingerprint
 from convstore.stores.sql_connection import retrying, serialize_sqlite_writes, unavailable
 from convstore.stores.sql_indexes import SORT_COLUMNS, Indexes, reflect
 from convstore.stores.sql_values import (

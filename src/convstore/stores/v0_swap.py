@@ -32,13 +32,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from convstore.fsutil import fsync_directory, locked_directory, prepared_file
+from convstore.stores.base import fingerprint
 from convstore.stores.v0_scan import METADATA, read_metadata
 
 RENAME_EXCHANGE = 2  # linux/fs.h
@@ -54,10 +54,6 @@ class Changed(Exception):
     def __init__(self, reason: str, kept_at: Path | None = None) -> None:
         super().__init__(reason)
         self.kept_at = kept_at
-
-
-def fingerprint(raw: bytes) -> str:
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 @contextlib.contextmanager
