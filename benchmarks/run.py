@@ -309,6 +309,16 @@ def _sql(key: str, cursor: bool = False, **query: Any) -> Callable[[dict[str, An
     return run
 
 
+def _statements(key: str, cursor: bool = False) -> Callable[[dict[str, Any]], str]:
+    """The SQL alone of a page of ``convstore list --version V1``."""
+
+    def run(context: dict[str, Any]) -> str:
+        at = context["sql_cursor"] if cursor else None
+        return _reported(sql_listing.page_statements(sql_listing._url(context, key), at))
+
+    return run
+
+
 def _openhands(key: str, halfway: bool) -> Callable[[dict[str, Any]], str]:
     def run(context: dict[str, Any]) -> str:
         offset = context["rows"] // 2 if halfway else 0
@@ -355,8 +365,10 @@ def _sql_measures(prefix: str, needs: str, key: str) -> tuple[Measure, ...]:
         Measure(floor, None, _floor(f"{key}_floor"), needs),
         Measure(first, floor, _openhands(key, halfway=False), needs),
         Measure(deep, floor, _openhands(key, halfway=True), needs),
-        row("first page, enterprise indexes", _sql(key), first),
-        row("page at 50% via cursor, enterprise", _sql(key, True), deep),
+        row("first page, its SQL alone", _statements(key), first),
+        row("page at 50% via cursor, its SQL alone", _statements(key, True), deep),
+        row("first page, enterprise indexes", _sql(key)),
+        row("page at 50% via cursor, enterprise", _sql(key, True)),
         row("--user (7 rows), enterprise", _sql(key, user=sql_listing.RARE_USER)),
         row("--user (2% of rows), enterprise", _sql(key, user=sql_listing.COMMON_USER)),
         row("--status running, enterprise", _sql(key, status="running")),

@@ -309,6 +309,46 @@ def _page(url: str, cursor: str | None = None, **query: Any) -> tuple[str, float
     return f"{len(page.items)} rows", elapsed
 
 
+def page_statements(url: str, cursor: str | None = None) -> tuple[str, float]:
+    """The SQL alone of the page ``_page`` reads (its statements as convstore sends
+    them, the plan's counts included), run again on the bare driver connection: beside
+    OpenHands' SQL, without either program's work on the rows."""
+    from sqlalchemy import create_engine, event
+
+    from convstore.stores.base import Query, decode_cursor
+    from convstore.stores.catalog import Catalog
+    from convstore.stores.sql import SqlStore
+
+    wanted = Query(version="V1")
+    if cursor is not None:
+        wanted = wanted.starting_after(decode_cursor(wanted.sort, cursor))
+    engine = create_engine(url)
+    catalog = Catalog(sql=SqlStore(engine))  # the store reads the table and its indexes
+    sent: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):  # not BEGIN (SQLite's own)
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    catalog.page(wanted, PAGE)
+    raw = engine.raw_connection()
+    try:
+        for _ in range(2):
+            started = time.perf_counter()
+            rows = 0
+            for statement, parameters in sent:
+                cursor_ = raw.cursor()
+                cursor_.execute(statement, parameters)
+                rows += len(cursor_.fetchall())
+                cursor_.close()
+            elapsed = time.perf_counter() - started
+    finally:
+        raw.close()
+        catalog.close()
+    return f"{len(sent)} statements, {rows} rows", elapsed
+
+
 # OpenHands 1.11's StoredConversationMetadata: the columns its listing selects.
 OPENHANDS_COLUMNS = (
     "conversation_id, selected_repository, selected_branch, git_provider, title, "
