@@ -430,3 +430,34 @@ def test_queries_cover_the_filters():
         if getattr(query, name) not in (None, False)
     }
     assert used | {"sort", "after", "parent"} == {f.name for f in fields(Query)}
+
+
+def test_db_add_indexes_offers_the_ownership_indexes_of_a_database_before_118(database_url):
+    """Between enterprise migrations 089 and 118 the ownership table had no index but
+    its primary key: ``db add-indexes`` offers one on its user_id and one on its org_id,
+    and the owner's rows are then found through them."""
+    database, _ = build(database_url, enterprise=True, count=2000)
+    with database.engine.begin() as connection:
+        for name in (
+            "ix_conversation_metadata_saas_user_id_org_id",
+            "ix_conversation_metadata_saas_org_id",
+        ):
+            connection.execute(text(f"DROP INDEX {name}"))
+    store = small_table_store(database_url)
+    info = describe(store)
+    assert info.listings["--user"] is None and info.listings["--org"] is None
+    added = [
+        "convstore_ix_conversation_metadata_saas_user_id",
+        "convstore_ix_conversation_metadata_saas_org_id",
+    ]
+    assert set(added) <= set(info.missing)
+    add_listing_indexes(store)
+    store.close()
+    store = small_table_store(database_url)
+    assert [describe(store).listings[option] for option in ("--user", "--org")] == added
+    query = Query(user=str(OWNER_RARE))
+    assert listed(store, query) == expected(
+        list(store.search(Query(sub_conversations=True))), query
+    )
+    store.close()
+    database.dispose()
