@@ -5,7 +5,8 @@
 Every figure is a fresh process, run N times; the runs of all commands are interleaved
 so that a change in the machine's load hits each of them alike. Prints best and median
 wall time and each command's ratio to `import typer` (the target for `convstore --help`
-is at most 1.5); a command's --help, a usage error and `convstore completion`; what
+is at most 1.5); a command's --help, a usage error and `convstore completion`; a page of
+`convstore list --db`, and the libraries it cannot do without (its floor); what
 Typer's Rich help renderer and its pydantic coercion would add, which help, usage
 errors and Tabs leave out; Tabs that read ids from a sample store and from a database
 that never answers; and the machine.
@@ -79,6 +80,14 @@ def measurements(sample: Path, black_hole: int) -> dict[str, Command]:
         ),
         "Tab: convstore show <Tab>, a database that never answers": bash_tab(
             f"convstore show --db {silent} "
+        ),
+        "convstore list --db, a page of a sample database": (
+            [CONVSTORE, "list", "--db", str(sample / "openhands.db"), "--limit", "50"],
+            {},
+        ),
+        "what a database page imports: typer, SQLAlchemy, pydantic, Rich": (
+            [PYTHON, "-c", "import typer, sqlalchemy, pydantic.main, rich.console, rich.table"],
+            {},
         ),
         "Typer's help renderer: import typer.rich_utils": (
             [PYTHON, "-c", "import typer, typer.rich_utils"],
