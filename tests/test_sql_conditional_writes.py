@@ -248,3 +248,27 @@ def test_rows_with_nulls_and_json_are_renamed_and_deleted(interference: Interfer
     deleted = finish(spawn("delete", *args, cid, "--yes", "--force"))
     assert deleted[0] == 0, deleted[2]
     assert interference.row(cid) is None
+
+
+def test_migrate_after_remove_keeps_a_v0_row_updated_after_its_read(
+    interference: Interference,
+) -> None:
+    """--after remove deletes a SaaS V0 row only while it holds what the migration read
+    (before, it was deleted by id: a change made meanwhile went with it)."""
+    database = interference.database
+    cid = uuid.uuid4().hex
+    database.insert(conversation_id=cid, conversation_version="V0", sandbox_id=None, title="v0")
+    status, out, err = _interfered(
+        interference,
+        ["migrate-v0-to-v1", "--after", "remove", "--no-events"],
+        "conversation_metadata",
+        cid,
+        "DELETE FROM CONVERSATION_METADATA",
+        "UPDATE conversation_metadata SET title = 'renamed by OpenHands' "
+        "WHERE conversation_id = :id",
+        id=cid,
+    )
+    assert status == 1, err
+    assert "not removed: its row changed after it was read" in out
+    stored = interference.row(cid)
+    assert stored is not None and stored["title"] == "renamed by OpenHands"

@@ -550,35 +550,46 @@ def _after(catalog: Catalog, conversion: Conversion, options: Options) -> str | 
             f"with --after {after} once OpenHands is done with it"
         )
         return None
-    if source.store == "sql":
-        sql = catalog.sql
-        if after == "remove" and sql is not None:
-            old_id = source.conversation_id
-            sql.write(lambda connection: sql.delete_rows(connection, [old_id]))
-            conversion.source_fate = SourceFate("removed", None)
-        else:  # archiving moves directories: a V0 row stays where it is
-            conversion.source_fate = SourceFate("kept", source.location)
+    if after == "archive" and source.store == "sql":
+        # Archiving moves directories: a V0 row stays where it is.
+        conversion.source_fate = SourceFate("kept", source.location)
         return None
-    files = catalog.files
-    assert files is not None
     try:
-        if after == "archive":
-            archive = files.root / ARCHIVE
-            archive.mkdir(exist_ok=True)
-            files.move(source, archive / source.conversation_id)
-            moved = archive / source.conversation_id / METADATA
-            conversion.source_fate = SourceFate("archived", str(moved))
-        else:
-            files.remove(files.plan_removal(source))
-            conversion.source_fate = SourceFate("removed", None)
+        conversion.source_fate = _archive_or_remove(catalog, source, after)
     except Conflict:
         conversion.warnings.append(
-            f"not {after}d: its metadata.json changed after it was read, so the V1 row "
-            "holds the version read; run again with --overwrite to carry the change over"
+            f"not {after}d: its {'row' if source.store == 'sql' else 'metadata.json'} changed "
+            "after it was read, so the V1 row holds the version read; run again with "
+            "--overwrite to carry the change over"
         )
         conversion.source_fate = SourceFate("kept", source.location)
         return "conflict"
+    except _Blocked as blocked:
+        conversion.warnings.append(f"not {after}d: {blocked}")
+        conversion.source_fate = SourceFate("kept", source.location)
     return None
+
+
+class _Blocked(Exception):
+    """What keeps a source from being removed, as its store's plan says."""
+
+
+def _archive_or_remove(catalog: Catalog, source: ConversationMetadata, after: After) -> SourceFate:
+    """Each a compare-and-swap on the source as read: Conflict if it changed since."""
+    if after == "archive":
+        files = catalog.files
+        assert files is not None
+        archive = files.root / ARCHIVE
+        archive.mkdir(exist_ok=True)
+        files.move(source, archive / source.conversation_id)
+        return SourceFate("archived", str(archive / source.conversation_id / METADATA))
+    store = catalog.sql if source.store == "sql" else catalog.files
+    assert store is not None
+    removal = store.plan_removal(source)
+    if removal.blockers:
+        raise _Blocked(removal.blockers[0])
+    store.remove(removal)
+    return SourceFate("removed", None)
 
 
 # Comparing an existing V1 row with what conversion produces

@@ -110,6 +110,8 @@ T = TypeVar("T")
 # One condition of a listing, with the indexed column it narrows ("table.column"), if
 # it narrows one column of one table: what the plan may read it through.
 Term = tuple[str | None, ColumnElement[bool]]
+# A table whose column refers to a row's conversation_id, and whether it cascades.
+Reference = tuple[Table, Column[Any], bool]
 
 
 class SqlStore:
@@ -123,6 +125,7 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self._referencing: list[Reference] | None = None
         database = engine.url.database
         # The SQLite file, for what lives beside it (the migration lock); None elsewhere.
         self.sqlite_file = (
@@ -593,7 +596,7 @@ class SqlStore:
         blockers: list[str] = []
         try:
             with self.engine.connect() as connection:
-                for table, column, cascades in _references(connection):
+                for table, column, cascades in self._references(connection):
                     count = connection.execute(
                         select(func.count())
                         .select_from(table)
@@ -617,7 +620,7 @@ class SqlStore:
 
         def delete(connection: Connection) -> None:
             read = self._as_read(connection, record)
-            for table, column, _cascades in _references(connection):
+            for table, column, _cascades in self._references(connection):
                 if table.name == OWNERSHIP_TABLE:
                     owned = connection.execute(table.delete().where(*read.ownership_row(table)))
                     if owned.rowcount != read.owned:
@@ -631,6 +634,13 @@ class SqlStore:
                 raise changed_since_read(record)
 
         self.write(delete)
+
+    def _references(self, connection: Connection) -> list[Reference]:
+        """What refers to a row, reflected once per run: a retention job deleting
+        thousands of rows reflected every table of the database for each before."""
+        if self._referencing is None:
+            self._referencing = _references(connection)
+        return self._referencing
 
     # Bulk writes, for batch jobs that hold one transaction per batch
 
@@ -823,7 +833,7 @@ def _is_text_label(name: str) -> bool:
     return name.startswith("convstore_text_")
 
 
-def _references(connection: Connection) -> list[tuple[Table, Column[Any], bool]]:
+def _references(connection: Connection) -> list[Reference]:
     """Every (table, column, cascades) whose foreign key names conversation_metadata's id."""
     inspector = inspect(connection)
     found = []
