@@ -254,7 +254,7 @@ def verify_files_one_process(context: dict[str, Any]) -> str:
     return _verify(context, 1)
 
 
-def _migrate(context: dict[str, Any], dry_run: bool, batch_size: int = 500) -> str:
+def _migrate(context: dict[str, Any], dry_run: bool, batch_size: int | None = None) -> str:
     from sqlalchemy import create_engine
 
     from convstore.jobs import migrate
@@ -289,8 +289,8 @@ def migrate_fresh(context: dict[str, Any]) -> str:
     return _migrate(context, dry_run=False)
 
 
-def migrate_fresh_large_batches(context: dict[str, Any]) -> str:
-    return _migrate(context, dry_run=False, batch_size=5000)
+def migrate_fresh_fixed_batches(context: dict[str, Any]) -> str:
+    return _migrate(context, dry_run=False, batch_size=500)
 
 
 def _reported(measured: tuple[str, float]) -> str:
@@ -407,7 +407,7 @@ MEASURES = (
     Measure("verify (files), one process", READ, verify_files_one_process),
     Measure("migrate-v0-to-v1 --dry-run", READ, migrate_dry_run),
     Measure("migrate-v0-to-v1 into a fresh SQLite", READ, migrate_fresh),
-    Measure("migrate into a fresh SQLite, --batch-size 5000", READ, migrate_fresh_large_batches),
+    Measure("migrate into a fresh SQLite, --batch-size 500", READ, migrate_fresh_fixed_batches),
     Measure(HELP, None, _process(None), "sqlite"),
     *_sql_measures("SQLite list:", "sqlite", "sqlite"),
     *_sql_measures("PG list:", "postgresql", "pg"),

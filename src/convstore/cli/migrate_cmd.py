@@ -73,14 +73,16 @@ def migrate(
         ),
     ] = None,
     batch_size: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--batch-size",
             min=1,
-            help="Conversations per transaction.",
+            help="Conversations per transaction; default: from 500, grown up to 10,000 "
+            "so that a transaction commits about once a second.",
             rich_help_panel=MIGRATION_PANEL,
+            show_default=False,
         ),
-    ] = 500,
+    ] = None,
     overwrite: Annotated[
         bool,
         typer.Option(

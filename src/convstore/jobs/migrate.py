@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import pickle
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection
 from convstore import parallel
 from convstore.errors import Conflict, ConvstoreError, UsageError
 from convstore.events import ConversionReport, convert_conversation, find_events_dir
+from convstore.jobs.batch_sizes import BatchSizes
 from convstore.jobs.lock import migration_lock
 from convstore.jobs.v0_to_v1 import (
     ROW_FIELDS,
@@ -53,6 +55,8 @@ EXAMPLES_PER_OUTCOME = 3
 # Conversations per worker call: enough to amortize a round trip between processes,
 # few enough that the chunks in flight hold little memory.
 PREPARE_CHUNK = 500
+# The clock batches are paced by (jobs.batch_sizes; tests set it).
+clock = time.monotonic
 # Conversations with events per worker below which converting them here is as quick.
 EVENT_CONVERSATIONS_PER_WORKER = 16
 T = TypeVar("T")
@@ -66,7 +70,7 @@ SETTLED = frozenset(
 class Options:
     default_user: str = ""
     non_uuid: NonUuidPolicy = "skip"
-    batch_size: int = 500  # documented; larger batches trade memory for speed
+    batch_size: int | None = None  # None: batches follow the pace (jobs.batch_sizes)
     overwrite: bool = False
     dry_run: bool = False
     after: After = "keep"
@@ -134,16 +138,20 @@ def sources(catalog: Catalog) -> Iterator[ConversationMetadata]:
         yield from catalog.sql.search(Query(version="V0", sub_conversations=True))
 
 
-def _conversions(catalog: Catalog, options: Options, form: RowForm) -> Iterator[_Prepared]:
+def _conversions(
+    catalog: Catalog, options: Options, form: RowForm, largest_batch: int
+) -> Iterator[_Prepared]:
     """``sources``, each converted: the files on as many cores as pay, in order."""
     if catalog.files is not None:
-        yield from _file_conversions(catalog.files, options, form)
+        yield from _file_conversions(catalog.files, options, form, largest_batch)
     if catalog.sql is not None:
         for source in catalog.sql.search(Query(version="V0", sub_conversations=True)):
             yield _convert(source, options, form)
 
 
-def _file_conversions(files: FileStore, options: Options, form: RowForm) -> Iterator[_Prepared]:
+def _file_conversions(
+    files: FileStore, options: Options, form: RowForm, largest_batch: int
+) -> Iterator[_Prepared]:
     """Reading, validating and converting a file is most of a migration's work, and each
     is independent: worker processes do it for chunks of directories, encode the rows
     for the INSERT too, and send back plain values (``_sent``), which the batches
@@ -158,7 +166,7 @@ def _file_conversions(files: FileStore, options: Options, form: RowForm) -> Iter
     calls = ((root, chunk, options, form) for chunk in _batched(files.located(), PREPARE_CHUNK))
     # The workers make the next batch while this process writes one: two calls per
     # worker in flight, and a whole batch's chunks (memory holds about two batches).
-    in_flight = 2 * workers + -(-options.batch_size // PREPARE_CHUNK)
+    in_flight = 2 * workers + -(-largest_batch // PREPARE_CHUNK)
     for summaries, pickled in parallel.ordered_map(_prepare, calls, workers, in_flight=in_flight):
         shelf = _Shelf(pickled)
         for index, summary in enumerate(summaries):
@@ -265,7 +273,7 @@ def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = N
     target = catalog.sql
     if target is None:
         raise UsageError("migrate-v0-to-v1 needs a database to write V1 rows into: give --db")
-    if options.batch_size < 1:
+    if options.batch_size is not None and options.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     archive = catalog.files.root / ARCHIVE if catalog.files is not None else None
     report = Report(
@@ -280,13 +288,18 @@ def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = N
             listener(conversion, outcome)
 
     form = target.row_form(ROW_FIELDS)
-    batches = _batched(_conversions(catalog, options, form), options.batch_size)
+    sizes = BatchSizes(options.batch_size)
+    conversions = _conversions(catalog, options, form, sizes.largest)
     with contextlib.ExitStack() as stack:
         if not options.dry_run:
             stack.enter_context(migration_lock(target))
         stack.enter_context(_collected_between_batches())
-        for batch in batches:
+        started = clock()
+        while batch := tuple(itertools.islice(conversions, sizes.next)):
             _migrate_batch(target, catalog, batch, options, form, settle)
+            finished = clock()
+            sizes.took(len(batch), finished - started)
+            started = finished
             del batch  # so that the collection below does not walk it
             gc.collect(1)
     return report
