@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +37,16 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile(os.environ.get("CONVSTORE_HYPOTHESIS_PROFILE", "deterministic"))
 _OWN_BASETEMP = pytest.StashKey[Path]()
+
+# A suite started in the background by a script (`nohup ./scripts/check &`, some CI
+# runners) inherits SIGINT ignored: POSIX shells ignore it for asynchronous commands,
+# an ignored signal stays ignored across exec, and Python then installs no
+# KeyboardInterrupt. Every convstore the tests start would ignore Ctrl-C too, and the
+# Ctrl-C test would watch a migration run to its end. A handled signal is reset to its
+# default on exec: with a handler here, the suite and every process it starts take
+# Ctrl-C as a terminal's foreground job does.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(tryfirst=True)
