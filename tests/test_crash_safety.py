@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from convstore.fsutil import TEMPORARY_SUFFIX
-from convstore.stores.files import DELETING_PREFIX
+from convstore.objects.local import DELETING_PREFIX
 from tests.conftest import FileStoreBuilder, aged
 from tests.faults import cli, listing
 from tests.interleave import killed_at, require_gate

@@ -93,7 +93,7 @@ def test_delete_removes_session_and_user_directories(files):
     (events / "0.json").write_text("{}")
     store = FileStore(files.root)
     plan = store.plan_removal(store.get(conversation_id))
-    assert plan.bytes_on_disk > 0 and len(plan.paths) == 2
+    assert plan.bytes_on_disk > 0 and len(plan.places) == len(plan.prefixes) == 2
     store.remove(plan)
     assert not (files.root / "sessions" / conversation_id).exists()
     assert not events.parent.exists()

@@ -32,9 +32,10 @@ import pytest
 
 from convstore.errors import Conflict
 from convstore.fsutil import TEMPORARY_SUFFIX
+from convstore.objects import swap as v0_swap
+from convstore.objects.local import DELETING_PREFIX
 from convstore.sample import encode
-from convstore.stores import v0_swap
-from convstore.stores.files import DELETING_PREFIX, FileStore
+from convstore.stores.files import FileStore
 from tests.conftest import Database, FileStoreBuilder
 from tests.faults import finish, flock_waiters, one_line_error, spawn, wait_until
 from tests.interleave import (
@@ -386,12 +387,13 @@ def test_without_the_exchange_the_file_is_compared_right_before_the_rename(
             assert conversation.metadata.read_bytes() == conversation.behind[-1]
             outcomes.append("conflict")
         assert conversation.leftovers(conversation.directory) == []
-    # The read under the lock, the new file, the compare right before the rename: each a
-    # conflict; the read after the rename (the record returned) sees the change on top.
-    # Except the window this fallback leaves (README): a file renamed over metadata.json
-    # after the compare opened the old one and before the rename is overwritten.
+    # The read of the bytes to edit, the read under the lock, the new file, the compare
+    # right before the rename: each a conflict; the read after the rename (the record
+    # returned) sees the change on top. Except the window this fallback leaves (README): a
+    # file renamed over metadata.json after the compare opened the old one and before the
+    # rename is overwritten.
     at_the_compare = "lost" if write == "atomic" else "conflict"
-    assert outcomes == ["conflict", "conflict", at_the_compare, "renamed"], outcomes
+    assert outcomes == ["conflict", "conflict", "conflict", at_the_compare, "renamed"], outcomes
 
 
 def test_verify_fix_waits_for_a_delete_that_may_move_its_directory_back(tmp_path: Path) -> None:

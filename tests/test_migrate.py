@@ -279,10 +279,10 @@ def _migrate_process(files, db: Path, *extra: str) -> subprocess.Popen[str]:
 @contextlib.contextmanager
 def _stopped_midway(files, db: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
     """A migration of 3,000 files held at its read of the 1,501st conversation (in the
-    order it reads them: sessions/ as listed), once the batches before it are committed:
+    order it reads them: by name), once the batches before it are committed:
     a run that stopped midway, for certain (tests/interleave.py). Released on leaving."""
     sessions = files.root / "sessions"
-    order = [entry.name for entry in os.scandir(sessions) if not entry.name.startswith(".")]
+    order = sorted(entry.name for entry in os.scandir(sessions) if not entry.name.startswith("."))
     gate = OpenGate(sessions / order[1500])
     try:
         process = _migrate_process(files, db, *extra)

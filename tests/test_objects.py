@@ -599,7 +599,7 @@ def test_the_local_path_does_not_import_the_cloud_library(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (
         "['convstore.objects', 'convstore.objects.addresses', "
-        "'convstore.objects.base', 'convstore.objects.local']"
+        "'convstore.objects.base', 'convstore.objects.local', 'convstore.objects.swap']"
     )
 
 

@@ -20,9 +20,10 @@ from sqlalchemy import create_engine, text
 from convstore import parallel
 from convstore.jobs import migrate
 from convstore.jobs import verify as job
+from convstore.objects import local as local_objects
+from convstore.objects.local import LocalObjects
 from convstore.sample import GENERATIONS, encode, v0_document, v0_events
 from convstore.schema import create_schema
-from convstore.stores import v0_scan
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
@@ -81,14 +82,15 @@ def spread(monkeypatch):
 
 
 def test_stat_in_workers_finds_the_same_in_the_same_order(store, spread, monkeypatch):
-    monkeypatch.setattr(v0_scan, "STAT_ITEMS_PER_WORKER", 4)
+    monkeypatch.setattr(local_objects, "STAT_ITEMS_PER_WORKER", 4)
     sessions = store / "sessions"
     (sessions / "odd" / "metadata.json").mkdir(parents=True)  # not a regular file
     names = sorted(path.name for path in sessions.iterdir())
-    one = v0_scan.stat_chunk(str(sessions), names)
-    assert one.odd == ["odd"] and "no-metadata" not in one.addresses
-    assert v0_scan.stat_all(str(sessions), names, None) == one
-    assert v0_scan.stat_all(str(sessions), names, 1) == one
+    one = local_objects.stat_chunk(str(sessions), names, "metadata.json")
+    assert one.odd == ["odd"] and "no-metadata" not in one.names
+    objects = LocalObjects(store)
+    assert objects.stat_many("sessions", names, "metadata.json") == one
+    assert objects.stat_many("sessions", names, "metadata.json", workers=1) == one
     assert spread == [2]
 
 

@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 
 from convstore.cli.app import app
 from convstore.errors import StoreUnavailable, UsageError
-from convstore.stores import files as files_module
+from convstore.objects import local as local_objects
+from convstore.objects.local import RACY_WINDOW_NS
 from convstore.stores import title_order
 from convstore.stores.base import Query, Sort, decode_cursor, record_position
 from convstore.stores.catalog import Catalog
@@ -33,7 +34,6 @@ from convstore.stores.database_info import add_listing_indexes
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
 from convstore.stores.v0_cache import FORMAT, V0Cache, _parts
-from convstore.stores.v0_scan import RACY_WINDOW_NS
 from tests.conftest import Database, FileStoreBuilder, v1_row
 
 runner = CliRunner()
@@ -203,7 +203,7 @@ def title_database(request, database_url):
 def cached(request, monkeypatch):
     """With the V0 cache, every file is seen as old enough to be cached (its SQL path)."""
     if request.param:
-        monkeypatch.setattr(files_module, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
+        monkeypatch.setattr(local_objects, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
     return request.param
 
 
@@ -362,7 +362,7 @@ def test_the_title_index_serves_every_page_in_order(database_url, descending):
 
 
 def test_the_v0_cache_reads_its_title_index_in_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(files_module, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
+    monkeypatch.setattr(local_objects, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
     builder = FileStoreBuilder(tmp_path / "store")
     for number in range(50):
         identifier = f"{number:032x}"
@@ -411,7 +411,7 @@ def test_a_sqlite_lower_beyond_ascii_is_refused_for_titles_and_the_cache_steps_a
 
 
 def test_a_cache_of_the_former_format_is_rebuilt_with_the_folded_title_index(tmp_path, monkeypatch):
-    monkeypatch.setattr(files_module, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
+    monkeypatch.setattr(local_objects, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
     builder = FileStoreBuilder(tmp_path / "store")
     for identifier, title in (("a" * 32, "b"), ("b" * 32, "A"), ("c" * 32, "C")):
         builder.write(identifier, {"conversation_id": identifier, "title": title})

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from convstore.stores.v0_scan import REREADS
+from convstore.objects.local import REREADS
 from tests.conftest import FileStoreBuilder
 from tests.faults import finish, spawn
 from tests.interleave import Change, Opens, Run, TornWrite, every_open, require_gate

@@ -3,7 +3,7 @@ the files since the cache was written; a damaged cache is rebuilt; runs share it
 
 A file written less than ``RACY_WINDOW_NS`` before a scan is never cached (see
 ``v0_scan``), and every file a test writes is that young. Tests that need cached
-entries move the listing's clock forward (``files.now_ns``) by the window, and, as the
+entries move the listing's clock forward (``objects.local.now_ns``) by the window, and, as the
 window guarantees in real life, let the file system's clock tick between a listing and
 the next write (``_tick``): otherwise an edit could share the ctime of the read.
 """
@@ -29,12 +29,12 @@ from typer.testing import CliRunner
 
 from convstore import parallel
 from convstore.cli.app import app
+from convstore.objects import local as local_objects
+from convstore.objects.local import RACY_WINDOW_NS
 from convstore.stores import files as files_module
-from convstore.stores import v0_scan
 from convstore.stores.base import SORT_CHOICES, Query, Sort, record_position
 from convstore.stores.files import FileStore
 from convstore.stores.v0_cache import V0Cache
-from convstore.stores.v0_scan import RACY_WINDOW_NS
 
 USERS = ("alice", "bob", None, 7)
 TITLES = ("Fix login", "fix LOGIN again", "FIX LOGIN", "Café ☕", "", None, "ZZ", "Ärger", "a" * 40)
@@ -48,7 +48,7 @@ def _tick() -> None:
 @pytest.fixture
 def aged(monkeypatch: pytest.MonkeyPatch) -> None:
     """Listings see every file as older than the racy window, so they cache it."""
-    monkeypatch.setattr(files_module, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
+    monkeypatch.setattr(local_objects, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
 
 
 def document(rng: Any, conversation_id: str) -> dict[str, Any]:
@@ -202,9 +202,9 @@ def test_entries_are_cached_once_old_enough_and_a_warm_listing_reads_no_file(
     parsed: list[str] = []
     real = files_module.FileStore._parse
 
-    def counting(self, names, trust_before_ns):
+    def counting(self, names):
         parsed.extend(names)
-        return real(self, names, trust_before_ns)
+        return real(self, names)
 
     monkeypatch.setattr(files_module.FileStore, "_parse", counting)
     assert ids(FileStore(root, cache=cache), Query()) == first
@@ -303,7 +303,7 @@ def test_an_empty_or_absent_sessions_directory_needs_no_cache_file(tmp_path):
 
 
 def _list_repeatedly(root: str, cache_dir: str, rounds: int, results: Any) -> None:
-    files_module.now_ns = lambda: time.time_ns() + 2 * RACY_WINDOW_NS
+    local_objects.now_ns = lambda: time.time_ns() + 2 * RACY_WINDOW_NS
     cache = V0Cache.for_store(Path(root), Path(cache_dir))
     for _ in range(rounds):
         results.put(len(ids(FileStore(Path(root), cache=cache), Query())))
@@ -336,13 +336,13 @@ def test_concurrent_runs_share_the_cache_without_damage(tmp_path):
         assert worker.exitcode == 0
     assert all(count > 0 for count in counts)
     _tick()
-    files_module.now_ns = lambda: time.time_ns() + 2 * RACY_WINDOW_NS
+    local_objects.now_ns = lambda: time.time_ns() + 2 * RACY_WINDOW_NS
     try:
         cache = V0Cache.for_store(root, tmp_path / "c")
         assert _integrity(cache) == "ok"
         assert ids(FileStore(root, cache=cache), Query()) == ids(FileStore(root), Query())
     finally:
-        files_module.now_ns = time.time_ns
+        local_objects.now_ns = time.time_ns
 
 
 def test_workers_list_exactly_what_one_process_lists(tmp_path, monkeypatch, aged):
@@ -355,7 +355,7 @@ def test_workers_list_exactly_what_one_process_lists(tmp_path, monkeypatch, aged
         mutate(root, rng, "add")
     serial = FileStore(root, workers=1)
     monkeypatch.setattr(parallel, "MIN_ITEMS_PER_WORKER", 10)
-    monkeypatch.setattr(v0_scan, "STAT_ITEMS_PER_WORKER", 10)
+    monkeypatch.setattr(local_objects, "STAT_ITEMS_PER_WORKER", 10)
     monkeypatch.setattr(parallel, "cores", lambda: 2)
     spread = FileStore(root)
     cached = FileStore(root, cache=V0Cache.for_store(root, tmp_path / "cache"))

@@ -368,7 +368,7 @@ def test_fix_refuses_a_file_that_changed_after_it_was_read(files):
     catalog = catalog_of(files.root)
     findings = verify(catalog)  # read, not fixed
     _rewrite(files, cid, title="edited meanwhile", pr_number=None)
-    after = Fixer(None, stale_after=600, dry_run=False).apply(findings)
+    after = Fixer(None, stale_after=600, dry_run=False, files=catalog.files).apply(findings)
     (finding,) = [f for f in after if f.conversation_id == cid]
     assert finding.outcome == "not repaired" and "changed since verify read it" in finding.note
     assert json.loads(_path(files, cid).read_bytes())["title"] == "edited meanwhile"

@@ -2,6 +2,12 @@
 environment, then ``~/.openhands``. Each resolved setting remembers where it came from,
 so ``convstore config`` can say why convstore looks where it looks.
 
+A file store or events location is a path or a bucket URL (``s3://bucket/prefix``,
+``gs://bucket/prefix``) wherever it is given. OpenHands' own variables name a bucket
+when ``FILE_STORE`` (or, for V1 events, ``SHARED_EVENT_STORAGE_PROVIDER``) says s3 or
+google_cloud: then ``FILE_STORE_PATH`` is the bucket's name, not a directory
+(``objects.addresses``).
+
 Giving a store location as a flag scopes the run to the stores named by flags: an
 operator who types ``--db URL`` means that database, not that database plus whatever
 files happen to sit in ``~/.openhands``.
@@ -18,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 from convstore.errors import StoreUnavailable, UsageError
+from convstore.objects.addresses import is_bucket_url, openhands_events, openhands_file_store
 
 CONFIG_KEYS = ("file_store", "db", "events_dir", "connect_timeout")
 V1_EVENTS = "v1_conversations"
@@ -46,7 +53,11 @@ class Settings:
 
     @property
     def events_root(self) -> Path | None:
-        return None if self.events_dir is None else Path(self.events_dir.value).expanduser()
+        """The V1 events directory on local disk; None when none is set or it is a
+        bucket (the event code reads buckets from phase B2 on)."""
+        if self.events_dir is None or is_bucket_url(self.events_dir.value):
+            return None
+        return Path(self.events_dir.value).expanduser()
 
     @property
     def connect_seconds(self) -> float:
@@ -78,7 +89,7 @@ class Settings:
                 file_store=_first(
                     _env(env, "CONVSTORE_FILE_STORE"),
                     _configured(from_file, "file_store", config_source),
-                    _env(env, "FILE_STORE_PATH"),
+                    _openhands_file_store(env),
                     Setting(str(Path.home() / ".openhands"), "default", False),
                 ),
                 db=_first(
@@ -93,6 +104,7 @@ class Settings:
             None if events_dir is None else Setting(str(events_dir), "flag", True),
             _env(env, "CONVSTORE_EVENTS_DIR"),
             _configured(from_file, "events_dir", config_source),
+            _openhands_bucket(openhands_events(env)),
             _beside(_env(env, "OH_PERSISTENCE_DIR"), "env OH_PERSISTENCE_DIR"),
             _beside(settings.file_store, "the file store"),
             _beside(Setting(str(Path.home() / ".openhands"), "default", False), "~/.openhands"),
@@ -154,13 +166,32 @@ def _beside(root: Setting | None, name: str) -> Setting | None:
     """``<root>/v1_conversations``: where OpenHands 1.x keeps V1 events on one machine.
 
     Its source reads ``v1_conversations/ in the file store (env FILE_STORE_PATH)``; it is
-    never explicit: OpenHands creates it only with the first V1 conversation.
+    never explicit: OpenHands creates it only with the first V1 conversation. Beside a
+    file store in a bucket, the bucket itself: 1.x keeps them there below ``users/``.
     """
     if root is None:
         return None
     origin = "" if root.source == name else f" ({root.source})"
+    if is_bucket_url(root.value):
+        return Setting(root.value, f"the bucket of {name}{origin}", False)
     source = f"{V1_EVENTS}/ in {name}{origin}"
     return Setting(str(Path(root.value) / V1_EVENTS), source, False)
+
+
+def _openhands_file_store(env: Mapping[str, str]) -> Setting | None:
+    """OpenHands' V0 file store: a bucket when ``FILE_STORE`` says s3 or google_cloud
+    (``FILE_STORE_PATH`` is then the bucket's name), else the directory
+    ``FILE_STORE_PATH`` (``FILE_STORE`` unset or local)."""
+    bucket = _openhands_bucket(openhands_file_store(env))
+    if bucket is not None:
+        return bucket
+    if env.get("FILE_STORE", "").strip().lower() in ("", "local"):
+        return _env(env, "FILE_STORE_PATH")
+    return None
+
+
+def _openhands_bucket(found: tuple[str, str] | None) -> Setting | None:
+    return None if found is None else Setting(found[0], found[1], True)
 
 
 def _openhands_database(env: Mapping[str, str]) -> Setting | None:

@@ -140,6 +140,9 @@ class ConversationMetadata(BaseModel):
     _coerced: dict[str, Any] = PrivateAttr(default_factory=dict)
     # Opaque fingerprint of the record as read, for optimistic concurrency on write.
     _token: str = PrivateAttr(default="")
+    # When its source was last written, where the store says (a V0 file's mtime, an
+    # object's last-modified): a file without created_at was created no later.
+    _modified: datetime | None = PrivateAttr(default=None)
 
     @classmethod
     def from_source(
@@ -238,8 +241,13 @@ class ConversationMetadata(BaseModel):
     def token(self) -> str:
         return self._token
 
-    def with_token(self, token: str) -> ConversationMetadata:
+    @property
+    def modified(self) -> datetime | None:
+        return self._modified
+
+    def with_token(self, token: str, modified: datetime | None = None) -> ConversationMetadata:
         self._token = token
+        self._modified = modified
         return self
 
     def packed(self) -> Packed:
@@ -503,6 +511,7 @@ def _constructed(
                 "_dropped": dropped,
                 "_coerced": coerced,
                 "_token": "",
+                "_modified": None,
             },
         }
     )

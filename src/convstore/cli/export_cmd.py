@@ -152,7 +152,8 @@ def _export(
     from convstore.fsutil import atomic_text
     from convstore.jobs.export import event_source, write_json, write_markdown
 
-    file_store = catalog.files.root if catalog.files is not None else None
+    # Events are read through the file store's directory until phase B2 reads buckets.
+    file_store = catalog.files.directory if catalog.files is not None else None
     source = event_source(record, file_store, events_root)
     write = write_json if output_format == "json" else write_markdown
     if target is None:

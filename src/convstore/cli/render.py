@@ -339,6 +339,8 @@ def deletions(plans: list[Deletion]) -> None:
                 f"in {safe(form.record.location)}",
                 highlight=False,
             )
+            for place in form.places:  # "directory <path>", or each object of a bucket
+                out.print(f"    remove {safe(place)}", highlight=False)
             for path in form.paths:
                 out.print(f"    remove directory {safe(path)}", highlight=False)
             for row in form.rows:

@@ -14,7 +14,6 @@ import contextlib
 import gc
 import itertools
 import json
-import os
 import pickle
 import time
 import uuid
@@ -42,15 +41,15 @@ from convstore.jobs.v0_to_v1 import (
     convert,
 )
 from convstore.model import ConversationMetadata, Packed
+from convstore.objects.base import Objects
 from convstore.stores.activity import Guard
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
-from convstore.stores.files import METADATA, FileStore
+from convstore.stores.files import ARCHIVE, METADATA, FileStore
 from convstore.stores.sql import OWNERSHIP_TABLE, SqlStore
 from convstore.stores.sql_values import RowForm
 
 After = Literal["keep", "archive", "remove"]
-ARCHIVE = "sessions-migrated"
 EXAMPLES_PER_OUTCOME = 3
 # Conversations per worker call: enough to amortize a round trip between processes,
 # few enough that the chunks in flight hold little memory.
@@ -157,13 +156,13 @@ def _file_conversions(
     for the INSERT too, and send back plain values (``_sent``), which the batches
     consume in order."""
     size = files.count_up_to(2 * parallel.MIN_ITEMS_PER_WORKER)
-    workers = parallel.workers_for(size, files.workers)
+    workers = files.objects.workers_for(size, files.workers)
     if not workers:
         for source in files.records():
             yield _convert(source, options, form)
         return
-    root = str(files.root)
-    calls = ((root, chunk, options, form) for chunk in _batched(files.located(), PREPARE_CHUNK))
+    objects = files.objects
+    calls = ((objects, chunk, options, form) for chunk in _batched(files.located(), PREPARE_CHUNK))
     # The workers make the next batch while this process writes one: two calls per
     # worker in flight, and a whole batch's chunks (memory holds about two batches).
     in_flight = 2 * workers + -(-largest_batch // PREPARE_CHUNK)
@@ -174,10 +173,10 @@ def _file_conversions(
 
 
 def _prepare(
-    root: str, located: tuple[tuple[str, bool], ...], options: Options, form: RowForm
+    objects: Objects, located: tuple[tuple[str, bool], ...], options: Options, form: RowForm
 ) -> tuple[list[_Summary], bytes]:
-    """In a worker: the conversions of some directories, as plain values (``_sent``)."""
-    files = FileStore(Path(root))
+    """In a worker: the conversions of some conversations, as plain values (``_sent``)."""
+    files = FileStore(objects)
     return _sent([_convert(source, options, form) for source in files.records(located)])
 
 
@@ -275,11 +274,11 @@ def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = N
         raise UsageError("migrate-v0-to-v1 needs a database to write V1 rows into: give --db")
     if options.batch_size is not None and options.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    archive = catalog.files.root / ARCHIVE if catalog.files is not None else None
+    archive = catalog.files.objects.describe(ARCHIVE) if catalog.files is not None else None
     report = Report(
         options.dry_run,
         after=options.after,
-        archive=str(archive) if archive is not None and options.after == "archive" else None,
+        archive=archive if options.after == "archive" else None,
     )
 
     def settle(conversion: Conversion, outcome: str) -> None:
@@ -402,12 +401,15 @@ def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Opt
     on as many cores as pay, since a conversation's events are hundreds of small files
     to parse, write and sync (measured on disk: 4.2-4.7k events/s in one process,
     7.8-8.2k/s in two)."""
-    if options.events_root is None or catalog.files is None:
+    # The file store's events are read through its directory until phase B2 reads them
+    # from a bucket too.
+    if options.events_root is None or catalog.files is None or catalog.files.directory is None:
         return
+    root = catalog.files.directory
     found = []
     for conversion in conversions:
         source = conversion.source
-        events_dir = find_events_dir(catalog.files.root, source.conversation_id, source.user_id)
+        events_dir = find_events_dir(root, source.conversation_id, source.user_id)
         if events_dir is not None:
             found.append((conversion, events_dir))
     calls = (
@@ -455,12 +457,7 @@ def _batched(items: Iterator[T], size: int) -> Iterator[tuple[T, ...]]:
 
 
 def _convert(source: ConversationMetadata, options: Options, form: RowForm) -> _Prepared:
-    fallback = None
-    if source.created_at is None and source.store == "files":
-        try:
-            fallback = datetime.fromtimestamp(os.stat(source.location).st_mtime, UTC)
-        except OSError:
-            fallback = None
+    fallback = source.modified if source.created_at is None and source.store == "files" else None
     conversion = convert(
         source,
         default_user=options.default_user,
@@ -592,10 +589,9 @@ def _archive_or_remove(catalog: Catalog, source: ConversationMetadata, after: Af
     if after == "archive":
         files = catalog.files
         assert files is not None
-        archive = files.root / ARCHIVE
-        archive.mkdir(exist_ok=True)
-        files.move(source, archive / source.conversation_id)
-        return SourceFate("archived", str(archive / source.conversation_id / METADATA))
+        archived = f"{ARCHIVE}/{source.conversation_id}"
+        files.move(source, archived)
+        return SourceFate("archived", files.objects.describe(f"{archived}/{METADATA}"))
     store = catalog.sql if source.store == "sql" else catalog.files
     assert store is not None
     removal = store.plan_removal(source)

@@ -149,6 +149,7 @@ class Verification:
                 self.catalog.sql,
                 stale_after=self.options.stale_after,
                 dry_run=self.options.dry_run,
+                files=self.catalog.files,
             )
             if self.options.fix
             else None
@@ -173,11 +174,12 @@ class Verification:
                 views = self._wants(twins.V0View)
                 scanned = files.scan(store, context, views=views)
                 yield "V0 files", (files.FileItem, events.V0EventsDir), scanned
-            if wants(events.V0EventsDir, leftovers.Leftover):
+            if wants(events.V0EventsDir, leftovers.Leftover) and store.directory is not None:
+                # The event checks read through paths until phase B2 puts them on Objects.
                 yield (
                     "V0 user directories",
                     events.V0EventsDir,
-                    events.scan_v0_users(store.root, context),
+                    events.scan_v0_users(store.directory, context),
                 )
         if context.sql is not None and wants(rows.Row, twins.V0View):
             yield "SQL rows", rows.Row, rows.scan(context.sql, context)

@@ -93,7 +93,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from convstore.config import DEFAULT_CONNECT_TIMEOUT
 from convstore.errors import StoreUnavailable
 from convstore.objects.addresses import BucketAddress, is_bucket_url, parse_location
 from convstore.objects.base import IN_FLIGHT, ObjectInfo, Objects, Read
@@ -113,7 +112,7 @@ CLOUD_EXTRA = "pip install 'convstore[cloud]'"
 def open_objects(
     location: str | os.PathLike[str],
     *,
-    connect_seconds: float = DEFAULT_CONNECT_TIMEOUT,
+    connect_seconds: float | None = None,
     environ: Mapping[str, str] | None = None,
     probe: bool = True,
 ) -> Objects:
@@ -123,6 +122,10 @@ def open_objects(
     unreachable endpoint is StoreUnavailable here (within ``connect_seconds``), in one
     line, rather than in the middle of a command.
     """
+    if connect_seconds is None:
+        from convstore.config import DEFAULT_CONNECT_TIMEOUT
+
+        connect_seconds = DEFAULT_CONNECT_TIMEOUT
     address = parse_location(location)
     if isinstance(address, Path):
         from convstore.objects.local import LocalObjects

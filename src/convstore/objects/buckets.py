@@ -28,19 +28,25 @@ from datetime import timedelta
 from typing import Any
 
 import obstore
-from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
+from obstore.exceptions import AlreadyExistsError, BaseError, NotModifiedError, PreconditionError
 from obstore.store import GCSStore, S3Store
 
 from convstore.errors import ConvstoreError, StoreUnavailable
 from convstore.objects.addresses import BucketAccess, BucketAddress
 from convstore.objects.base import (
+    UNCHANGED,
+    Children,
     ObjectInfo,
     Objects,
     Read,
+    TooLarge,
+    Unchanged,
+    Whole,
     changed,
     check_key,
     check_prefix,
     exists,
+    name_of,
 )
 
 # S3 deletes up to 1,000 keys in one request.
@@ -65,55 +71,96 @@ class BucketObjects(Objects):
     def __init__(self, address: BucketAddress, access: BucketAccess, connect_seconds: float):
         self.address = address
         self.location = str(address)
+        self.credentials = access.credentials_source
         self._endpoint = access.endpoint
         self._root = f"{address.prefix}/" if address.prefix else ""
         with self._translated():
             self._store = _client(address, access, connect_seconds)
 
+    @property
+    def identity(self) -> str:
+        return self.location if not self._endpoint else f"{self.location} at {self._endpoint}"
+
+    def describe(self, key: str) -> str:
+        return f"{self.location}/{check_key(key)}"
+
     # Listing
 
-    def children(self, prefix: str) -> Iterator[str]:
+    def children_of(self, prefix: str) -> Children:
         with self._translated():
             found = obstore.list_with_delimiter(self._store, self._listed(prefix))
         # object_store collects every page before it answers: one name per child held.
         names = [child.rsplit("/", 1)[-1] for child in found["common_prefixes"]]
         names.sort(key=lambda name: name + "/")
-        return iter(names)
+        return Children(names)
+
+    def entries(self, prefix: str) -> list[str]:
+        with self._translated():
+            found = obstore.list_with_delimiter(self._store, self._listed(prefix))
+        names = [meta["path"].rsplit("/", 1)[-1] for meta in found["objects"]]
+        names += [child.rsplit("/", 1)[-1] for child in found["common_prefixes"]]
+        return sorted(names)
 
     def walk(self, prefix: str) -> Iterator[ObjectInfo]:
         with self._translated():
             stream = obstore.list(self._store, self._listed(prefix), chunk_size=1000)
             for page in stream:
                 for meta in page:
-                    yield ObjectInfo(
-                        meta["path"][len(self._root) :],
-                        meta["size"],
-                        meta["last_modified"],
-                        _signature(meta),
-                    )
+                    yield _info(meta["path"][len(self._root) :], meta)
 
     # Reading
 
-    def read(self, key: str) -> Read | None:
-        path = self._path(key)
-        with self._translated():
-            try:
-                result = obstore.get(self._store, path)
-                data = bytes(result.bytes())
-            except FileNotFoundError as error:
-                self._absent(error)
-                return None
-        meta = result.meta
-        return Read(key, data, self._version(meta), _signature(meta))
+    def read(
+        self, key: str, *, limit: int | None = None, whole: Whole | None = None
+    ) -> Read | None:
+        """One GET; the size is known from its headers before the body is read, so an
+        object over ``limit`` is refused unread. ``whole`` is not needed: a PUT replaces
+        an object at once, no reader sees it half written."""
+        found = self._get(key, limit, None)
+        assert not isinstance(found, Unchanged)
+        return found
 
-    def head(self, key: str) -> tuple[str, str] | None:
+    def read_if_changed(
+        self, key: str, signature: bytes, *, limit: int | None = None, whole: Whole | None = None
+    ) -> Read | Unchanged | None:
+        """A conditional GET (``If-None-Match``): 304 and no body when unchanged."""
+        return self._get(key, limit, signature.decode())
+
+    def _get(self, key: str, limit: int | None, etag: str | None) -> Read | Unchanged | None:
+        path = self._path(key)
+        options: dict[str, Any] = {} if etag is None else {"if_none_match": f'"{etag}"'}
         with self._translated():
             try:
-                meta = obstore.head(self._store, self._path(key))
+                result = obstore.get(self._store, path, options=options)  # type: ignore[arg-type]
+                meta = result.meta
+                if limit is not None and meta["size"] > limit:
+                    raise TooLarge(
+                        f"{name_of(key)} is {meta['size']:,} bytes, more than the {limit:,} "
+                        "convstore reads"
+                    )
+                data = bytes(result.bytes())
+            except NotModifiedError:
+                return UNCHANGED
             except FileNotFoundError as error:
                 self._absent(error)
                 return None
-        return self._version(meta), _signature(meta)
+        return Read(key, data, self._version(meta), _signature(meta), meta["last_modified"])
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        meta = self._head(key)
+        return None if meta is None else _info(key, meta)
+
+    def head(self, key: str) -> tuple[str, bytes] | None:
+        meta = self._head(key)
+        return None if meta is None else (self._version(meta), _signature(meta))
+
+    def _head(self, key: str) -> Any:
+        with self._translated():
+            try:
+                return obstore.head(self._store, self._path(key))
+            except FileNotFoundError as error:
+                self._absent(error)
+                return None
 
     # Writing
 
@@ -144,6 +191,11 @@ class BucketObjects(Objects):
                 # S3 answers If-Match on a missing key with 404, GCS with 412.
                 raise changed(key, self.location) from error
         return self._version(result)
+
+    def copy(self, key: str, destination: str) -> None:
+        """A copy made by the store itself (no bytes pass through convstore)."""
+        with self._translated():
+            obstore.copy(self._store, self._path(key), self._path(destination))
 
     def delete(self, key: str, version: str | None = None) -> None:
         path = self._path(key)
@@ -301,10 +353,14 @@ def _gcs(
     return GCSStore(address.bucket, config=config, client_options=client, retry_config=retry)  # type: ignore[arg-type]
 
 
-def _signature(meta: Any) -> str:
+def _signature(meta: Any) -> bytes:
     """The ETag without its quotes (listings of GCS give it bare, reads quoted)."""
     tag = meta["e_tag"] or ""
-    return str(tag).removeprefix("W/").strip('"')
+    return str(tag).removeprefix("W/").strip('"').encode()
+
+
+def _info(key: str, meta: Any) -> ObjectInfo:
+    return ObjectInfo(key, meta["size"], meta["last_modified"], _signature(meta))
 
 
 def _status(error: Exception) -> str | None:

@@ -30,16 +30,22 @@ class Guard:
     force: bool = False  # delete even what looks in use (`delete --force`)
 
 
-def signs_of_use(record: ConversationMetadata, events: Path | None, guard: Guard) -> list[str]:
+def signs_of_use(
+    record: ConversationMetadata,
+    events: Path | None,
+    guard: Guard,
+    modified: datetime | None = None,
+) -> list[str]:
     """Why OpenHands may be using this form of a conversation right now (empty: it looks
-    idle). ``events``: its event directory, if it has one."""
+    idle). ``events``: its event directory, if it has one. ``modified``: when a V0
+    file's metadata.json was last written, looked at now (``FileStore.modified``)."""
     found = []
     if record.execution_status == "running":
         found.append("OpenHands is running it (execution_status running)")
     now = datetime.now(UTC)
     since = now - guard.within
     window = f"within --active-within {format_window(guard.within)}"
-    metadata = _metadata_time(record)
+    metadata = record.last_updated_at if record.store == "sql" else modified
     if metadata is not None and metadata > since:
         what = "metadata.json" if record.store == "files" else "row (last_updated_at)"
         found.append(f"its {what} changed {_ago(now, metadata)}, {window}")
@@ -47,16 +53,6 @@ def signs_of_use(record: ConversationMetadata, events: Path | None, guard: Guard
     if newest is not None and newest > since:
         found.append(f"its events in {events} changed {_ago(now, newest)}, {window}")
     return found
-
-
-def _metadata_time(record: ConversationMetadata) -> datetime | None:
-    if record.store == "sql":
-        return record.last_updated_at
-    try:
-        seconds = os.stat(record.location, follow_symlinks=False).st_mtime
-    except OSError:
-        return None  # unreadable or gone: nothing says it is in use
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def newest_change(directory: Path) -> datetime | None:

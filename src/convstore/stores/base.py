@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -22,6 +21,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from convstore.errors import Conflict, UsageError
 from convstore.model import ConversationMetadata, Store, Version
+from convstore.objects.base import content_version
 from convstore.stores.title_order import fold
 
 SortField = Literal["created", "updated", "title"]
@@ -241,10 +241,15 @@ class Removal:
     """What deleting one conversation removes (or what blocks it), shown before acting."""
 
     record: ConversationMetadata
+    # Directories removed with a row (a V1 row's event directory).
     paths: list[Path] = field(default_factory=list)
     rows: list[str] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)
     bytes_on_disk: int = 0
+    # The file store's: the prefixes removed, and what that is as a plan shows it
+    # ("directory /srv/oh/sessions/<id>" on local disk, each object on a bucket).
+    prefixes: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
 
 
 class ConversationStore(Protocol):
@@ -278,8 +283,10 @@ class ConversationStore(Protocol):
 
 
 def fingerprint(raw: bytes) -> str:
-    """What a record held when read, for a write that must find it unchanged."""
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+    """What a record held when read, for a write that must find it unchanged: the same
+    digest as the version of an object on local disk (``objects.base.content_version``),
+    so a V0 record's token is its file's version."""
+    return content_version(raw)
 
 
 def changed_since_read(record: ConversationMetadata) -> Conflict:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     # Imported where used: a listing of the database alone needs none of them (a
     # command's start-up is part of what a page costs; benchmarks/startup.py).
     from convstore.events.locate import EventLocation
+    from convstore.objects.base import Objects
     from convstore.stores.deletion import Outcome, Plan
     from convstore.stores.files import FileStore
 
@@ -68,6 +69,19 @@ class Catalog:
     events_root: Path | None = None
     # Every store location looked at, used or not: what a batch job's summary names.
     locations: list[Location] = field(default_factory=list)
+    # Where V1 event files live when that is a bucket (``events_root`` is None then): for
+    # the event code, which reads and writes buckets from phase B2 on.
+    events_bucket: Objects | None = None
+
+    def events_objects(self) -> Objects | None:
+        """The V1 events location as ``Objects`` (a bucket, or the events directory)."""
+        if self.events_bucket is not None:
+            return self.events_bucket
+        if self.events_root is None:
+            return None
+        from convstore.objects.local import LocalObjects
+
+        return LocalObjects(self.events_root)
 
     @property
     def stores(self) -> list[ConversationStore]:
@@ -211,7 +225,7 @@ class Catalog:
         return store
 
     def disk_usage(self, record: ConversationMetadata) -> int | None:
-        """Bytes on disk of a V0 conversation's directory (events included)."""
+        """Bytes of a V0 conversation's files (events included), on disk or in a bucket."""
         if record.store == "files" and self.files is not None:
             return self.files.disk_usage(record)
         return None
@@ -245,8 +259,21 @@ class Catalog:
         before their parent, and what cannot be deleted now."""
         from convstore.stores.deletion import plan_conversations
 
-        records = [self.get(name, user) for name in conversation_ids]
+        records = [self._to_delete(name, user) for name in conversation_ids]
         return plan_conversations(self, records, user=user, with_sub=with_sub, guard=guard)
+
+    def _to_delete(self, conversation_id: str, user: str | None) -> ConversationMetadata:
+        """The conversation ``get`` finds, else (without --user: remains have no owner)
+        what a deletion cut short left of it in the file store (``FileStore.remains``)."""
+        try:
+            return self.get(conversation_id, user)
+        except NotFound:
+            remains = None
+            if self.files is not None and user is None:
+                remains = self.files.remains(conversation_id)
+            if remains is None:
+                raise
+            return remains
 
     def plan_retention(
         self,
@@ -298,10 +325,11 @@ class Catalog:
                 remove_directory(path)
 
     def events(self, record: ConversationMetadata) -> EventLocation | None:
-        """Where this conversation's event files are (V0 or V1 layout), if anywhere."""
+        """Where this conversation's event files are (V0 or V1 layout), if anywhere. (The
+        events of a file store in a bucket are read from phase B2 on.)"""
         from convstore.events.locate import locate_events
 
-        file_store = self.files.root if self.files is not None else None
+        file_store = self.files.directory if self.files is not None else None
         return locate_events(
             record.conversation_id, record.version, record.user_id, file_store, self.events_root
         )
@@ -312,7 +340,10 @@ class Catalog:
             found = self.events(record)
         except PermissionError:
             found = None  # a directory this user cannot search: removing it will say so
-        return signs_of_use(record, None if found is None else found.directory, guard)
+        modified = None
+        if record.store == "files" and self.files is not None:
+            modified = self.files.modified(record)
+        return signs_of_use(record, None if found is None else found.directory, guard, modified)
 
     def children(
         self, record: ConversationMetadata, user: str | None = None
@@ -350,18 +381,23 @@ def open_catalog(settings: Settings, *, cache: bool = True, events: EventsUse = 
     used = {location.kind: location for location in locations if location.used}
     files = sql = None
     if "file store" in used:
+        from convstore.objects.local import LocalObjects
         from convstore.stores.files import FileStore
         from convstore.stores.v0_cache import V0Cache
 
-        root = Path(used["file store"].setting.value).expanduser()
-        files = FileStore(root, cache=V0Cache.for_store(root) if cache else None)
+        found = used["file store"]
+        objects = found.objects or LocalObjects(Path(found.setting.value).expanduser())
+        files = FileStore(objects, cache=V0Cache.for_identity(objects.identity) if cache else None)
     if "database" in used:
         url = database_url(used["database"].setting.value)
         sql = SqlStore(engine(url, settings.connect_seconds))
     if files is None and sql is None:
         raise StoreUnavailable(_no_store(locations))
     events_root = None if events == "none" else settings.events_root
-    return Catalog(files=files, sql=sql, events_root=events_root, locations=locations)
+    bucket = used["V1 events"].objects if "V1 events" in used else None
+    return Catalog(
+        files=files, sql=sql, events_root=events_root, locations=locations, events_bucket=bucket
+    )
 
 
 def _no_store(locations: list[Location]) -> str:

@@ -1,73 +1,108 @@
-"""The V0 file store: ``<root>/sessions/<id>/metadata.json``, one directory per conversation.
+"""The V0 file store: ``sessions/<id>/metadata.json``, one prefix per conversation, wherever
+the store is: a directory, an S3 bucket, a GCS bucket (``convstore.objects``).
+
+This module states the V0 store's rules once, for every place: which names are
+conversations, how a metadata.json becomes a record (and what is wrong with it), what a
+rename writes, what a deletion removes and in which order. Where the files are is the
+``Objects`` below it, which never lets it ask: local disk and buckets answer the same
+questions, each its fastest way (worker processes and a directory descriptor on local
+disk, requests in flight on a bucket; see ``objects.base``).
 
 OpenHands lists this store by reading every file for every page. convstore keeps, of
 each conversation, only its sort key and filter fields (``v0_scan.Entry``): read from
-the files (on every core where that pays) or, with the V0 index cache, only from the
-files that changed since the last run (``v0_cache``). It reads in full just the
-records it yields. The directory name is the conversation's address: it is what
-OpenHands routes by, and what rename and delete act on. Nothing here follows a
-symbolic link out of the store.
+the files or, with the V0 index cache, only from those that changed since the last run
+(``v0_cache``: on local disk a stat tells which, on a bucket a conditional read does).
+It reads in full just the records it yields. The prefix's name is the conversation's
+address: what OpenHands routes by, and what rename and delete act on. Nothing is read
+or deleted through a symbolic link out of the store.
+
+A change is a compare-and-swap against the bytes a record was read from (its token is
+their version): ``Objects.write_if_unchanged`` for a rewrite, ``delete_trees`` guarded
+by metadata.json for a deletion (metadata.json first, so a conversation leaves listings
+in one step), ``move_tree`` likewise for an archive. A deletion cut short leaves objects
+without metadata.json: the conversation's *remains*, which `verify` reports and a
+`delete` of its id removes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
-import os
-import secrets
-import shutil
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from convstore import parallel
 from convstore.errors import Conflict, ConvstoreError, StoreUnavailable
-from convstore.fsutil import tree_size
 from convstore.ids import id_problem
 from convstore.model import ConversationMetadata, Store, Version, format_v0_datetime
-from convstore.stores import metadata_json, v0_order, v0_swap
+from convstore.objects.base import (
+    Forbidden,
+    Linked,
+    NotRegular,
+    Objects,
+    OutOfStore,
+    Read,
+    Refused,
+    TooLarge,
+    Unchanged,
+)
+from convstore.stores import metadata_json, v0_order
 from convstore.stores.base import Query, Removal, changed_since_read
 from convstore.stores.base import fingerprint as fingerprint  # the name other modules use
 from convstore.stores.v0_cache import CacheUnavailable, Manifest, V0Cache
 from convstore.stores.v0_scan import METADATA as METADATA  # the name other modules use
-from convstore.stores.v0_scan import (
-    RACY_WINDOW_NS,
-    Entry,
-    Refused,
-    read_entry,
-    read_metadata,
-    scan_chunk,
-    stat_all,
-)
+from convstore.stores.v0_scan import Entry, entry_from, parses
 
-# The clock the racy window is measured by (tests move it).
-now_ns = time.time_ns
-# A deleted conversation is first renamed to this hidden prefix, then removed, so a
-# crash never leaves half a conversation visible; `verify` reports leftovers.
-DELETING_PREFIX = ".deleting-"
+SESSIONS = "sessions"
+USERS = "users"
+ARCHIVE = "sessions-migrated"  # where migrate-v0-to-v1 --after archive moves conversations
+# What a record of a conversation's remains says: objects without metadata.json.
+REMAINS = (
+    "metadata.json is gone but other files of the conversation remain (an interrupted "
+    "delete, or a conversation never saved); `convstore delete` of its id removes them"
+)
+# Entries written to the cache per transaction, when a listing reads files for it.
+PARSE_CHUNK = 5000
 
 
 class FileStore:
-    """V0 conversations as directories under ``<root>/sessions``."""
+    """V0 conversations as prefixes ``sessions/<id>/`` of a directory or bucket."""
 
     name: Store = "files"
 
     def __init__(
-        self, root: Path, *, cache: V0Cache | None = None, workers: int | None = None
+        self,
+        objects: Objects | Path,
+        *,
+        cache: V0Cache | None = None,
+        workers: int | None = None,
     ) -> None:
-        """``cache``: the V0 index cache listings use (None: read every file each time).
-        ``workers``: at most this many processes read files in a listing (None: as many
-        as the cores and the store's size make worth it; 1: this process only)."""
-        self.root = root
-        self.sessions = root / "sessions"
-        self._real_root = root.resolve()
+        """``objects``: where the files are (a path: that directory). ``cache``: the V0
+        index cache listings use (None: read every file each time). ``workers``: at
+        most this many processes read files in a batch (None: as many as the cores and
+        the store's size make worth it; 1: this process only)."""
+        if isinstance(objects, Path):
+            from convstore.objects.local import LocalObjects
+
+            objects = LocalObjects(objects)
+        self.objects = objects
         self.cache = cache
         self.workers = workers
 
-    # Reading
+    @property
+    def location(self) -> str:
+        return self.objects.location
+
+    @property
+    def directory(self) -> Path | None:
+        """The store's directory on local disk (None: a bucket), for the event code that
+        still reads events through paths until it moves onto ``Objects`` (phase B2)."""
+        return self.objects.directory
+
+    # Listing
 
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
         if not v0_order.can_match(query):
@@ -83,121 +118,139 @@ class FileStore:
         Only keys are kept (memory grows by sort keys, not records); the few records a
         page shows are read again in full.
         """
-        found = self._directory()
-        if not found.names and not found.odd:
+        names, odd = self._conversations()
+        if not names and not odd:
             # No sessions/ (a 1.x-only install) or an empty one: nothing to read, and no
             # cache file to keep for it.
             return iter(())
-        trust_before = found.started_ns - RACY_WINDOW_NS
-        odd = self._read_odd(found.odd, trust_before)
-        readable = found.names
+        extras = self._one_by_one(odd)
         if self.cache is not None:
-            stats = stat_all(str(self.sessions), found.names, self.workers)
-            odd += self._read_odd(stats.odd, trust_before)
-            readable = stats.addresses
-            manifest = Manifest(stats.addresses, stats.signatures)
-            try:
-                listing = self.cache.listing(
-                    manifest, query, lambda names: self._parse(names, trust_before)
-                )
-            except CacheUnavailable:
-                pass  # the cache said why, if it is worth saying; the files are the truth
-            else:
-                extra = v0_order.keys(query, [odd, listing.extras])
-                return (key[2] for key in v0_order.merged(query.sort, listing.keys, extra))
-        return (key[2] for key in self._keys(readable, odd, query))
-
-    def _directory(self) -> _Directory:
-        """One pass over sessions/: conversation directories by name, the odd ones apart."""
-        found = _Directory(now_ns())
-        for entry in self._entries():
-            name = entry.name
-            if entry.is_symlink() or not _storable(name):
-                found.odd.append(name)
-            else:
-                found.names.append(name)
-        found.names.sort()
-        return found
-
-    def _keys(self, names: list[str], odd: list[Entry], query: Query) -> list[v0_order.Key]:
-        """Every file read (on as many cores as pay), only the keys of matches kept."""
-        workers = parallel.workers_for(len(names), self.workers)
-        chunks = parallel.chunked(names, workers)
-        sessions = str(self.sessions)
-        calls = ((sessions, chunk, query) for chunk in chunks)
-        found = v0_order.keys(query, [odd])
-        for chunk, keyed in zip(
-            chunks, parallel.ordered_map(v0_order.key_chunk, calls, workers), strict=True
-        ):
-            found.extend((flag, value, chunk[index]) for flag, value, index in keyed)
+            listing = self._cached(names, extras, query)
+            if listing is not None:
+                return listing
+        found = v0_order.keys(query, [extras])
+        reduce = v0_order.key_reducer(query)
+        for name, key in zip(names, self._map(names, reduce), strict=True):
+            if key is not None:
+                found.append((*key, name))
         found.sort(reverse=query.sort.descending)
-        return found
+        return (key[2] for key in found)
 
-    def _parse(self, names: Sequence[str], trust_before_ns: int) -> Iterator[list[Entry]]:
-        """Entries of ``names`` in their order, a chunk at a time, on as many cores as pay."""
-        workers = parallel.workers_for(len(names), self.workers)
-        sessions = str(self.sessions)
-        calls = [(sessions, chunk, trust_before_ns) for chunk in parallel.chunked(names, workers)]
-        return parallel.ordered_map(scan_chunk, calls, workers)
+    def _cached(self, names: list[str], extras: list[Entry], query: Query) -> Iterator[str] | None:
+        """The listing through the cache, or None when it cannot be used. On a store with
+        cheap signatures (local disk) the cache compares them with its own and reads
+        again what differs; elsewhere (a bucket) every object is read conditionally
+        against the signature the cache holds for it (``v0_cache``)."""
+        assert self.cache is not None
+        stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
+        try:
+            if stats is not None:
+                extras += self._one_by_one(stats.odd)
+                manifest = Manifest(stats.names, stats.packed, stats.size)
+                listing = self.cache.listing(manifest, query, self._parse)
+            else:
+                listing = self.cache.revalidated(names, query, self._revalidate, self._parse)
+        except CacheUnavailable:
+            if stats is not None:
+                names[:] = stats.names
+            return None  # the cache said why, if it is worth saying; the files are the truth
+        extra = v0_order.keys(query, [extras, listing.extras])
+        return (key[2] for key in v0_order.merged(query.sort, listing.keys, extra))
 
-    def _read_odd(self, names: list[str], trust_before_ns: int) -> list[Entry]:
-        """Entries of directories read in this process and never cached: links (not
-        followed out of the store), names SQLite cannot hold, files stat refused."""
+    def _conversations(self) -> tuple[list[str], list[str]]:
+        """One listing of sessions/: the conversations a batch reads, sorted (plain order:
+        SQLite's and the cache's), and the odd ones read one at a time and never
+        cached: links (followed only within the store), names SQLite cannot hold."""
+        children = self.objects.children_of(SESSIONS)
+        names: list[str] = []
+        odd = [name for name in children.linked if not name.startswith(".")]
+        for name in children.names:
+            if not name.startswith("."):
+                (names if _storable(name) else odd).append(name)
+        names.sort()
+        return names, odd
+
+    def _map(self, names: Sequence[str], reduce: Callable[[str, Any], Any]) -> Iterator[Any]:
+        return self.objects.map_reads(
+            SESSIONS,
+            names,
+            METADATA,
+            reduce,
+            limit=metadata_json.MAX_METADATA_BYTES,
+            workers=self.workers,
+            whole=parses,
+        )
+
+    def _parse(self, names: Sequence[str]) -> Iterator[list[Entry]]:
+        """Entries of ``names`` in their order, a chunk at a time (for the cache)."""
+        entries = (entry for entry in self._map(names, entry_from) if isinstance(entry, Entry))
+        while chunk := list(itertools.islice(entries, PARSE_CHUNK)):
+            yield chunk
+
+    def _revalidate(
+        self, names: Sequence[str], known: Sequence[bytes | None]
+    ) -> Iterator[Entry | Unchanged | None]:
+        """For each name: UNCHANGED while its object has the signature ``known``, else its
+        entry as read now (None when gone). Conditional reads, many in flight."""
+        return self.objects.map_reads(
+            SESSIONS,
+            names,
+            METADATA,
+            entry_from,
+            limit=metadata_json.MAX_METADATA_BYTES,
+            workers=self.workers,
+            whole=parses,
+            known=known,
+        )
+
+    def _one_by_one(self, names: Iterable[str]) -> list[Entry]:
+        """Entries of conversations read in this process, never cached."""
         found = []
         for name in names:
-            directory = os.path.join(self.sessions, name)
-            if self._escapes(Path(directory)):
-                found.append(Entry(name, None))
-                continue
-            entry = read_entry(name, directory + "/" + METADATA, None, trust_before_ns)
-            if entry is not None:
+            entry = entry_from(name, self._outcome(name))
+            if isinstance(entry, Entry):
                 found.append(entry._replace(signature=None))
         return found
 
     def records(
         self, located: Iterable[tuple[str, bool]] | None = None
     ) -> Iterator[ConversationMetadata]:
-        """Every conversation in directory order, each file read once (for batch jobs);
-        or those of ``located``, a share of what ``located()`` gave."""
-        for address, is_link in self.located() if located is None else located:
-            record = self._load(address, is_link)
+        """Every conversation, each file read once (for batch jobs), in name order; or
+        those of ``located``, a share of what ``located()`` gave. Read in a batch, on
+        this process's share: the job spreads itself over processes."""
+        names: list[str] = []
+        odd: list[str] = []
+        for address, alone in self.located() if located is None else located:
+            (odd if alone else names).append(address)
+        reduce = functools.partial(_record_from, self.objects)
+        batch = self.objects.map_reads(
+            SESSIONS,
+            names,
+            METADATA,
+            reduce,
+            limit=metadata_json.MAX_METADATA_BYTES,
+            workers=1,
+            whole=parses,
+        )
+        for record in itertools.chain(batch, (self._load(name) for name in odd)):
             if record is not None:
                 yield record
 
     def count_up_to(self, limit: int) -> int:
-        """How many conversation directories there are, counting no further than
-        ``limit``: enough to decide whether a scan is worth spreading over processes."""
-        return sum(1 for _ in itertools.islice(self._entries(), limit))
-
-    def located(self) -> Iterator[tuple[str, bool]]:
-        """Each conversation directory's address, and whether it is a symbolic link."""
-        for entry in self._entries():
-            if id_problem(entry.name) is None:
-                yield entry.name, entry.is_symlink()
+        """How many conversations there are, counting no further than ``limit``: enough
+        to decide whether a batch is worth spreading over processes."""
+        return sum(1 for _ in itertools.islice(self.addresses(), limit))
 
     def addresses(self) -> Iterator[str]:
-        """Names under sessions/ that may be conversations (hidden names never are)."""
-        return (entry.name for entry in self._entries())
+        """Names under sessions/ that may be conversations (hidden names never are), in
+        name order: those a batch reads, then the odd ones."""
+        return (address for address, _ in self.located())
 
-    def _entries(self) -> Iterator[os.DirEntry[str]]:
-        with self.session_entries() as entries:
-            for entry in entries:
-                if not entry.name.startswith(".") and entry.is_dir():
-                    yield entry
-
-    @contextlib.contextmanager
-    def session_entries(self) -> Iterator[Iterator[os.DirEntry[str]]]:
-        """Every entry of sessions/, hidden ones too (none when it does not exist);
-        StoreUnavailable, in one line, when it cannot be listed."""
-        try:
-            entries = os.scandir(self.sessions)
-        except FileNotFoundError:
-            yield iter(())
-            return
-        except OSError as error:
-            raise StoreUnavailable(f"cannot list {self.sessions}: {error.strerror}") from error
-        with entries:
-            yield entries
+    def located(self) -> Iterator[tuple[str, bool]]:
+        """``addresses``, each with whether it is read alone (a link, a name SQLite
+        cannot hold) rather than in a batch."""
+        names, odd = self._conversations()
+        return itertools.chain(((name, False) for name in names), ((name, True) for name in odd))
 
     def get(
         self, conversation_id: str, version: Version | None = None
@@ -210,108 +263,111 @@ class FileStore:
             return None
         return self._load(conversation_id)
 
-    def _load(self, address: str, is_link: bool | None = None) -> ConversationMetadata | None:
-        """The record of a valid address; ``is_link`` when the caller already knows.
+    def _load(self, address: str) -> ConversationMetadata | None:
+        return _record_from(self.objects, address, self._outcome(address))
 
-        Plain strings, not Path objects: batch jobs load every conversation through here.
-        """
-        directory = os.path.join(self.sessions, address)
-        location = directory + "/" + METADATA
-        if (is_link is None or is_link) and self._escapes(Path(directory)):
-            return ConversationMetadata.unreadable(
-                address,
-                store=self.name,
-                version="V0",
-                location=location,
-                problems=[f"{directory} is a symbolic link out of the file store; not followed"],
-            )
+    def _outcome(self, address: str) -> Read | Refused | None:
         try:
-            found = read_metadata(location)
-        except Refused as error:
-            return self._unreadable(address, location, str(error))
-        except PermissionError:
-            return self._unreadable(
-                address, location, "metadata.json is not readable (permission denied)"
+            return self.objects.read(
+                _key(address), limit=metadata_json.MAX_METADATA_BYTES, whole=parses
             )
-        except OSError as error:
-            return self._unreadable(
-                address, location, f"metadata.json cannot be read: {error.strerror}"
-            )
-        if found is None:
+        except Refused as refused:
+            return refused
+
+    def remains(self, conversation_id: str) -> ConversationMetadata | None:
+        """The conversation's remains, when its prefix holds objects but no metadata.json
+        (``REMAINS``), as a record ``plan_removal`` takes; None otherwise."""
+        if id_problem(conversation_id) is not None or conversation_id.startswith("."):
             return None
-        raw = found[1]
-        decoded = metadata_json.decode(raw)
-        if decoded.data is None:
-            record = self._unreadable(address, location, *decoded.problems)
-        else:
-            record = ConversationMetadata.from_source(
-                decoded.data,
-                store=self.name,
-                version="V0",
-                location=location,
-                address=address,
-                problems=decoded.problems,
-            )
-        return record.with_token(fingerprint(raw))
+        if self.objects.stat(_key(conversation_id)) is not None:
+            return None
+        prefix = f"{SESSIONS}/{conversation_id}"
+        try:
+            if next(iter(self.objects.walk(prefix)), None) is None:
+                return None
+        except Refused:
+            return None  # a link out of the store: not ours to look into
+        return ConversationMetadata.unreadable(
+            conversation_id,
+            store=self.name,
+            version="V0",
+            location=self.objects.describe(prefix),
+            problems=[REMAINS],
+        )
+
+    def has_metadata(self, address: str) -> bool:
+        """Whether ``sessions/<address>/metadata.json`` exists (one stat or HEAD)."""
+        try:
+            return self.objects.stat(_key(address)) is not None
+        except Refused:
+            return True  # it is there, whatever it is
+
+    def origins(self, address: str) -> Iterator[Origin]:
+        """Where a V0 conversation's metadata.json is, live and archived (`migrate-v0-to-v1
+        --after archive`): those that exist, in that order."""
+        for prefix in (SESSIONS, ARCHIVE):
+            key = f"{prefix}/{address}/{METADATA}"
+            try:
+                present = self.objects.stat(key) is not None
+            except Refused:
+                present = True
+            if present:
+                yield Origin(self.objects, key)
 
     @staticmethod
     def unread(record: ConversationMetadata) -> bool:
         """True for a V0 record made without its file's bytes (permission denied, a link
         out of the store, not a regular file): one read from bytes carries their
-        fingerprint as its token, even when they are not valid metadata."""
+        version as its token, even when they are not valid metadata."""
         return record.store == "files" and not record.token
 
-    def _unreadable(self, address: str, location: str, *problems: str) -> ConversationMetadata:
-        return ConversationMetadata.unreadable(
-            address, store=self.name, version="V0", location=location, problems=list(problems)
-        )
-
-    def _escapes(self, directory: Path) -> bool:
-        """True when a session directory is a symbolic link that leaves the store."""
+    def modified(self, record: ConversationMetadata) -> datetime | None:
+        """When its metadata.json was last written, looked at now (None: gone, or not
+        a plain object)."""
         try:
-            if not directory.is_symlink():
-                return False
-        except PermissionError as error:  # the directory above it cannot be searched
-            raise StoreUnavailable(f"cannot read {directory.parent}: permission denied") from error
-        return not directory.resolve().is_relative_to(self._real_root)
+            found = self.objects.stat(_key(record.conversation_id))
+        except Refused:
+            return None
+        return None if found is None else found.modified
 
     def disk_usage(self, record: ConversationMetadata) -> int:
-        """Bytes of the conversation's directories (metadata, events, the user's copy)."""
-        return sum(tree_size(path) for path in self._directories(record))
+        """Bytes of the conversation's objects (metadata, events, the user's copy)."""
+        try:
+            return self.objects.plan_trees(self._trees(record))[1]
+        except OutOfStore:
+            return 0
 
-    def _directories(self, record: ConversationMetadata) -> list[Path]:
-        """Every directory that belongs to one V0 conversation, inside the store.
+    def _trees(self, record: ConversationMetadata) -> list[str]:
+        """Every prefix that belongs to one V0 conversation, inside the store.
 
         Its events may be under users/<user>/conversations/<id>: only its own user's
-        (any user's when the record names none), and never through a link out of users/.
+        (any user's when the record names none), and never through a link out of the
+        store.
         """
         address = record.conversation_id
-        found = [self.sessions / address]
-        users = self.root / "users"
-        with contextlib.suppress(OSError):
-            real_users = users.resolve()
-            for user in os.scandir(users):
-                if record.user_id is not None and user.name != record.user_id:
-                    continue
-                candidate = Path(user.path) / "conversations" / address
-                if (
-                    user.is_dir(follow_symlinks=False)
-                    and candidate.is_dir()
-                    and candidate.resolve().is_relative_to(real_users)
-                ):
-                    found.append(candidate)
-        return [path for path in found if path.exists() and not self._escapes(path)]
+        found = [f"{SESSIONS}/{address}"]
+        user = record.user_id
+        if user is not None:
+            users = [user] if id_problem(user) is None and not user.startswith(".") else []
+        else:
+            users = self.objects.children_of(USERS).names
+        for name in users:
+            prefix = f"{USERS}/{name}/conversations/{address}"
+            try:
+                if next(iter(self.objects.walk(prefix)), None) is not None:
+                    found.append(prefix)
+            except Refused:
+                continue  # through a link out of the store: not followed
+        return found
 
-    # Writing: each change is a compare-and-swap against what was read (``v0_swap``)
+    # Writing: each change is a compare-and-swap against what was read
 
     def update(self, record: ConversationMetadata, changes: dict[str, Any]) -> ConversationMetadata:
-        directory = self._writable_directory(record)
-        path = directory / METADATA
-        with self._unchanged(directory, record, "rewrite") as raw:
+        def edit(raw: bytes) -> bytes:
             decoded = metadata_json.decode(raw)
             if decoded.data is None or decoded.problems:
                 raise ConvstoreError(
-                    f"refusing to rewrite {path}: {'; '.join(decoded.problems)} "
+                    f"refusing to rewrite {record.location}: {'; '.join(decoded.problems)} "
                     "(fix the file by hand; convstore never overwrites what it cannot read)"
                 )
             data = dict(decoded.data)
@@ -319,107 +375,172 @@ class FileStore:
                 (name, format_v0_datetime(value) if isinstance(value, datetime) else value)
                 for name, value in changes.items()
             )
-            v0_swap.replace(path, raw, metadata_json.encode_like(raw, decoded.data, data))
+            return metadata_json.encode_like(raw, decoded.data, data)
+
+        try:
+            self.rewrite(record.conversation_id, record.token, edit)
+        except Conflict as error:
+            raise _changed(record, error) from error
         updated = self.get(record.conversation_id)
         if updated is None:
             raise changed_since_read(record)
         return updated
 
+    def rewrite(self, address: str, version: str, edit: Callable[[bytes], bytes]) -> None:
+        """Replace metadata.json by ``edit`` of its bytes, if they are still at ``version``
+        (the token of the record read): Conflict otherwise, nothing written. What cannot
+        be metadata is never rewritten (ConvstoreError)."""
+        key = _key(address)
+        found = self._guarded(address, "rewrite")
+        if found is None or found.version != version:
+            raise Conflict(f"{self.objects.describe(key)} changed since it was read")
+        with self._refusals(address, "rewrite"):
+            self.objects.write_if_unchanged(key, edit(found.data), found.version)
+
+    def _guarded(self, address: str, action: str) -> Read | None:
+        with self._refusals(address, action):
+            return self.objects.read(
+                _key(address), limit=metadata_json.MAX_METADATA_BYTES, whole=parses
+            )
+
     def plan_removal(self, record: ConversationMetadata) -> Removal:
-        directory = self.sessions / record.conversation_id
-        if self._escapes(directory):
+        try:
+            trees = self._trees(record)
+            places, size = self.objects.plan_trees(trees)
+        except OutOfStore as refused:
             return Removal(
                 record,
                 blockers=[
-                    f"{directory} is a symbolic link to {directory.resolve()}, outside the "
-                    "file store; convstore does not delete through it (remove the link by hand)"
+                    f"{refused.link} is a symbolic link to {refused.target}, outside the file "
+                    "store; convstore does not delete through it (remove the link by hand)"
                 ],
             )
-        paths = self._directories(record)
-        return Removal(record, paths=paths, bytes_on_disk=sum(tree_size(p) for p in paths))
+        return Removal(record, places=places, prefixes=trees, bytes_on_disk=size)
 
     def remove(self, removal: Removal) -> None:
         record = removal.record
-        directory = self._writable_directory(record)
-        # Hide every directory first (one rename each), then delete at leisure. The
-        # session directory goes first, as a compare-and-swap: once hidden, it is out of
-        # OpenHands' reach, and its metadata.json must still be what was read.
-        hidden: list[tuple[Path, Path]] = []
-        with self._unchanged(directory, record, "delete") as raw:
-            others = [path for path in removal.paths if path != directory]
-            path = directory
-            try:
-                hiding = _hiding_name(directory)
-                v0_swap.move(directory, hiding, raw)
-                hidden.append((directory, hiding))
-                for path in others:
-                    hiding = _hiding_name(path)
-                    path.rename(hiding)
-                    hidden.append((path, hiding))
-            except OSError as error:
-                # All or nothing: a conversation half hidden would vanish from listings
-                # while the command reports a failure.
-                for original, hiding in reversed(hidden):
-                    hiding.rename(original)
-                raise StoreUnavailable(
-                    f"cannot delete {path}: {error.strerror}; nothing was deleted"
-                ) from error
-        for _, hiding in hidden:
-            shutil.rmtree(hiding, ignore_errors=True)
-
-    def move(self, record: ConversationMetadata, destination: Path) -> None:
-        """Move the conversation's directory to ``destination`` (`migrate-v0-to-v1 --after
-        archive`), if it is still as read; Conflict otherwise, with nothing moved."""
-        directory = self._writable_directory(record)
-        with self._unchanged(directory, record, "move") as raw:
-            try:
-                v0_swap.move(directory, destination, raw)
-            except OSError as error:
-                raise StoreUnavailable(
-                    f"cannot move {directory} to {destination}: {error.strerror}"
-                ) from error
-
-    def _writable_directory(self, record: ConversationMetadata) -> Path:
-        directory = self.sessions / record.conversation_id
-        if self._escapes(directory):
-            raise ConvstoreError(
-                f"{directory} is a symbolic link out of the file store; convstore does not "
-                "write through it"
-            )
-        return directory
-
-    @contextlib.contextmanager
-    def _unchanged(
-        self, directory: Path, record: ConversationMetadata, action: str
-    ) -> Iterator[bytes]:
-        """``v0_swap.unchanged`` with its failures as the errors a command reports: a
-        change behind convstore's back (within the block too) is a Conflict."""
+        address = record.conversation_id
+        guard = None if REMAINS in record.problems else (_key(address), record.token)
+        if guard is not None and not record.token:
+            self._guarded(address, "delete")  # says why it was not read, if it still is not
+            raise changed_since_read(record)
         try:
-            with v0_swap.unchanged(directory, record.token) as raw:
-                yield raw
-        except v0_swap.Changed as error:
-            if error.kept_at is not None:  # not moved back: say where it is
-                raise Conflict(f"{changed_since_read(record)}; {error}") from error
-            raise changed_since_read(record) from error
-        except Refused as error:
-            raise ConvstoreError(
-                f"refusing to {action} {directory / METADATA}: {error} (deal with it by hand; "
-                "convstore never overwrites or deletes what it cannot read)"
-            ) from error
-        except PermissionError as error:
-            raise StoreUnavailable(f"cannot write {directory}: permission denied") from error
+            with self._refusals(address, "delete"):
+                self.objects.delete_trees(removal.prefixes, guard)
+        except Conflict as error:
+            raise _changed(record, error) from error
+
+    def move(self, record: ConversationMetadata, destination: str) -> None:
+        """Move the conversation's prefix below ``destination`` (`migrate-v0-to-v1 --after
+        archive`), if it is still as read; Conflict otherwise, with nothing moved."""
+        address = record.conversation_id
+        if not record.token:
+            self._guarded(address, "move")  # says why it was not read, if it still is not
+            raise changed_since_read(record)
+        try:
+            with self._refusals(address, "move"):
+                self.objects.move_tree(
+                    f"{SESSIONS}/{address}", destination, (_key(address), record.token)
+                )
+        except Conflict as error:
+            raise _changed(record, error) from error
+
+    def _refusals(self, address: str, action: str) -> contextlib.AbstractContextManager[None]:
+        return _refusals(self.objects.describe(_key(address)), action)
 
     def close(self) -> None:
-        """Nothing to release: every file is opened and closed per call."""
+        """Nothing to release: every object is read per call."""
 
 
-@dataclass
-class _Directory:
-    """What one pass over sessions/ found."""
+@contextlib.contextmanager
+def _refusals(location: str, action: str) -> Iterator[None]:
+    """What the store refuses, as the errors a command reports about a write: a file that
+    cannot be metadata is dealt with by hand (exit 1); one this user may not touch is
+    exit 3."""
+    try:
+        yield
+    except Forbidden as error:
+        raise StoreUnavailable(f"cannot {action} {location}: permission denied") from error
+    except OutOfStore as error:
+        raise ConvstoreError(f"{error}; convstore does not write through it") from error
+    except Refused as error:
+        raise ConvstoreError(
+            f"refusing to {action} {location}: {reason(error)} (deal with it by hand; "
+            "convstore never overwrites or deletes what it cannot read)"
+        ) from error
 
-    started_ns: int  # before the first stat: the racy window is measured from here
-    names: list[str] = field(default_factory=list)  # sorted
-    odd: list[str] = field(default_factory=list)
+
+@dataclass(frozen=True)
+class Origin:
+    """A metadata.json found by ``origins``."""
+
+    objects: Objects
+    key: str
+
+    @property
+    def location(self) -> str:
+        return self.objects.describe(self.key)
+
+    def user(self) -> str | None:
+        """The user_id it records (None when it records none or cannot be read)."""
+        try:
+            found = self.objects.read(self.key, limit=metadata_json.MAX_METADATA_BYTES)
+        except Refused:
+            return None
+        data = None if found is None else metadata_json.decode(found.data).data
+        user = None if data is None else data.get("user_id")
+        return None if user is None else str(user)
+
+
+def _record_from(
+    objects: Objects, address: str, outcome: Read | Refused | Unchanged | None
+) -> ConversationMetadata | None:
+    """The record of what reading ``sessions/<address>/metadata.json`` gave (None:
+    absent). In a worker process too: plain values in, one record out."""
+    if outcome is None or isinstance(outcome, Unchanged):
+        return None
+    location = objects.describe(_key(address))
+    if isinstance(outcome, Refused):
+        return _unreadable(address, location, reason(outcome))
+    decoded = metadata_json.decode(outcome.data)
+    if decoded.data is None:
+        record = _unreadable(address, location, *decoded.problems)
+    else:
+        record = ConversationMetadata.from_source(
+            decoded.data,
+            store="files",
+            version="V0",
+            location=location,
+            address=address,
+            problems=decoded.problems,
+        )
+    return record.with_token(outcome.version, outcome.modified)
+
+
+def _unreadable(address: str, location: str, *problems: str) -> ConversationMetadata:
+    return ConversationMetadata.unreadable(
+        address, store="files", version="V0", location=location, problems=list(problems)
+    )
+
+
+def reason(refused: Refused) -> str:
+    """Why a metadata.json was not read, as a record says it."""
+    if isinstance(refused, TooLarge | NotRegular) and not isinstance(refused, Linked):
+        return f"{refused}; it is not metadata"
+    return str(refused)
+
+
+def _changed(record: ConversationMetadata, error: Conflict) -> Conflict:
+    """A change behind convstore's back, as a command reports it (with where a directory
+    read was kept, when it could not go back)."""
+    note = getattr(error, "note", None)
+    if note:
+        return Conflict(f"{changed_since_read(record)}; {note}")
+    return changed_since_read(record)
+
+
+def _key(address: str) -> str:
+    return f"{SESSIONS}/{address}/{METADATA}"
 
 
 def _storable(name: str) -> bool:
@@ -432,7 +553,3 @@ def _storable(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _hiding_name(path: Path) -> Path:
-    return path.with_name(f"{DELETING_PREFIX}{path.name}-{secrets.token_hex(4)}")

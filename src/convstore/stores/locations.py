@@ -8,6 +8,11 @@ built-in default (``~/.openhands``) may be absent: it is then left out, and the 
 of a batch job and ``convstore config`` say so. A file store without ``sessions/`` is
 an empty V0 store (a 1.x-only install keeps only ``openhands.db`` there).
 
+A bucket (``s3://``, ``gs://``) is looked at with one request (``Objects.probe``) where
+a path is looked at with a stat: a bucket that does not exist, credentials refused or
+an endpoint that does not answer is exit 3 in one line, within the connect timeout.
+The store opened for that is kept (``Location.objects``), so a run opens it once.
+
 Nothing here connects to a database server: a URL is taken as given, and reaching it
 is ``SqlStore``'s job (exit 3 naming host, port and reason).
 """
@@ -22,6 +27,8 @@ from typing import Literal
 
 from convstore.config import Setting, Settings, database_url, masked, sqlite_path
 from convstore.errors import ConvstoreError, StoreUnavailable, UsageError
+from convstore.objects import Objects, is_bucket_url, open_objects
+from convstore.objects.addresses import parse_location
 
 Kind = Literal["file store", "database", "V1 events"]
 # What a command does with V1 event files: reads them (show, export, delete, verify),
@@ -43,6 +50,7 @@ class Location:
     used: bool  # the run reads it
     note: str | None = None  # what a person should know about it, in a few words
     problem: ConvstoreError | None = None  # why no command can run with it
+    objects: Objects | None = None  # a bucket, opened and probed
 
     @property
     def where(self) -> str:
@@ -58,13 +66,37 @@ def survey(settings: Settings, events: EventsUse = "read") -> list[Location]:
     """Each store location the settings name (file store, database, V1 events), looked
     at as a command that ``events`` them needs it."""
     found = []
+    seconds = settings.connect_seconds
     if settings.file_store is not None:
-        found.append(_file_store(settings.file_store))
+        setting = settings.file_store
+        if is_bucket_url(setting.value):
+            found.append(_bucket("file store", setting, seconds))
+        else:
+            found.append(_file_store(setting))
     if settings.db is not None:
         found.append(_database(settings.db))
     if settings.events_dir is not None and events != "none":
-        found.append(_events(settings.events_dir, writing=events == "write"))
+        setting = settings.events_dir
+        if is_bucket_url(setting.value):
+            found.append(_bucket("V1 events", setting, seconds))
+        else:
+            found.append(_events(setting, writing=events == "write"))
     return found
+
+
+def _bucket(kind: Kind, setting: Setting, connect_seconds: float) -> Location:
+    """A bucket, opened and probed with one request; the credentials' source in its note."""
+    try:
+        objects = open_objects(setting.value, connect_seconds=connect_seconds)
+    except UsageError as error:
+        return Location(kind, setting, used=False, note="not a bucket address", problem=error)
+    except StoreUnavailable as error:
+        detail = str(error).removeprefix(f"{parse_location(setting.value)}: ")
+        message = f"{kind} {masked(setting.value)} ({setting.source}): {detail}"
+        return Location(kind, setting, used=False, note=detail, problem=StoreUnavailable(message))
+    return Location(
+        kind, setting, used=True, note=f"credentials: {objects.credentials}", objects=objects
+    )
 
 
 def _file_store(setting: Setting) -> Location:

@@ -2,16 +2,29 @@
 
 OpenHands reads every metadata.json for every page. convstore keeps what a listing
 needs of each file (``v0_scan.Entry``) in one SQLite file per store, in the user cache
-directory, and on the next run reads again only the files whose signature (mtime_ns,
-ctime_ns, size, inode) changed: a listing then costs one ``stat`` per conversation
-instead of a read and a parse. The files stay the truth; the cache only ever saves work.
+directory, and on the next run reads again only the files whose signature changed
+(``objects.base``: (mtime_ns, ctime_ns, size, inode) on local disk, the ETag on a
+bucket). The files stay the truth; the cache only ever saves work.
 
-How a listing uses it, and why it never shows a stale or deleted entry:
+What tells a changed file costs what the store makes it cost, so there are two ways in,
+to one and the same table and the same steps below:
 
-1. The caller lists ``sessions/`` and stats every metadata.json: the *scan*, sorted by
-   address. A digest of the scan's addresses and signatures is compared with the one
-   stored with the table. Equal means the table holds exactly the scan (every address,
-   with the same signature, and nothing else), and the listing is a query on the table,
+- local disk (``listing``): a ``stat`` per conversation, no read: the caller hands over
+  the *scan* (every address with its signature) before anything is read.
+- a bucket (``revalidated``): a stat is a HEAD, a request like a GET, and a listing of
+  ``sessions/`` with signatures would enumerate every event key too (hundreds per
+  conversation). So each metadata.json is read *conditionally* against the ETag the
+  table holds (``If-None-Match``, many in flight): 304 and no body for the unchanged,
+  the new bytes for the changed, which are parsed and stored as they come. The scan is
+  what these answers make of it; ETags depend on the content, so every one is stable.
+  Measured against a local S3 server (README): no fewer requests than without the
+  cache, but none of the unchanged bodies and none of their parsing.
+
+How a listing uses the scan, and why it never shows a stale or deleted entry:
+
+1. A digest of the scan's addresses and signatures is compared with the one stored with
+   the table. Equal means the table holds exactly the scan (every address, with the
+   same signature, and nothing else), and the listing is a query on the table,
    filtered and sorted in SQL, in the same read transaction.
 2. Otherwise the table is walked in address order beside the scan (a merge join: no
    record is loaded whole, memory holds the scan), which gives the addresses to read
@@ -47,10 +60,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convstore.objects.base import Unchanged
 from convstore.stores import title_order
 from convstore.stores.base import Query
 from convstore.stores.v0_order import FILES_RANK, Key, anchor, placeholder
-from convstore.stores.v0_scan import UNTRUSTED, Entry, signature_at
+from convstore.stores.v0_scan import UNTRUSTED, Entry
 from convstore.timestamps import as_utc, to_micros
 
 # PRAGMA user_version: a file of another format is rebuilt (earlier formats lack the
@@ -107,7 +121,12 @@ PRUNE_AFTER_SECONDS = 30 * 24 * 3600
 CACHE_SUFFIX = ".sqlite3"
 
 Parser = Callable[[Sequence[str]], Iterator[list[Entry]]]
+# For each address, UNCHANGED while its object has the signature given (None: unknown),
+# else its entry read now, or None when it is gone (``revalidated``).
+Revalidator = Callable[[Sequence[str], Sequence[bytes | None]], Iterator[Entry | Unchanged | None]]
 Warn = Callable[[str], None]
+# Entries stored per transaction while a revalidation reads them.
+REVALIDATED_CHUNK = 1000
 
 
 class CacheUnavailable(Exception):
@@ -126,23 +145,49 @@ def default_directory() -> Path:
 
 @dataclass
 class Manifest:
-    """A scan: the addresses with a regular metadata.json, sorted, and their signatures."""
+    """A scan: the addresses with a metadata.json, sorted, and their signatures: either
+    one buffer of ``size``-byte records (local disk: a third of the memory of as many
+    bytes objects) or a list (a bucket's ETags, of any length)."""
 
     addresses: list[str]
-    signatures: bytearray  # one SIGNATURE_SIZE-byte record per address
+    signatures: bytearray | list[bytes]
+    size: int = 0  # bytes per record of a buffer
 
     def signature(self, index: int) -> bytes:
-        return signature_at(self.signatures, index)
+        if isinstance(self.signatures, list):
+            return self.signatures[index]
+        start = index * self.size
+        return bytes(self.signatures[start : start + self.size])
+
+    def append(self, address: str, signature: bytes) -> None:
+        assert isinstance(self.signatures, list)
+        self.addresses.append(address)
+        self.signatures.append(signature)
 
     def digest(self) -> bytes:
-        # Unambiguous: names hold no NUL and every signature has the same length. Hashed
-        # a slice at a time, so no copy of the whole scan is ever made.
+        """The same for the same scan in either form. Unambiguous: names hold no NUL, and
+        signatures of one length are hashed as one buffer, of several with each length.
+        Hashed a slice at a time, so no copy of the whole scan is ever made."""
         hashing = hashlib.blake2b(digest_size=20)
         hashing.update(len(self.addresses).to_bytes(8, "little"))
         for start in range(0, len(self.addresses), 4096):
             hashing.update("\0".join(self.addresses[start : start + 4096]).encode("utf-8"))
             hashing.update(b"\0")
-        hashing.update(self.signatures)
+        signatures = self.signatures
+        if isinstance(signatures, list):
+            sizes = {len(signature) for signature in signatures}
+            if len(sizes) > 1:
+                hashing.update(b"varied")
+                for signature in signatures:
+                    hashing.update(len(signature).to_bytes(4, "little") + signature)
+                return hashing.digest()
+            size = sizes.pop() if sizes else 0
+            hashing.update(b"fixed" + size.to_bytes(4, "little"))
+            for start in range(0, len(signatures), 4096):
+                hashing.update(b"".join(signatures[start : start + 4096]))
+            return hashing.digest()
+        hashing.update(b"fixed" + (self.size if signatures else 0).to_bytes(4, "little"))
+        hashing.update(signatures)
         return hashing.digest()
 
 
@@ -157,7 +202,7 @@ class Listing:
 class V0Cache:
     """The index cache of one file store (see the module's docstring)."""
 
-    def __init__(self, path: Path, store: Path, *, warn: Warn = warn_on_stderr) -> None:
+    def __init__(self, path: Path, store: str | Path, *, warn: Warn = warn_on_stderr) -> None:
         self.path = path
         self.store = str(store)
         self.warn = warn
@@ -166,21 +211,39 @@ class V0Cache:
     def for_store(
         cls, root: Path, directory: Path | None = None, *, warn: Warn = warn_on_stderr
     ) -> V0Cache:
-        """The cache of the store at ``root``: one file per resolved store path."""
-        real = str(root.resolve())
-        name = hashlib.sha256(os.fsencode(real)).hexdigest()[:32]
+        """The cache of the directory store at ``root``."""
+        return cls.for_identity(str(root.resolve()), directory, warn=warn)
+
+    @classmethod
+    def for_identity(
+        cls, identity: str, directory: Path | None = None, *, warn: Warn = warn_on_stderr
+    ) -> V0Cache:
+        """The cache of the store ``Objects.identity`` names: one file per store (a
+        resolved path; a bucket's URL and endpoint)."""
+        name = hashlib.sha256(os.fsencode(identity)).hexdigest()[:32]
         return cls(
-            (directory or default_directory()) / f"{name}{CACHE_SUFFIX}", Path(real), warn=warn
+            (directory or default_directory()) / f"{name}{CACHE_SUFFIX}", identity, warn=warn
         )
 
     def listing(self, manifest: Manifest, query: Query, parse: Parser) -> Listing:
         """The scan's entries that match ``query``, ordered, after bringing the cache up
         to date. Raises CacheUnavailable, before anything is listed, when it cannot."""
+        return self._guarded(query, lambda sync: sync.use(manifest), parse)
+
+    def revalidated(
+        self, addresses: list[str], query: Query, revalidate: Revalidator, parse: Parser
+    ) -> Listing:
+        """``listing`` on a store without cheap signatures: the scan is made by reading
+        each of ``addresses`` (sorted) conditionally against the signature the table
+        holds for it (``revalidate``), storing what changed as it comes."""
+        return self._guarded(query, lambda sync: sync.revalidate(addresses, revalidate), parse)
+
+    def _guarded(self, query: Query, scan: Callable[[_Sync], None], parse: Parser) -> Listing:
         if query.sort.field == "title" and not title_order.sqlite_lower_is_ascii():
             raise CacheUnavailable("this SQLite library cannot fold titles as title_order does")
         for attempt in range(2):
             try:
-                return self._listing(manifest, query, parse)
+                return self._listing(scan, query, parse)
             except sqlite3.DatabaseError as error:
                 code = getattr(error, "sqlite_errorcode", None)
                 if code in _DAMAGED and attempt == 0:
@@ -199,10 +262,12 @@ class V0Cache:
     def _unusable(self, reason: str) -> None:
         self.warn(f"cannot use the V0 index cache {self.path} ({reason}); reading every file")
 
-    def _listing(self, manifest: Manifest, query: Query, parse: Parser) -> Listing:
+    def _listing(self, scan: Callable[[_Sync], None], query: Query, parse: Parser) -> Listing:
         connection = self._connect()
         try:
-            extras = _Sync(connection, manifest, parse).run()
+            sync = _Sync(connection, parse)
+            scan(sync)
+            extras = sync.run()
             rows = _Rows(connection, query)
         except BaseException:
             connection.close()
@@ -293,11 +358,59 @@ class _Sync:
     """Brings the table to exactly one scan, leaving a read transaction open in which
     that holds (steps 1 to 3 of the module's docstring)."""
 
-    def __init__(self, connection: sqlite3.Connection, manifest: Manifest, parse: Parser) -> None:
+    def __init__(self, connection: sqlite3.Connection, parse: Parser) -> None:
         self.db = connection
-        self.manifest = manifest
+        self.manifest = Manifest([], [])
         self.parse = parse
         self.extras: dict[str, Entry] = {}  # read, not stored: racy or unreadable
+
+    def use(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+
+    def revalidate(self, addresses: list[str], revalidate: Revalidator) -> None:
+        """Make the scan by conditional reads against the signatures the table holds,
+        storing each changed entry as it comes (a chunk per transaction): memory holds
+        the scan, as a stat scan's does, not the entries."""
+        known = self._known(addresses)
+        manifest = Manifest([], [])
+        rows: list[Entry] = []
+        for address, signature, found in zip(
+            addresses, known, revalidate(addresses, known), strict=True
+        ):
+            if found is None:
+                continue  # gone: not in the scan, and its row goes
+            if isinstance(found, Unchanged):
+                assert signature is not None
+                manifest.append(address, signature)
+            elif found.signature is None or found.signature == UNTRUSTED:
+                self.extras[address] = found
+            else:
+                manifest.append(address, found.signature)
+                rows.append(found)
+                if len(rows) >= REVALIDATED_CHUNK:
+                    self._write(rows)
+                    rows = []
+        self._write(rows)
+        self.manifest = manifest
+
+    def _known(self, addresses: list[str]) -> list[bytes | None]:
+        """The signature the table holds for each of ``addresses`` (sorted), None where it
+        holds none: a merge join, in one read transaction."""
+        known: list[bytes | None] = [None] * len(addresses)
+        index, count = 0, len(addresses)
+        self.db.execute("BEGIN")
+        try:
+            for address, signature in self.db.execute(
+                "SELECT address, signature FROM entries ORDER BY address"
+            ):
+                while index < count and addresses[index] < address:
+                    index += 1
+                if index < count and addresses[index] == address:
+                    known[index] = signature
+                    index += 1
+        finally:
+            self.db.execute("COMMIT")
+        return known
 
     def run(self) -> list[Entry]:
         digest = self.manifest.digest()
@@ -407,14 +520,13 @@ class _Sync:
         changed.update(address for address, _ in expected[index:])
         self.db.executemany("DELETE FROM entries WHERE address = ?", unknown)
         reread = self._reread(sorted(changed)) if changed else {}
-        held = Manifest([], bytearray())
+        held = Manifest([], [])
         for address, signature in expected:
             if address in changed:
                 if address not in reread:
                     continue
                 signature = reread[address]
-            held.addresses.append(address)
-            held.signatures += signature
+            held.append(address, signature)
         return held
 
     def _reread(self, addresses: list[str]) -> dict[str, bytes]:

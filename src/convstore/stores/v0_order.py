@@ -12,15 +12,17 @@ the same place.
 
 from __future__ import annotations
 
+import functools
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 from convstore.model import Version
+from convstore.objects.base import Outcome
 from convstore.stores.base import Position, Query, Sort
 from convstore.stores.title_order import fold
-from convstore.stores.v0_scan import Entry, entries_of
+from convstore.stores.v0_scan import Entry, entry_from
 from convstore.timestamps import as_utc, from_micros, to_micros
 
 Key = tuple[Any, Any, str]  # (flag, value or placeholder, address)
@@ -163,23 +165,28 @@ def keys(query: Query, chunks: Iterable[Iterable[Entry]]) -> list[Key]:
     return found
 
 
-def key_chunk(sessions: str, addresses: Sequence[str], query: Query) -> list[tuple[Any, Any, int]]:
-    """In a worker (or here): the keys of the matching entries of some directories, each
-    with the position of its address in ``addresses`` in place of the address, which
-    the caller already holds. A chunk's answer is then a few bytes per conversation,
-    and the caller's keys share its strings instead of holding copies."""
-    sort = query.sort
-    start = None if query.after is None else anchor(sort, query.after)
-    filtered = has_filters(query)
-    found = []
-    # The racy window only matters to the cache, which never sees these entries.
-    for index, entry in entries_of(sessions, addresses, 0):
-        if filtered and not matches(query, entry):
-            continue
-        flag, value, _ = key = key_of(sort, entry)
-        if start is None or after(sort, key, start):
-            found.append((flag, value, index))
-    return found
+def key_reducer(query: Query) -> Callable[[str, Outcome], tuple[Any, Any] | None]:
+    """``matching_key`` for ``query``, picklable for worker processes."""
+    start = None if query.after is None else anchor(query.sort, query.after)
+    return functools.partial(matching_key, query, start, has_filters(query))
+
+
+def matching_key(
+    query: Query, start: Anchor | None, filtered: bool, name: str, outcome: Outcome
+) -> tuple[Any, Any] | None:
+    """In a worker (or here): the (flag, value) of a conversation's key when it matches
+    and comes after the query's ``start``; None otherwise. Its name is the caller's
+    already: a worker's answer is a few bytes per conversation, and the caller's keys
+    share its strings instead of holding copies."""
+    entry = entry_from(name, outcome)
+    if not isinstance(entry, Entry):
+        return None
+    if filtered and not matches(query, entry):
+        return None
+    flag, value, _ = key = key_of(query.sort, entry)
+    if start is not None and not after(query.sort, key, start):
+        return None
+    return flag, value
 
 
 def merged(sort: Sort, *streams: Iterable[Key]) -> Iterator[Key]:

@@ -110,8 +110,8 @@ def v1_roots(context: Context) -> list[tuple[Path, str | None]]:
             bases.append(context.events_root.parent)  # with its per-user layout
         else:
             roots.append((context.events_root.resolve(), None))
-    if context.files is not None:
-        bases.append(context.files.root)
+    if context.files is not None and context.files.directory is not None:
+        bases.append(context.files.directory)
     if context.sql is not None and context.sql.sqlite_file is not None:
         bases.append(context.sql.sqlite_file.parent)
     for base in dict.fromkeys(path.resolve() for path in bases):
@@ -171,8 +171,7 @@ def _owned(layout_owner: str | None, conversation: str | None, context: Context)
 def v0_without_metadata(item: V0EventsDir, context: Context) -> Iterator[Issue]:
     if (item.directory / METADATA).exists():
         return
-    sessions = context.files.sessions if context.files is not None else None
-    if sessions is not None and (sessions / item.conversation_id / METADATA).exists():
+    if context.files is not None and context.files.has_metadata(item.conversation_id):
         return
     if context.known.any_row(item.conversation_id) is not None:
         return
@@ -203,7 +202,7 @@ def v1_without_row(item: V1EventsDir, context: Context) -> Iterator[Issue]:
     hexadecimal = item.directory.name
     source = context.known.v0_row(hexadecimal)
     migrating = source is not None or (
-        context.files is not None and (context.files.sessions / hexadecimal / METADATA).exists()
+        context.files is not None and context.files.has_metadata(hexadecimal)
     )
     if migrating:
         yield Issue(

@@ -1,19 +1,22 @@
-"""Checks of the V0 file store: each ``sessions/<id>/`` directory and its metadata.json.
+"""Checks of the V0 file store: each ``sessions/<id>/`` prefix and its metadata.json.
 
-The scan is the hot loop of ``verify``: one ``scandir`` of ``sessions/``, then per
-conversation one ``listdir`` (for leftovers and missing files), one bounded read and one
-``json.loads``. The checks look at the decoded dict with plain tests; pydantic runs only
-on a value the type screen does not accept (``fields``). Every sentence says what
-OpenHands does with the file, because that is what an operator needs to weigh it.
+The scan is the hot loop of ``verify``: one listing of ``sessions/``, then per
+conversation one bounded read and one ``json.loads`` (``Objects.map_prefixes``: worker
+processes on local disk, requests in flight on a bucket). A conversation's prefix is
+listed only where that can find something: where metadata.json is missing (what is
+there instead), and on local disk for the temporary files an interrupted write leaves
+(a bucket's PUT leaves none, so no request). The checks look at the decoded dict with
+plain tests; pydantic runs only on a value the type screen does not accept
+(``fields``). Every sentence says what OpenHands does with the file, because that is
+what an operator needs to weigh it.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import os
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,11 +41,12 @@ from convstore.model import (
     format_v0_datetime,
     parse_timestamp,
 )
+from convstore.objects.base import Forbidden, OutOfStore, Read, Refused, View
 from convstore.owners import owner_of
 from convstore.quoting import clip
 from convstore.stores import metadata_json
-from convstore.stores.files import METADATA, FileStore, fingerprint
-from convstore.stores.v0_scan import Found, settled
+from convstore.stores.files import METADATA, SESSIONS, FileStore, reason
+from convstore.stores.v0_scan import parses
 
 SKIPS = "OpenHands skips this conversation"
 _MINTED = re.compile(r"[0-9a-f]{32}")
@@ -54,9 +58,9 @@ _USAGE = frozenset({"accumulated_cost", *TOKEN_FIELDS})
 class FileItem:
     """One directory under ``sessions/`` and what reading its metadata.json gave."""
 
-    conversation_id: str  # the directory name: what OpenHands routes by
-    directory: str  # plain strings in the hot loop: a Path costs more than the checks
-    names: list[str] = field(default_factory=list)
+    conversation_id: str  # the prefix's name: what OpenHands routes by
+    directory: str  # where the prefix is; plain strings in the hot loop
+    names: list[str] = field(default_factory=list)  # what it holds, when that was looked at
     raw: bytes | None = None
     # ``raw`` decoded. A worker process drops it before sending the item (a parsed dict
     # costs more to send than to parse again), and ``decoded`` parses again on demand:
@@ -65,6 +69,13 @@ class FileItem:
     unreadable: str | None = None  # why metadata.json cannot be read
     escapes_to: Path | None = None  # a symbolic link out of the store, not followed
     healthy: bool = False  # passed the screen: no screened check can find anything
+    path: str = ""  # where its metadata.json is
+    version: str = ""  # of ``raw``: what a repair's write is conditional on
+    modified: datetime | None = None  # when metadata.json was last written
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            self.path = f"{self.directory}/{METADATA}"
 
     @property
     def decoded(self) -> metadata_json.Decoded | None:
@@ -75,10 +86,6 @@ class FileItem:
     @decoded.setter
     def decoded(self, value: metadata_json.Decoded | None) -> None:
         self.parsed = value
-
-    @property
-    def path(self) -> str:
-        return f"{self.directory}/{METADATA}"
 
     @property
     def location(self) -> str:
@@ -102,181 +109,112 @@ class FileItem:
     def edit(self, what: str, **changes: Any) -> SetFields:
         """A repair of this file, valid only while it holds the bytes just read."""
         assert self.raw is not None
-        path, token = Path(self.path), fingerprint(self.raw)
-        return SetFields(path, token, tuple(changes.items()), f"{what} in {path}")
+        return SetFields(
+            self.conversation_id, self.version, tuple(changes.items()), f"{what} in {self.path}"
+        )
 
 
 Subject = FileItem | Leftover | V0EventsDir | V0View
 
 
-# Directories per chunk a worker reads: a round trip's cost spread thin, and few
+# Conversations per chunk a worker reads: a round trip's cost spread thin, and few
 # subjects held per chunk in flight.
 CHUNK = 1000
-# (name, path, kind): "hidden", "hidden directory", "link" or "directory"
-Listed = tuple[str, str, str]
 
 
 def scan(
     store: FileStore, context: Context, *, views: bool = True, workers: int | None = None
 ) -> Iterator[Subject]:
-    """Every conversation directory of ``sessions/`` and the leftovers beside it; with
+    """Every conversation prefix of ``sessions/`` and the leftovers beside it; with
     ``views``, a ``V0View`` of each readable conversation for the cross-store checks.
 
-    In directory order, whatever the number of processes: chunks of the listing go to
-    worker processes (``workers``: at most that many; None: as many as pay) and their
-    subjects come back in the order given.
+    In name order, whatever the number of processes: the store reads chunks of the
+    listing in worker processes where that pays (``workers``: at most that many; None:
+    as many as pay) and hands their subjects back in the order given.
     """
-    with store.session_entries() as entries:
-        size = store.count_up_to(2 * parallel.MIN_ITEMS_PER_WORKER)
-        count = parallel.workers_for(size, store.workers if workers is None else workers)
-        place = (store.sessions.as_posix(), str(store.root.resolve()))
-        listed = _listed(entries)
-        if not count:  # one entry at a time: memory holds what the runner's batch holds
-            for one in listed:
-                yield from scan_chunk(*place, [one], context.user, views)
-            return
-        calls = ((*place, chunk, context.user, views) for chunk in _chunks(listed, CHUNK))
-        for subjects in parallel.ordered_map(scan_chunk, calls, count):
-            yield from subjects
-
-
-def _listed(entries: Iterator[os.DirEntry[str]]) -> Iterator[Listed]:
-    for entry in entries:
-        if entry.name.startswith("."):
-            hidden = "hidden directory" if entry.is_dir(follow_symlinks=False) else "hidden"
-            yield entry.name, entry.path, hidden
-        elif entry.is_symlink():
-            yield entry.name, entry.path, "link"
-        elif entry.is_dir():
-            yield entry.name, entry.path, "directory"
-
-
-def _chunks(items: Iterator[Listed], size: int) -> Iterator[list[Listed]]:
-    while chunk := list(itertools.islice(items, size)):
-        yield chunk
-
-
-def scan_chunk(
-    sessions: str, root: str, listed: list[Listed], user: str | None, views: bool
-) -> list[Subject]:
-    """The subjects of some entries of sessions/, in order (in a worker, or here)."""
-    context = Context(user, 0.0, 0.0, None, None, None)  # only its scope is used here
-    real_root = Path(root)
-    found: list[Subject] = []
-    for name, path, kind in listed:
-        if kind.startswith("hidden"):
+    objects = store.objects
+    children = objects.children_of(SESSIONS)
+    user = context.user
+    for name in children.names:
+        if name.startswith("."):
             hidden = leftover(
-                sessions,
+                objects.describe(SESSIONS),
                 name,
-                is_dir=kind == "hidden directory",
+                is_dir=True,
                 conversation_id=None,
                 lock=None,
             )
             if hidden is not None and (user is None or context.owned(recorded_owner(hidden.path))):
-                found.append(hidden)
-        elif kind == "link":
-            target = Path(path).resolve()
-            if not target.is_relative_to(real_root):
-                if user is None:  # whose it is would mean following it
-                    found.append(FileItem(name, path, escapes_to=target))
-            elif target.is_dir():
-                found.extend(_conversation(path, name, context, views))
+                yield hidden
+    names = [name for name in children.names if not name.startswith(".")]
+    count = objects.workers_for(
+        min(len(names), 2 * parallel.MIN_ITEMS_PER_WORKER),
+        store.workers if workers is None else workers,
+    )
+    # Until the event checks read buckets (phase B2), remains with events on a bucket are
+    # files.missing-metadata's to report.
+    reduce = functools.partial(inspect, user, views, store.directory is not None)
+    for subjects in objects.map_prefixes(SESSIONS, names, reduce, workers=count, chunk=CHUNK):
+        yield from subjects
+    for name in children.linked:
+        if not name.startswith("."):
+            yield from reduce(objects.view(SESSIONS, name))
+
+
+def inspect(user: str | None, views: bool, events_readable: bool, view: View) -> list[Subject]:
+    """The subjects of one conversation prefix (in a worker, or here)."""
+    context = Context(user, 0.0, 0.0, None, None, None)  # only its scope is used here
+    name = view.name
+    item = FileItem(name, view.describe(), path=view.describe(METADATA))
+    outcome = view.read(METADATA, limit=metadata_json.MAX_METADATA_BYTES, whole=parses)
+    if isinstance(outcome, OutOfStore):
+        if user is not None:
+            return []  # whose it is would mean following it
+        return [FileItem(name, outcome.link, escapes_to=Path(outcome.target))]
+    found: list[Subject] = []
+    if isinstance(outcome, Refused):
+        item.unreadable = _unreadable(outcome)
+    elif outcome is None:
+        try:
+            item.names = view.entries()
+        except Refused as refused:
+            item.unreadable = str(refused)
         else:
-            found.extend(_conversation(path, name, context, views))
-    if len(listed) > 1:  # a worker's chunk, about to be sent back
-        for subject in found:
-            if isinstance(subject, FileItem):
-                subject.parsed = None  # see FileItem.parsed
+            if "events" in item.names and events_readable:
+                # no metadata: no owner to scope by
+                return [V0EventsDir(name, Path(item.directory), None)] if user is None else []
+    elif isinstance(outcome, Read):
+        item.raw, item.version, item.modified = outcome.data, outcome.version, outcome.modified
+        item.decoded = metadata_json.decode(item.raw)
+        item.healthy = healthy(item)
+    data = item.data
+    if user is not None:
+        owner = None if data is None else owner_of(data.get("user_id"), data.get("github_user_id"))
+        if not context.owned(owner):
+            return []
+    found.append(item)
+    if views and data is not None:
+        found.append(V0View(name, item.path, "files", data.get("last_updated_at")))
+    for entry_name in view.leftovers():
+        left = leftover(
+            item.directory,
+            entry_name,
+            is_dir=False,
+            conversation_id=name,
+            lock=Path(item.directory),
+        )
+        if left is not None:
+            found.append(left)
+    item.parsed = None  # see FileItem.parsed
     return found
 
 
-def _conversation(directory: str, name: str, context: Context, views: bool) -> Iterator[Subject]:
-    item = FileItem(name, directory)
-    try:
-        item.names = os.listdir(directory)
-    except OSError as error:
-        item.unreadable = f"the directory cannot be listed: {error.strerror}"
-    else:
-        if METADATA in item.names:
-            _read(item)
-        elif "events" in item.names:
-            if context.user is None:  # no metadata: no owner to scope by
-                yield V0EventsDir(name, Path(directory), None)
-            return
-    data = item.data
-    if context.user is not None:
-        owner = None if data is None else owner_of(data.get("user_id"), data.get("github_user_id"))
-        if not context.owned(owner):
-            return
-    yield item
-    if views and data is not None:
-        yield V0View(name, item.path, "files", data.get("last_updated_at"))
-    for entry_name in item.names:
-        if entry_name.startswith("."):
-            found = leftover(
-                directory, entry_name, is_dir=False, conversation_id=name, lock=Path(directory)
-            )
-            if found is not None:
-                yield found
-
-
-def _read(item: FileItem) -> None:
-    """Read metadata.json, refusing what cannot be metadata before reading it; read again
-    while it looks caught mid-rewrite, as every reader does (``v0_scan.settled``)."""
-    try:
-        found = settled(lambda: _read_once(item.path))
-    except _Unreadable as error:
-        item.unreadable = str(error)
-        return
-    if found is None:
-        return  # removed since the directory was listed: as if it never was
-    item.raw = found[1]
-    item.decoded = metadata_json.decode(item.raw)
-    item.healthy = healthy(item)
-
-
-class _Unreadable(Exception):
-    """Why metadata.json cannot be read as metadata."""
-
-
-def _read_once(path: str) -> Found | None:
-    """One read of metadata.json, None when it does not exist.
-
-    Opened non-blocking, so a FIFO in its place is refused instead of waited on, and
-    read with one unbuffered read sized by fstat: half the cost of a buffered file.
-    """
-    limit = metadata_json.MAX_METADATA_BYTES
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except PermissionError:
-        raise _Unreadable(_permission_denied(path)) from None
-    except OSError as error:
-        raise _Unreadable(f"metadata.json cannot be read: {error.strerror}") from None
-    try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise _Unreadable("metadata.json is not a regular file, so it is not metadata")
-        size = status.st_size
-        if size > limit:
-            raise _Unreadable(
-                f"metadata.json is {size:,} bytes, more than the {limit:,} convstore reads: "
-                "it is not metadata"
-            )
-        raw = os.read(descriptor, size + 1)
-        while len(raw) > size and len(raw) <= limit:  # it grew since fstat: read the rest
-            more = os.read(descriptor, limit + 1 - len(raw))
-            if not more:
-                break
-            raw += more
-    except OSError as error:
-        raise _Unreadable(f"metadata.json cannot be read: {error.strerror}") from None
-    finally:
-        os.close(descriptor)
-    if len(raw) > limit:
-        raise _Unreadable(f"metadata.json grew past the {limit:,} bytes convstore reads")
-    return status, raw
+def _unreadable(refused: Refused) -> str:
+    """Why metadata.json cannot be read, with what a person needs to act on it."""
+    if isinstance(refused, Forbidden):
+        detail = f" ({refused.detail})" if refused.detail else ""
+        return f"metadata.json cannot be read by uid {os.geteuid()}: permission denied{detail}"
+    return reason(refused)
 
 
 def healthy(item: FileItem) -> bool:
@@ -315,17 +253,6 @@ def healthy(item: FileItem) -> bool:
     return True
 
 
-def _permission_denied(path: str) -> str:
-    try:
-        status = os.stat(path)
-    except OSError:
-        return "metadata.json cannot be read: permission denied"
-    return (
-        f"metadata.json cannot be read by uid {os.geteuid()}: permission denied "
-        f"(owner uid {status.st_uid}, mode {status.st_mode & 0o777:o})"
-    )
-
-
 # The checks. Each returns quickly on a healthy file: most return on their first test.
 
 
@@ -362,8 +289,9 @@ def missing_metadata(item: FileItem, context: Context) -> Iterator[Issue]:
     holds = f"it holds {shown}" if item.names else "it is empty"
     yield Issue(
         f"the directory has no metadata.json, so OpenHands does not list it ({holds})",
-        "restore metadata.json from a backup, or remove the directory if the conversation "
-        "was deleted",
+        "restore metadata.json from a backup; or, if the conversation was deleted (an "
+        f"interrupted delete leaves this), `convstore delete {item.conversation_id}` "
+        "removes what remains",
     )
 
 
@@ -385,8 +313,8 @@ def encoding(item: FileItem, _context: Context) -> Iterator[Issue]:
         problem,
         "--fix rewrites it as UTF-8, same JSON",
         SetFields(
-            Path(item.path),
-            fingerprint(raw),
+            item.conversation_id,
+            item.version,
             (),
             f"rewrite {item.path} as UTF-8 {what}, same JSON",
             reencode=True,
@@ -485,7 +413,7 @@ def missing_created_at(item: FileItem, context: Context) -> Iterator[Issue]:
 
 
 def _creation_time(item: FileItem, data: dict[str, Any]) -> tuple[str, str]:
-    modified = datetime.fromtimestamp(os.stat(item.path).st_mtime, UTC)
+    modified = item.modified or datetime.now(UTC)
     updated = parse_timestamp(data.get("last_updated_at"))
     if updated is not None and updated < modified:
         return format_v0_datetime(updated), "its last_updated_at, earlier than the file's mtime"

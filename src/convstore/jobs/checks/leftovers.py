@@ -19,7 +19,8 @@ from typing import Literal
 from convstore.fsutil import TEMPORARY_SUFFIX, tree_size
 from convstore.jobs.checks.base import Check, Context, Issue, plural
 from convstore.jobs.checks.repairs import RemoveLeftover
-from convstore.stores.files import DELETING_PREFIX, METADATA
+from convstore.objects.local import DELETING_PREFIX
+from convstore.stores.files import METADATA
 from convstore.stores.metadata_json import MAX_METADATA_BYTES
 
 # A temporary file lives for milliseconds and a delete's rename precedes its rmtree by

@@ -1,9 +1,9 @@
 """What ``verify --fix`` changes, as data, and the code that changes it safely.
 
 A repair never trusts what was read earlier: a metadata.json is rewritten only as a
-compare-and-swap against the bytes the check read (``v0_swap``: under its directory's
-lock, and checked again in the swap itself), keeping every key, the key order and the
-file's JSON style; a row is
+compare-and-swap against the bytes the check read (``FileStore.rewrite``: their version,
+checked by the store in the write itself, on local disk and in a bucket alike), keeping
+every key, the key order and the file's JSON style; a row is
 updated only where the column still holds the value the check saw, so a concurrent
 writer wins and the repair is reported as not made. Rows of one batch are repaired in
 one transaction. Nothing here removes a conversation: only temporary files and the
@@ -24,13 +24,13 @@ from typing import Any
 from sqlalchemy import JSON, ColumnElement, String, cast, or_
 from sqlalchemy.engine import Connection
 
-from convstore.errors import StoreUnavailable
+from convstore.errors import Conflict, ConvstoreError, StoreUnavailable
 from convstore.fsutil import locked_directory
 from convstore.jobs.checks.base import Finding
-from convstore.stores import metadata_json, v0_swap
+from convstore.stores import metadata_json
+from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
 from convstore.stores.sql_values import TIMESTAMP_COLUMNS, time_parameter
-from convstore.stores.v0_scan import Refused
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -39,8 +39,8 @@ UTF8_BOM = b"\xef\xbb\xbf"
 class SetFields:
     """Set keys of one metadata.json (and/or re-encode it as UTF-8), if it is unchanged."""
 
-    path: Path
-    fingerprint: str  # of the bytes the check read
+    address: str  # the conversation's prefix in sessions/
+    version: str  # of the bytes the check read
     changes: tuple[tuple[str, Any], ...]  # JSON values, in the order they are applied
     description: str
     reencode: bool = False
@@ -98,8 +98,16 @@ def utf8_bytes(raw: bytes) -> bytes | None:
 class Fixer:
     """Carries out the repairs of one batch of findings and records each outcome."""
 
-    def __init__(self, sql: SqlStore | None, *, stale_after: float, dry_run: bool) -> None:
+    def __init__(
+        self,
+        sql: SqlStore | None,
+        *,
+        stale_after: float,
+        dry_run: bool,
+        files: FileStore | None = None,
+    ) -> None:
         self.sql = sql
+        self.files = files
         self.stale_after = stale_after
         self.dry_run = dry_run
 
@@ -113,18 +121,19 @@ class Fixer:
                 for finding in findings
             ]
         notes: dict[int, str | None] = {}  # index -> None (repaired) or why not
-        edits: dict[Path, list[tuple[int, SetFields]]] = {}
+        edits: dict[str, list[tuple[int, SetFields]]] = {}
         rows: list[tuple[int, UpdateRow]] = []
         for index in pending:
             repair = findings[index].repair
             if isinstance(repair, SetFields):
-                edits.setdefault(repair.path, []).append((index, repair))
+                edits.setdefault(repair.address, []).append((index, repair))
             elif isinstance(repair, UpdateRow):
                 rows.append((index, repair))
             elif isinstance(repair, RemoveLeftover):
                 notes[index] = _attempt(self._remove, repair)
-        for path, items in edits.items():
-            note = _attempt(_rewrite, path, [edit for _, edit in items])
+        for address, items in edits.items():
+            assert self.files is not None, "file repairs come from a file store"
+            note = _attempt(_rewrite, self.files, address, [edit for _, edit in items])
             notes.update((index, note) for index, _ in items)
         if rows:
             notes.update(self._update_rows(rows))
@@ -197,29 +206,32 @@ def _ignore_vanished(_function: Any, _path: str, info: Any) -> None:
         raise info[1]
 
 
-def _rewrite(path: Path, edits: list[SetFields]) -> None:
+def _rewrite(files: FileStore, address: str, edits: list[SetFields]) -> None:
     """Apply every edit of one file in one compare-and-swap against the bytes verify read."""
+
+    def edit(raw: bytes) -> bytes:
+        content = raw
+        if any(edit.reencode for edit in edits):
+            converted = utf8_bytes(raw)
+            if converted is None:
+                raise NotRepaired("it cannot be re-encoded as UTF-8 without losing characters")
+            content = converted
+        changes = [change for edit in edits for change in edit.changes]
+        if changes:
+            decoded = metadata_json.decode(content)
+            if decoded.data is None or decoded.problems:
+                raise NotRepaired("it no longer decodes cleanly; fix it by hand")
+            data = dict(decoded.data)
+            data.update(changes)
+            content = metadata_json.encode_like(content, decoded.data, data)
+        return content
+
     try:
-        with v0_swap.unchanged(path.parent, edits[0].fingerprint) as raw:
-            content = raw
-            if any(edit.reencode for edit in edits):
-                converted = utf8_bytes(raw)
-                if converted is None:
-                    raise NotRepaired("it cannot be re-encoded as UTF-8 without losing characters")
-                content = converted
-            changes = [change for edit in edits for change in edit.changes]
-            if changes:
-                decoded = metadata_json.decode(content)
-                if decoded.data is None or decoded.problems:
-                    raise NotRepaired("it no longer decodes cleanly; fix it by hand")
-                data = dict(decoded.data)
-                data.update(changes)
-                content = metadata_json.encode_like(content, decoded.data, data)
-            v0_swap.replace(path, raw, content)
-    except v0_swap.Changed as error:
+        files.rewrite(address, edits[0].version, edit)
+    except Conflict as error:
         raise NotRepaired("metadata.json changed since verify read it; run verify again") from error
-    except Refused as error:
-        raise NotRepaired(f"{error}; deal with it by hand") from error
+    except ConvstoreError as error:
+        raise NotRepaired(str(error)) from error
 
 
 def _update_row(store: SqlStore, connection: Connection, update: UpdateRow) -> bool:

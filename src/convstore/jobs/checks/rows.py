@@ -15,7 +15,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, cast, false, null, select
@@ -24,7 +23,6 @@ from sqlalchemy.exc import DBAPIError
 from convstore.ids import parse_uuid, v0_form
 from convstore.jobs.checks.base import Check, Context, Issue
 from convstore.jobs.checks.fields import invalid_fields
-from convstore.jobs.checks.leftovers import recorded_owner
 from convstore.jobs.checks.lookup import owner_column, uuid_forms
 from convstore.jobs.checks.repairs import RowChange, UpdateRow
 from convstore.jobs.checks.schema import (
@@ -42,7 +40,6 @@ from convstore.model import (
     parse_timestamp,
 )
 from convstore.quoting import clip
-from convstore.stores.files import METADATA
 from convstore.stores.sql import TABLE, SqlStore
 from convstore.stores.sql_connection import unavailable
 from convstore.stores.sql_values import TIMESTAMP_COLUMNS, time_parameter
@@ -58,7 +55,6 @@ from convstore.v1_rules import (
 
 CHUNK = 1000
 LIVE_SANDBOX_PREFIX = "oh-agent-server-"  # Docker sandbox ids (FORMATS.md)
-ARCHIVE = "sessions-migrated"  # where migrate-v0-to-v1 --after archive moves V0 directories
 _OWNER = "convstore_owner"
 _SAAS_ROW = "convstore_ownership_row"
 
@@ -447,12 +443,9 @@ def _v0_origin(hexadecimal: str, context: Context) -> str | None:
     if row is not None and context.owned(row.owner):
         return f"V0 row {hexadecimal}"
     if context.files is not None:
-        for place in (context.files.sessions, context.files.root / ARCHIVE):
-            directory = Path(place, hexadecimal)
-            if (directory / METADATA).exists() and (
-                context.user is None or context.owned(recorded_owner(directory))
-            ):
-                return str(directory / METADATA)
+        for found in context.files.origins(hexadecimal):
+            if context.user is None or context.owned(found.user()):
+                return found.location
     return None
 
 

@@ -1,13 +1,13 @@
-"""Changing a V0 conversation that OpenHands may be changing too: a compare-and-swap.
+"""Changing a file on local disk that OpenHands may be changing too: a compare-and-swap.
 
-convstore's writers take the conversation directory's ``flock``, which keeps them off
-each other. OpenHands takes no lock: it rewrites metadata.json in place (open with
-truncation, then write) whenever a conversation's cost, tokens or title change. So
-every change to a V0 conversation (rename, delete, `verify --fix`, `migrate-v0-to-v1
---after`) goes through here, in three steps:
+convstore's writers take the file's directory's ``flock``, which keeps them off each
+other. OpenHands takes no lock: it rewrites metadata.json in place (open with
+truncation, then write) whenever a conversation's cost, tokens or title change. So every
+conditional write or delete of a local object (``objects.local``: rename, delete,
+`verify --fix`, `migrate-v0-to-v1 --after`) goes through here, in three steps:
 
-1. ``unchanged``: under the lock, metadata.json still holds the bytes the caller read
-   (their fingerprint), else ``Changed``;
+1. under the lock, the file still holds the bytes the caller read (its version), else
+   ``Changed``;
 2. the new state is prepared completely: a new file written and synced beside the old;
 3. the swap is one step that leaves what it displaced in hand, and that is compared
    with what was read, byte for byte. If it differs, the swap is undone: ``Changed``,
@@ -18,9 +18,9 @@ trade names atomically, so a change made behind convstore until that instant is 
 in the displaced file, never overwritten. Where the exchange is not available (another
 system, a file system without it) the file is compared again right before the rename:
 a change in between those two system calls is lost. A directory (delete, archive) is
-renamed first; its metadata.json, now where OpenHands does not write, is compared after.
+renamed first; the file inside it, now where OpenHands does not write, is compared after.
 
-A writer that truncated metadata.json before the swap and writes after it is seen (the
+A writer that truncated the file before the swap and writes after it is seen (the
 truncation is a difference), and after the undo its write lands in the file back in
 place. What no comparison can see: a writer that opened the file without truncating,
 or holds the directory open, and writes after the comparison, into what convstore then
@@ -34,12 +34,10 @@ import errno
 import functools
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-from convstore.fsutil import fsync_directory, locked_directory, prepared_file
-from convstore.stores.base import fingerprint
-from convstore.stores.v0_scan import METADATA, read_metadata
+from convstore.fsutil import fsync_directory, prepared_file
 
 RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
@@ -48,30 +46,12 @@ _NO_EXCHANGE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
 class Changed(Exception):
-    """metadata.json is not what was read, or is gone; nothing was changed (but for
+    """The file is not what was read, or is gone; nothing was changed (but for
     ``kept_at``: where a directory read stays when it could not be moved back)."""
 
     def __init__(self, reason: str, kept_at: Path | None = None) -> None:
         super().__init__(reason)
         self.kept_at = kept_at
-
-
-@contextlib.contextmanager
-def unchanged(directory: Path, token: str) -> Iterator[bytes]:
-    """Hold the conversation directory's lock, and yield its metadata.json's bytes if
-    their fingerprint is still ``token``; ``Changed`` if not, or if it is gone.
-
-    ``v0_scan.Refused`` when the file is not metadata; PermissionError as it comes.
-    """
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(locked_directory(directory))
-        except FileNotFoundError as error:
-            raise Changed(f"{directory} is gone") from error
-        found = read_metadata(str(directory / METADATA))
-        if found is None or fingerprint(found[1]) != token:
-            raise Changed(f"{directory / METADATA} changed since it was read")
-        yield found[1]
 
 
 def replace(path: Path, expected: bytes, data: bytes) -> None:
@@ -118,23 +98,23 @@ def _swap_back(temporary: Path, path: Path, ours: bytes) -> None:
     fsync_directory(path.parent)
 
 
-def move(directory: Path, destination: Path, expected: bytes) -> None:
-    """Rename a conversation directory, if its metadata.json holds ``expected``: renamed
-    first, then compared where OpenHands no longer writes; moved back and ``Changed``
-    if it differs."""
+def move(directory: Path, destination: Path, inside: str, expected: bytes) -> None:
+    """Rename a directory, if the file ``inside`` it (a relative path) holds
+    ``expected``: renamed first, then compared where OpenHands no longer writes; moved
+    back and ``Changed`` if it differs."""
     os.rename(directory, destination)
-    if holds(destination / METADATA, expected):
+    if holds(destination / inside, expected):
         fsync_directory(destination.parent)
         return
     try:
         os.rename(destination, directory)
     except OSError as error:  # OpenHands made a new directory in its place meanwhile
         raise Changed(
-            f"{directory / METADATA} changed since it was read, and {directory} was made "
+            f"{directory / inside} changed since it was read, and {directory} was made "
             f"anew meanwhile; the directory read is kept at {destination}",
             kept_at=destination,
         ) from error
-    raise Changed(f"{directory / METADATA} changed since it was read")
+    raise Changed(f"{directory / inside} changed since it was read")
 
 
 def holds(path: Path, expected: bytes) -> bool:
