@@ -128,7 +128,7 @@ def test_choices_and_types_are_named_as_man_pages_name_them():
         "--format {table|json|jsonl|csv}",
         "--version {V0|V1}",
         "--limit INTEGER",
-        "--file-store PATH",
+        "--file-store LOCATION",
         "--connect-timeout FLOAT",
         "--user TEXT",
     ):

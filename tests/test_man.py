@@ -19,6 +19,7 @@ from convstore.cli.app import app
 from convstore.cli.generated_files import stale
 from convstore.cli.options import FILTER_PANEL, OUTPUT_PANEL, STORE_PANEL
 from convstore.errors import ConvstoreError
+from convstore.objects import addresses
 
 MAN = Path(__file__).resolve().parent.parent / "man"
 
@@ -98,8 +99,13 @@ def test_the_program_page_has_the_written_sections(pages):
 
 def test_every_setting_convstore_reads_is_documented(pages):
     page = pages["convstore.1"]
-    variables = set(re.findall(r'"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"', Path(config.__file__).read_text()))
-    assert {"CONVSTORE_DB", "DB_HOST"} <= variables
+    sources = (config.__file__, addresses.__file__)  # addresses: OpenHands' bucket variables
+    variables = {
+        name
+        for source in sources
+        for name in re.findall(r'"([A-Z][A-Z0-9]*_[A-Z0-9_]+)"', Path(source).read_text())
+    }
+    assert {"CONVSTORE_DB", "DB_HOST", "FILE_STORE", "AWS_S3_ENDPOINT"} <= variables
     for variable in variables:
         assert manpages.bold(variable) in page, f"ENVIRONMENT does not document {variable}"
     for key in config.CONFIG_KEYS:

@@ -25,11 +25,11 @@ STDOUT_CLOSED = 141
 
 
 def resolve_settings(
-    file_store: Path | None,
+    file_store: str | None,
     db: str | None,
     config: Path | None,
     connect_timeout: float | None,
-    events_dir: Path | None = None,
+    events_dir: str | None = None,
 ) -> Settings:
     """The settings a command's store-location options give (see ``Settings.resolve``)."""
     from convstore.config import Settings
@@ -44,12 +44,12 @@ def resolve_settings(
 
 
 def open_catalog(
-    file_store: Path | None,
+    file_store: str | None,
     db: str | None,
     config: Path | None,
     connect_timeout: float | None,
     *,
-    events_dir: Path | None = None,
+    events_dir: str | None = None,
     cache: bool = True,
     events: EventsUse = "read",
 ) -> Catalog:

@@ -48,7 +48,8 @@ DESCRIPTION: tuple[Block, ...] = (
         (
             (
                 "1.",
-                "the flags `--file-store` *directory* (the one that holds `sessions/`) and "
+                "the flags `--file-store` *directory* (the one that holds `sessions/`), or "
+                "`s3://`*bucket*`/`*prefix* or `gs://`*bucket*`/`*prefix*, and "
                 "`--db` *url* (a SQLAlchemy URL, or the path of a SQLite file). Giving either "
                 "flag limits the run to the stores named by flags;",
             ),
@@ -56,8 +57,8 @@ DESCRIPTION: tuple[Block, ...] = (
             ("3.", "the configuration file (see FILES), or the one given with `--config`;"),
             (
                 "4.",
-                "OpenHands' own environment: `FILE_STORE_PATH`; `DB_HOST` and its companions; "
-                "`OH_PERSISTENCE_DIR` (see ENVIRONMENT);",
+                "OpenHands' own environment: `FILE_STORE` and `FILE_STORE_PATH`; `DB_HOST` "
+                "and its companions; `OH_PERSISTENCE_DIR` (see ENVIRONMENT);",
             ),
             ("5.", "`~/.openhands` and `~/.openhands/openhands.db`, when they exist."),
         )
@@ -128,7 +129,10 @@ EXIT_STATUS: tuple[Block, ...] = (
 ENVIRONMENT: tuple[Block, ...] = (
     Definitions(
         (
-            ("CONVSTORE_FILE_STORE", "The directory that holds `sessions/`, as `--file-store`."),
+            (
+                "CONVSTORE_FILE_STORE",
+                "The directory or bucket URL that holds `sessions/`, as `--file-store`.",
+            ),
             ("CONVSTORE_DB", "A SQLAlchemy URL or the path of a SQLite file, as `--db`."),
             (
                 "CONVSTORE_EVENTS_DIR",
@@ -139,7 +143,46 @@ ENVIRONMENT: tuple[Block, ...] = (
             (
                 "FILE_STORE_PATH",
                 "OpenHands' file store; used when no flag, `CONVSTORE_FILE_STORE` or "
-                "configuration file names one.",
+                "configuration file names one. A directory, unless `FILE_STORE` names a "
+                "cloud: then the bucket's name.",
+            ),
+            (
+                "FILE_STORE",
+                "OpenHands' file store backend: `s3` or `google_cloud` puts the file store "
+                "in the bucket `FILE_STORE_PATH` (else `AWS_S3_BUCKET` or "
+                "`GOOGLE_CLOUD_BUCKET_NAME`); `local` or unset, on disk.",
+            ),
+            ("AWS_S3_BUCKET", "The S3 bucket when `FILE_STORE=s3` and `FILE_STORE_PATH` is unset."),
+            (
+                "GOOGLE_CLOUD_BUCKET_NAME",
+                "The GCS bucket when `FILE_STORE=google_cloud` and `FILE_STORE_PATH` is unset.",
+            ),
+            (
+                "SHARED_EVENT_STORAGE_PROVIDER",
+                "Where OpenHands 1.x keeps V1 event files (`s3`, `aws`, `google_cloud`, "
+                "`gcp`; else `FILE_STORE`): the bucket `FILE_STORE_PATH`.",
+            ),
+            (
+                "AWS_ACCESS_KEY_ID",
+                "With `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), the S3 credentials; "
+                "else the profile `AWS_PROFILE` of `~/.aws/credentials`, else the instance's "
+                "or container's role. `convstore config` says which, never the key.",
+            ),
+            (
+                "AWS_S3_ENDPOINT",
+                "An S3-compatible endpoint (MinIO, a local server), as OpenHands takes it; "
+                "`AWS_S3_SECURE` (default `true`) says https or http. `AWS_ENDPOINT_URL` "
+                "when it is unset.",
+            ),
+            (
+                "AWS_PROFILE",
+                "With `AWS_REGION`, `AWS_DEFAULT_REGION`, `AWS_CONFIG_FILE` and "
+                "`AWS_SHARED_CREDENTIALS_FILE`: read as the AWS tools read them.",
+            ),
+            (
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                "A GCS service account or authorized-user file; else application default "
+                "credentials. `STORAGE_EMULATOR_HOST` points at a GCS emulator.",
             ),
             (
                 "OH_PERSISTENCE_DIR",
@@ -163,7 +206,8 @@ ENVIRONMENT: tuple[Block, ...] = (
             ("NO_COLOR", "When set and not empty, no output is coloured."),
             (
                 "CONVSTORE_CONNECT_TIMEOUT",
-                "Seconds to wait for a database server before giving up with exit status 3, "
+                "Seconds to wait for a database server or a bucket before giving up with exit "
+                "status 3, "
                 "unless `--connect-timeout` is given (10 when neither is, nor the "
                 "configuration file's `connect_timeout`).",
             ),

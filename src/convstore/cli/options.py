@@ -47,12 +47,15 @@ def _output(*names: str, help: str) -> Any:
     return typer.Option(*names, help=help, rich_help_panel=OUTPUT_PANEL)
 
 
+# A store location is a path or a bucket URL, taken as typed: a Path would fold the
+# "//" of s3://bucket into one slash.
 FileStoreOption = Annotated[
-    Path | None,
+    str | None,
     _store(
         "--file-store",
-        help="Directory that holds sessions/ (V0 files); env CONVSTORE_FILE_STORE.",
-        **UNCHECKED_PATH,
+        metavar="LOCATION",
+        help="Directory, or s3://bucket/prefix or gs://bucket/prefix, that holds sessions/ "
+        "(V0 files); env CONVSTORE_FILE_STORE.",
     ),
 ]
 DatabaseOption = Annotated[
@@ -60,12 +63,12 @@ DatabaseOption = Annotated[
     _store("--db", help="SQLAlchemy URL or path to a SQLite file; env CONVSTORE_DB."),
 ]
 EventsDirOption = Annotated[
-    Path | None,
+    str | None,
     _store(
         "--events-dir",
-        help="Where V1 event files live (<persistence dir>/v1_conversations); "
-        "env CONVSTORE_EVENTS_DIR.",
-        **UNCHECKED_PATH,
+        metavar="LOCATION",
+        help="Where V1 event files live (<persistence dir>/v1_conversations, or a bucket "
+        "URL); env CONVSTORE_EVENTS_DIR.",
     ),
 ]
 NoCacheOption = Annotated[
@@ -81,7 +84,8 @@ ConnectTimeoutOption = Annotated[
     typer.Option(
         "--connect-timeout",
         min=1,
-        help="Seconds to wait for a database server (default 10); env CONVSTORE_CONNECT_TIMEOUT.",
+        help="Seconds to wait for a database server or a bucket (default 10); "
+        "env CONVSTORE_CONNECT_TIMEOUT.",
         rich_help_panel=STORE_PANEL,
         show_default=False,
     ),
