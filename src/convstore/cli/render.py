@@ -259,11 +259,13 @@ def one(
     twin: ConversationMetadata | None = None,
     disk_usage: int | None = None,
     events: EventStats | None = None,
+    events_unread: str | None = None,
 ) -> None:
     """Every field of one conversation, where it lives, its twin, problems, size, events.
 
-    JSON: the keys of ``list --format json``, then twin, size_on_disk and events. The
-    table leaves out the fields of other stores and generations the source lacks.
+    JSON: the keys of ``list --format json``, then twin, size_on_disk and events (and
+    events_unread: why events in a bucket were not counted). The table leaves out the
+    fields of other stores and generations the source lacks.
     """
     from convstore.fields import METADATA_JSON_FIELDS
 
@@ -282,6 +284,8 @@ def one(
             "bytes": events.bytes,
         },
     }
+    if events_unread is not None:
+        details["events_unread"] = events_unread
     if fmt == "json":
         sys.stdout.write(json.dumps({**fields, **details}, ensure_ascii=False) + "\n")
         return
@@ -300,9 +304,11 @@ def one(
                 f"{events.count:,} {events.format.upper()} events, {events.bytes:,} bytes in "
                 f"{safe(events.directory)}",
             )
+        elif name == "events_unread":
+            table.add_row("events", f"not counted: {safe(value)}")
         elif value is not None:
             table.add_row(name, f"{value:,} bytes" if name == "size_on_disk" else safe(value))
-    if events is None:
+    if events is None and events_unread is None:
         table.add_row("events", "none found")
     out.print(table)
     for problem in record.problems:

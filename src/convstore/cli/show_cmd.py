@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from convstore.cli.common import open_catalog, translated
@@ -15,6 +17,10 @@ from convstore.cli.options import (
     OneFormatOption,
     UserOption,
 )
+
+if TYPE_CHECKING:
+    from convstore.model import ConversationMetadata
+    from convstore.stores.catalog import Catalog
 
 EXAMPLES = """\
 Examples:
@@ -56,12 +62,20 @@ def show(
             twin=catalog.twin(record, user),
             disk_usage=catalog.disk_usage(record),
             events=None if found is None else event_stats(found),
+            events_unread=_events_unread(catalog, record),
         )
     # What could be shown is shown; a conversation that could not be read is still exit 3.
     if FileStore.unread(record):
         unread = f"cannot read {record.conversation_id}: {'; '.join(record.problems)}"
     if unread is not None:
         raise StoreUnavailable(unread)
+
+
+def _events_unread(catalog: Catalog, record: ConversationMetadata) -> str | None:
+    from convstore.stores.catalog import events_unread
+
+    elsewhere = catalog.events_in_bucket(record)
+    return None if elsewhere is None else events_unread(elsewhere)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,8 +33,8 @@ class EventSource:
 
     location: EventLocation | None
     problems: list[str] = field(default_factory=list)
-    # Every directory looked in, in order: what an export without events names.
-    searched: list[Path] = field(default_factory=list)
+    # Every directory (or bucket) looked in, in order: what an export without events names.
+    searched: list[Path | str] = field(default_factory=list)
     version: str = "V1"
 
     def not_found(self) -> str | None:
@@ -75,13 +75,16 @@ class EventSource:
 
 
 def event_source(
-    record: ConversationMetadata, file_store: Path | None, events_root: Path | None
+    record: ConversationMetadata,
+    file_store: Path | None,
+    events_root: Path | None,
+    searched_buckets: Sequence[str] = (),
 ) -> EventSource:
-    """The events OpenHands shows for this conversation (V0 or V1 layout)."""
+    """The events OpenHands shows for this conversation (V0 or V1 layout).
+    ``searched_buckets``: buckets already found to hold none of its events."""
     where = (record.conversation_id, record.version, record.user_id, file_store, events_root)
-    source = EventSource(
-        locate_events(*where), searched=searched_directories(*where), version=record.version
-    )
+    searched: list[Path | str] = [*searched_buckets, *searched_directories(*where)]
+    source = EventSource(locate_events(*where), searched=searched, version=record.version)
     missing = source.not_found()
     if missing is not None:
         source.problems.append(missing)

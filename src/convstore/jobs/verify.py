@@ -120,6 +120,7 @@ class Verification:
             sql=catalog.sql,
             schema=read_schema(catalog.sql) if catalog.sql is not None else None,
             events_root=catalog.events_root,
+            events_bucket=None if catalog.events_bucket is None else catalog.events_bucket.location,
         )
         self.active: list[Check[Any]] = []
         self.skipped: list[tuple[Check[Any], str]] = []

@@ -23,6 +23,7 @@ from convstore.ids import (
     abbreviates,
     conversation_key,
     id_prefix,
+    id_problem,
     short_prefix,
     v0_form,
     v1_form,
@@ -69,19 +70,22 @@ class Catalog:
     events_root: Path | None = None
     # Every store location looked at, used or not: what a batch job's summary names.
     locations: list[Location] = field(default_factory=list)
-    # Where V1 event files live when that is a bucket (``events_root`` is None then): for
-    # the event code, which reads and writes buckets from phase B2 on.
+    # Where V1 event files live when that is a bucket (``events_root`` is None then).
     events_bucket: Objects | None = None
 
-    def events_objects(self) -> Objects | None:
-        """The V1 events location as ``Objects`` (a bucket, or the events directory)."""
-        if self.events_bucket is not None:
-            return self.events_bucket
-        if self.events_root is None:
-            return None
-        from convstore.objects.local import LocalObjects
-
-        return LocalObjects(self.events_root)
+    def events_in_bucket(self, record: ConversationMetadata) -> str | None:
+        """Where this conversation's event files are when that is a bucket, which this
+        version reads no events from (``EVENTS_IN_BUCKET``); None when they are on local
+        disk or nowhere. A listing of one key per place looked at."""
+        if record.version == "V0" and self.files is not None and self.files.directory is None:
+            return self.files.events_prefix(record)
+        if record.version == "V1" and self.events_bucket is not None:
+            hexadecimal = record.conversation_id.replace("-", "")
+            owner = f"{record.user_id}/" if record.user_id else ""
+            prefix = f"users/{owner}v1_conversations/{hexadecimal}"
+            if id_problem(record.user_id or "x") is None and _any(self.events_bucket, prefix):
+                return self.events_bucket.describe(prefix)
+        return None
 
     @property
     def stores(self) -> list[ConversationStore]:
@@ -306,6 +310,10 @@ class Catalog:
         leaves it behind when it deletes a row; convstore does not)."""
         plan = self.store_of(record).plan_removal(record)
         if record.store == "sql" and record.version == "V1":
+            elsewhere = self.events_in_bucket(record)
+            if elsewhere is not None:
+                # The row alone would leave its history where no listing finds it.
+                return replace(plan, blockers=[*plan.blockers, events_unread(elsewhere)])
             found = self.events(record)
             if found is not None:
                 return replace(
@@ -354,6 +362,20 @@ class Catalog:
             return []
         query = Query(parent=record.conversation_id, user=user, sort=Query().sort)
         return list(self.sql.search(query))
+
+
+# Phase B2 reads and writes events in buckets; until then a command that needs them says so.
+EVENTS_IN_BUCKET = "this version of convstore reads and writes event files on local disk only"
+
+
+def events_unread(location: str) -> str:
+    """Why the events at ``location`` (a bucket) are not read, as a line says it."""
+    return f"its event files are in {location}; {EVENTS_IN_BUCKET}"
+
+
+def _any(objects: Objects, prefix: str) -> bool:
+    """Whether any object is below ``prefix`` (one listing request)."""
+    return next(iter(objects.walk(prefix)), None) is not None
 
 
 def _form_key(record: ConversationMetadata) -> tuple[str, str, str]:

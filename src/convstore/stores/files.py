@@ -337,6 +337,18 @@ class FileStore:
         except OutOfStore:
             return 0
 
+    def events_prefix(self, record: ConversationMetadata) -> str | None:
+        """Where the conversation's V0 event objects are (``<prefix>/events`` of its
+        trees, as ``describe`` prints it), if it has any; one listing request each."""
+        try:
+            for tree in self._trees(record):
+                events = f"{tree}/events"
+                if next(iter(self.objects.walk(events)), None) is not None:
+                    return self.objects.describe(events)
+        except OutOfStore:
+            return None
+        return None
+
     def _trees(self, record: ConversationMetadata) -> list[str]:
         """Every prefix that belongs to one V0 conversation, inside the store.
 

@@ -19,7 +19,15 @@ from pathlib import Path
 from convstore.events.v0 import event_ids
 from convstore.events.v1_files import directory_stats
 from convstore.events.validate import Verdict, validate_event_file
-from convstore.jobs.checks.base import Check, Context, Issue, needs_sql, plural
+from convstore.jobs.checks.base import (
+    Check,
+    Context,
+    Issue,
+    needs_sql,
+    plural,
+    v0_events_on_disk,
+    v1_events_on_disk,
+)
 from convstore.jobs.checks.leftovers import Leftover, directory_entries, leftover
 from convstore.jobs.checks.lookup import forms
 from convstore.stores.files import METADATA
@@ -252,6 +260,7 @@ V0_CHECKS: tuple[Check[V0EventsDir], ...] = (
         V0EventsDir,
         v0_without_metadata,
         lookup=True,
+        applies=v0_events_on_disk,
     ),
 )
 V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
@@ -262,7 +271,7 @@ V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
         V1EventsDir,
         v1_without_row,
         lookup=True,
-        applies=needs_sql,
+        applies=lambda context: v1_events_on_disk(context) or needs_sql(context),
     ),
     Check(
         "events.v1-unreadable",
@@ -271,6 +280,7 @@ V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
         V1EventsDir,
         v1_unreadable,
         lookup=True,
+        applies=v1_events_on_disk,
     ),
     Check(
         "events.v1-misplaced",
@@ -279,5 +289,6 @@ V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
         V1EventsDir,
         v1_misplaced,
         lookup=True,
+        applies=v1_events_on_disk,
     ),
 )
