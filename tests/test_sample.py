@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -27,7 +28,7 @@ def test_sample_covers_every_generation_and_is_deterministic(tmp_path):
     assert names == sorted(p.name for p in (tmp_path / "b" / "sessions").iterdir())
     key_sets = set()
     problems = []
-    store = FileStore(first.file_store)
+    store = FileStore(Path(first.file_store))
     for name in names:
         raw = (tmp_path / "a" / "sessions" / name / "metadata.json").read_bytes()
         assert raw == (tmp_path / "b" / "sessions" / name / "metadata.json").read_bytes()

@@ -16,10 +16,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convstore.errors import UsageError
 from convstore.model import METADATA_JSON_FIELDS, TRIGGERS, format_v0_datetime
+
+if TYPE_CHECKING:
+    from convstore.objects import Objects
 
 USERS = ("alice", "bob", "carol", "dave")
 REPOSITORIES = (
@@ -235,8 +238,14 @@ class SampleSummary:
     broken: int
     v0_rows: int
     v1_rows: int
-    file_store: Path
+    file_store: Path  # the directory given
     database: str  # a path to the SQLite file, or the URL the rows were written to
+    bucket: str | None = None  # where the V0 files went instead of file_store
+
+    @property
+    def v0_files(self) -> str:
+        """Where the V0 files are: the bucket's URL, or the directory."""
+        return self.bucket or str(self.file_store)
 
 
 def write_sample(
@@ -246,35 +255,83 @@ def write_sample(
     rows: int = 120,
     seed: int = 7,
     database_url: str | None = None,
+    bucket: Objects | None = None,
 ) -> SampleSummary:
     """Write a demo file store and database under ``directory`` (which must be new or empty).
 
     ``database_url`` writes the rows into that (empty) database instead of a new
-    ``openhands.db``: the tests use it to run every command on PostgreSQL too.
+    ``openhands.db``: the tests use it to run every command on PostgreSQL too. ``bucket``
+    takes the V0 files instead of ``directory`` (nothing may be below its prefix); its
+    objects are as new as the upload, not dated as OpenHands would have left them.
     """
     if directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} is not empty; give a new directory for the sample")
+    if bucket is not None and next(iter(bucket.walk("")), None) is not None:
+        raise UsageError(f"{bucket.location} is not empty; give a new prefix for the sample")
     rng = random.Random(seed)
+    objects: list[tuple[str, bytes]] = []  # for a bucket: written together, many in flight
     sessions = directory / "sessions"
-    sessions.mkdir(parents=True)
+    if bucket is None:
+        sessions.mkdir(parents=True)
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
     for index in range(files):
         gen = GENERATIONS[index % len(GENERATIONS)]
         conversation_id = uuid.UUID(int=rng.getrandbits(128)).hex
         document = v0_document(gen, rng, conversation_id)
-        _write_v0(sessions / conversation_id, encode(document))
+        written = [("metadata.json", encode(document))]
         if index % EVENTS_EVERY == 0:  # a history to export and migrate
             start = datetime.fromisoformat(
                 document.get("created_at") or document["last_updated_at"]
             )
-            _write_v0_events(sessions / conversation_id, v0_events(document["title"], start, rng))
-        _dated(sessions / conversation_id, datetime.fromisoformat(document["last_updated_at"]))
+            events = v0_events(document["title"], start, rng)
+            written += [(f"events/{e['id']}.json", json.dumps(e).encode()) for e in events]
+        updated = datetime.fromisoformat(document["last_updated_at"])
+        _write_v0(sessions / conversation_id, written, updated, objects, bucket)
     broken = _broken(rng)
     for address, content in broken:
-        _write_v0(sessions / address, content)
-        _dated(sessions / address, GENERATIONS[-1].since)
+        _write_v0(
+            sessions / address, [("metadata.json", content)], GENERATIONS[-1].since, objects, bucket
+        )
+    if bucket is not None:
+        _upload(bucket, objects)
     database = str(directory / "openhands.db")
     v0_rows, v1_rows = _write_database(database_url or f"sqlite:///{database}", rng, rows)
-    return SampleSummary(files, len(broken), v0_rows, v1_rows, directory, database_url or database)
+    location = None if bucket is None else bucket.location
+    return SampleSummary(
+        files, len(broken), v0_rows, v1_rows, directory, database_url or database, location
+    )
+
+
+def _write_v0(
+    directory: Path,
+    written: list[tuple[str, bytes]],
+    updated: datetime,
+    objects: list[tuple[str, bytes]],
+    bucket: Objects | None,
+) -> None:
+    """A conversation's files (``written``: names below its directory) on disk, dated
+    as OpenHands would have left them; or, for a bucket, added to ``objects``."""
+    if bucket is not None:
+        prefix = f"sessions/{directory.name}"
+        objects.extend((f"{prefix}/{name}", data) for name, data in written)
+        return
+    for name, data in written:
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    _dated(directory, updated)
+
+
+def _upload(bucket: Objects, objects: list[tuple[str, bytes]]) -> None:
+    """Create every object, many requests in flight (create only: nothing is replaced)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from convstore.objects import IN_FLIGHT
+
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        for _ in pool.map(lambda item: bucket.create_if_absent(*item), objects):
+            pass
 
 
 def _dated(directory: Path, updated: datetime) -> None:
@@ -283,11 +340,6 @@ def _dated(directory: Path, updated: datetime) -> None:
     stamp = updated.timestamp()
     for path in [*sorted(directory.rglob("*"), reverse=True), directory]:
         os.utime(path, (stamp, stamp))
-
-
-def _write_v0(directory: Path, content: bytes) -> None:
-    directory.mkdir()
-    (directory / "metadata.json").write_bytes(content)
 
 
 def v0_events(title: str, start: datetime, rng: random.Random) -> list[dict[str, Any]]:
@@ -407,13 +459,6 @@ def v0_events(title: str, start: datetime, rng: random.Random) -> list[dict[str,
             event["cause"] = number - 1  # the action just before answers to it
         events.append(event)
     return events
-
-
-def _write_v0_events(directory: Path, events: list[dict[str, Any]]) -> None:
-    target = directory / "events"
-    target.mkdir()
-    for event in events:
-        (target / f"{event['id']}.json").write_text(json.dumps(event))
 
 
 def _write_database(url: str, rng: random.Random, count: int) -> tuple[int, int]:
