@@ -233,11 +233,11 @@ class BucketObjects(Objects):
                         self._absent(missing)
 
     def probe(self) -> None:
-        """One listing request under the root (a missing bucket, a refused credential and
-        an unreachable endpoint all fail it)."""
+        """One delimiter listing of the root (a missing bucket, a refused credential and
+        an unreachable endpoint all fail it): a few prefixes (``sessions/``, ``users/``),
+        where a plain listing would bring a page of 1,000 keys, events included."""
         with self._translated():
-            for _page in obstore.list(self._store, self._listed(""), chunk_size=1):
-                break
+            obstore.list_with_delimiter(self._store, self._listed(""))
 
     # Helpers
 
