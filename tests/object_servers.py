@@ -20,6 +20,7 @@ precondition: the library cannot use it at all.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -56,6 +57,105 @@ def moto_server() -> Iterator[str]:
     host, port = server.get_host_and_port()
     try:
         yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@dataclasses.dataclass
+class Request:
+    """One request as moto received it, and the status it answered."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    conditional: bool  # sent If-None-Match (a revalidating read)
+    status: int = 0
+
+
+class Interceptor:
+    """WSGI middleware in front of moto's application.
+
+    ``before_next``: before the next request that matches a method and a path ending, run
+    an action (another client's write), then let the request through. So a change lands
+    exactly between convstore's read and its conditional write, whatever convstore does
+    in between: no hook in convstore, no timing. One-shot: the action's own requests
+    pass untouched.
+
+    ``requests``: every request and its status, while ``recording``. ``hold``: the next
+    ``parties`` GETs of a path ending wait for each other (a barrier), so they can only
+    all complete if that many are in flight at once; a client that sends one at a time
+    makes the barrier break after ``timeout``, and the test fail."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._pending: list[tuple[str, str, Any]] = []
+        self._lock = threading.Lock()
+        self.fired: list[str] = []  # "METHOD path" of each request an action ran before
+        self.recording = False
+        self.requests: list[Request] = []
+        self._barrier: tuple[str, threading.Barrier] | None = None
+        self._held = 0
+
+    def before_next(self, method: str, path_end: str, action: Any) -> None:
+        with self._lock:
+            self._pending.append((method, path_end, action))
+
+    def hold(self, path_end: str, parties: int, timeout: float) -> threading.Barrier:
+        barrier = threading.Barrier(parties, timeout=timeout)
+        with self._lock:
+            self._barrier, self._held = (path_end, barrier), 0
+        return barrier
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        with self._lock:
+            found = next((p for p in self._pending if p[0] == method and path.endswith(p[1])), None)
+            if found is not None:
+                self._pending.remove(found)
+            wait = None
+            if self._barrier is not None and method == "GET" and path.endswith(self._barrier[0]):
+                wait = self._barrier[1]
+                self._held += 1
+                if self._held == wait.parties:
+                    self._barrier = None
+        if found is not None:
+            found[2]()
+            self.fired.append(f"{method} {path}")
+        if wait is not None:
+            wait.wait()  # BrokenBarrierError: fewer were in flight; moto answers 500
+        if not self.recording:
+            return self.app(environ, start_response)
+        request = Request(
+            method,
+            path,
+            urllib.parse.parse_qs(environ.get("QUERY_STRING", "")),
+            "HTTP_IF_NONE_MATCH" in environ,
+        )
+        with self._lock:
+            self.requests.append(request)
+
+        def recorded(status: str, headers: Any, *rest: Any) -> Any:
+            request.status = int(status.split()[0])
+            return start_response(status, headers, *rest)
+
+        return self.app(environ, recorded)
+
+
+@contextlib.contextmanager
+def intercepting_moto_server() -> Iterator[tuple[str, Interceptor]]:
+    """``moto_server`` with an ``Interceptor`` in front (installed on the WSGI server
+    moto's ThreadedMotoServer keeps in ``_server``: the one place it can go)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    wsgi = server._server
+    assert wsgi is not None
+    interceptor = Interceptor(wsgi.app)
+    wsgi.app = interceptor
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}", interceptor
     finally:
         server.stop()
 

@@ -1,0 +1,587 @@
+"""Every command but the event handling, on an S3 bucket: moto's real S3 server.
+
+The same store is built on local disk and mirrored into a bucket below a prefix; each
+command runs on both and must answer alike (locations aside). Writes (rename, verify
+--fix, delete, sample) run on the bucket, and the lost-update tests change an object
+between convstore's read and its conditional write with an ``Interceptor`` in front of
+moto (tests/object_servers.py): the change lands right before the write request, so the
+interleaving is forced, not timed.
+
+GCS: the reading commands run against fake-gcs-server too (it takes no writes through
+the API convstore uses); tests/test_objects.py says which GCS behaviours only the
+library covers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from convstore.cli.app import app
+from tests.conftest import FileStoreBuilder, aged
+from tests.faults import one_line_error
+from tests.object_servers import (
+    FakeGcs,
+    Interceptor,
+    authenticating_moto_server,
+    create_s3_bucket,
+    fake_gcs_server,
+    intercepting_moto_server,
+    s3_client,
+    s3_environment,
+)
+
+CONFLICT = 5
+UNAVAILABLE = 3
+USAGE = 2
+
+
+@dataclass
+class S3:
+    endpoint: str
+    interceptor: Interceptor
+
+    @property
+    def env(self) -> dict[str, str]:
+        return s3_environment(self.endpoint)
+
+    def new_bucket(self) -> str:
+        bucket = f"convstore-{uuid.uuid4().hex[:20]}"
+        create_s3_bucket(self.endpoint, bucket)
+        return bucket
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        s3_client(self.endpoint).put_object(Bucket=bucket, Key=key, Body=data)
+
+    def get(self, bucket: str, key: str) -> bytes | None:
+        client = s3_client(self.endpoint)
+        try:
+            return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except client.exceptions.NoSuchKey:
+            return None
+
+    def keys(self, bucket: str) -> list[str]:
+        pages = s3_client(self.endpoint).get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3]:
+    with intercepting_moto_server() as (endpoint, interceptor):
+        yield S3(endpoint, interceptor)
+
+
+@dataclass
+class Run:
+    status: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> Run:
+    result = CliRunner().invoke(app, list(args), env=env)
+    crash = result.exception
+    assert crash is None or isinstance(crash, SystemExit), repr(crash)
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
+@dataclass
+class Twins:
+    """One store on local disk and the same objects in a bucket below a prefix."""
+
+    root: Path
+    url: str
+    bucket: str
+    prefix: str
+    env: dict[str, str]
+    ids: dict[str, str]
+
+    def on_both(self, *args: str) -> tuple[Run, Run]:
+        local = cli(*args, "--file-store", str(self.root), env=self.env)
+        remote = cli(*args, "--file-store", self.url, env=self.env)
+        return local, remote
+
+    def same(self, text: str) -> str:
+        """Local text with the store's paths as the bucket's URLs."""
+        return text.replace(str(self.root), self.url)
+
+
+def build_store(root: Path) -> dict[str, str]:
+    """Every shape list, show and verify care about: generations, users, broken files,
+    events in both layouts, and remains of a conversation without metadata.json."""
+    files = FileStoreBuilder(root)
+    ids: dict[str, str] = {}
+    for index, generation in enumerate(
+        ("2025-01-02", "2025-01-14", "2025-04", "2025-06", "2025-12")
+    ):
+        for user in ("alice", "bob", None):
+            name = f"{generation}-{user}"
+            values: dict[str, Any] = {"title": f"{name} conversation {index}"}
+            if user is not None:
+                values["user_id"] = user
+            ids[name], _ = files.generation(generation, **values)
+    ids["no-created"], document = files.generation("2025-12", user_id="alice", title="undated")
+    del document["created_at"]
+    files.write(ids["no-created"], document)
+    ids["broken"] = uuid.UUID(int=1).hex
+    files.write(ids["broken"], b'{"conversation_id": "' + ids["broken"].encode() + b'", ')
+    ids["null-pr"], _ = files.generation("2025-12", user_id="bob", pr_number=None)
+    events = root / "sessions" / ids["2025-12-alice"] / "events"
+    events.mkdir()
+    for number in range(3):
+        (events / f"{number}.json").write_text(json.dumps({"id": number, "message": "hi"}))
+    owned = root / "users" / "bob" / "conversations" / ids["2025-12-bob"] / "events"
+    owned.mkdir(parents=True)
+    (owned / "0.json").write_text(json.dumps({"id": 0}))
+    ids["remains"] = uuid.UUID(int=2).hex
+    leftover = root / "sessions" / ids["remains"] / "events"
+    leftover.mkdir(parents=True)
+    (leftover / "0.json").write_text("{}")
+    aged(root)  # on disk, not in use (objects uploaded now are: delete takes --force)
+    return ids
+
+
+@pytest.fixture
+def twins(s3: S3, tmp_path: Path) -> Twins:
+    root = tmp_path / "store"
+    ids = build_store(root)
+    bucket = s3.new_bucket()
+    prefix = "deploy/openhands"
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            s3.put(bucket, f"{prefix}/{path.relative_to(root).as_posix()}", path.read_bytes())
+    return Twins(root, f"s3://{bucket}/{prefix}", bucket, prefix, s3.env, ids)
+
+
+def cursor_of(run: Run) -> str:
+    found = re.search(r"--cursor (\S+)", run.stderr)
+    assert found is not None, run.stderr
+    return found.group(1)
+
+
+# Reading: the same answers as on local disk
+
+
+LISTINGS = [
+    [],
+    ["--sort", "title"],
+    ["--sort", "-updated", "--user", "alice"],
+    ["--since", "2025-01-01", "--sort", "created"],
+    ["--repo", "acme", "--title", "conversation"],
+    ["--version", "V0", "--limit", "4"],
+    ["--all"],
+]
+
+
+@pytest.mark.parametrize("output_format", ["table", "json", "jsonl", "csv"])
+def test_list_on_a_bucket_is_list_on_disk(twins: Twins, output_format: str) -> None:
+    for arguments in LISTINGS:
+        for _cache in ("cold", "warm"):  # the second run validates the index cache
+            local, remote = twins.on_both("list", "--format", output_format, *arguments)
+            assert local.status == remote.status == 0, (arguments, remote.stderr)
+            assert remote.stdout == twins.same(local.stdout), arguments
+            assert remote.stdout.strip(), arguments
+
+
+def test_paging_through_a_bucket_with_cursors_is_paging_on_disk(twins: Twins) -> None:
+    local, remote = twins.on_both("list", "--limit", "5", "--format", "jsonl")
+    seen = []
+    while True:
+        assert remote.stdout == twins.same(local.stdout)
+        seen += [json.loads(line)["conversation_id"] for line in remote.stdout.splitlines()]
+        if "--cursor" not in remote.stderr:
+            assert "--cursor" not in local.stderr
+            break
+        assert cursor_of(remote) == cursor_of(local)
+        local, remote = twins.on_both(
+            "list", "--limit", "5", "--format", "jsonl", "--cursor", cursor_of(local)
+        )
+    assert len(seen) == len(set(seen)) == len(twins.ids) - 1  # the remains are no conversation
+
+
+def test_the_cache_sees_an_object_changed_in_the_bucket(s3: S3, twins: Twins) -> None:
+    """The V0 index cache validates by ETag: a rewrite by another client shows up."""
+    first = cli("list", "--file-store", twins.url, "--format", "json", env=twins.env)
+    assert "renamed behind" not in first.stdout
+    key = f"{twins.prefix}/sessions/{twins.ids['2025-01-14-bob']}/metadata.json"
+    document = json.loads(s3.get(twins.bucket, key) or b"")
+    s3.put(twins.bucket, key, json.dumps({**document, "title": "renamed behind"}).encode())
+    again = cli("list", "--file-store", twins.url, "--format", "json", env=twins.env)
+    titles = {item["conversation_id"]: item["title"] for item in json.loads(again.stdout)}
+    assert titles[twins.ids["2025-01-14-bob"]] == "renamed behind"
+
+
+def test_show_on_a_bucket_is_show_on_disk_events_aside(twins: Twins) -> None:
+    for name in ("2025-12-alice", "2025-12-bob", "2025-01-02-None", "broken", "no-created"):
+        local, remote = twins.on_both("show", twins.ids[name], "--format", "json")
+        assert local.status == remote.status, (name, remote.stderr)
+        mine, theirs = json.loads(twins.same(local.stdout)), json.loads(remote.stdout)
+        local_events = mine.pop("events")
+        assert theirs.pop("events") is None
+        unread = theirs.pop("events_unread", None)
+        if local_events is None:
+            assert unread is None, name
+        else:  # counted on disk; in the bucket, said why not
+            assert "reads and writes event files on local disk only" in unread, unread
+        assert theirs == mine, name
+        assert theirs["size_on_disk"] > 0
+
+
+def test_show_sums_the_objects_of_both_layouts(twins: Twins) -> None:
+    _, remote = twins.on_both("show", twins.ids["2025-12-bob"], "--format", "json")
+    expected = sum(
+        path.stat().st_size
+        for part in (
+            twins.root / "sessions" / twins.ids["2025-12-bob"],
+            twins.root / "users" / "bob" / "conversations" / twins.ids["2025-12-bob"],
+        )
+        for path in part.rglob("*")
+        if path.is_file()
+    )
+    assert json.loads(remote.stdout)["size_on_disk"] == expected
+    table = cli("show", twins.ids["2025-12-bob"], "--file-store", twins.url, env=twins.env)
+    assert "not counted: its event files are in " + twins.url in " ".join(table.stdout.split())
+
+
+def test_verify_on_a_bucket_finds_what_it_finds_on_disk(twins: Twins) -> None:
+    local, remote = twins.on_both("verify", "--format", "json", "--check", "files")
+    assert local.status == remote.status == 1, remote.stderr
+    mine, theirs = json.loads(twins.same(local.stdout)), json.loads(remote.stdout)
+    # The remains (events, no metadata.json): on disk events.v0-without-metadata reports
+    # them; on a bucket, until the event checks read buckets, files.missing-metadata.
+    remains = [f for f in theirs["findings"] if f["conversation_id"] == twins.ids["remains"]]
+    assert [f["check"] for f in remains] == ["files.missing-metadata"]
+    assert [f for f in theirs["findings"] if f not in remains] == mine["findings"]
+    found = {finding["check"] for finding in mine["findings"]}
+    assert {"files.invalid-json", "files.missing-created-at", "files.required-field"} <= found
+
+
+def test_event_checks_say_why_they_did_not_run_on_a_bucket(twins: Twins) -> None:
+    run = cli("verify", "--file-store", twins.url, "--format", "json", env=twins.env)
+    skipped = {
+        item["check"]: item["reason"]
+        for item in json.loads(run.stdout)["summary"]["not_applicable"]
+    }
+    assert (
+        "is a bucket; this version reads event files on local disk only"
+        in (skipped["events.v0-without-metadata"])
+    )
+
+
+def test_export_of_a_conversation_with_events_in_a_bucket_is_one_line(twins: Twins) -> None:
+    with_events = cli(
+        "export", twins.ids["2025-12-alice"], "--file-store", twins.url, env=twins.env
+    )
+    assert with_events.status == UNAVAILABLE
+    line = one_line_error(with_events.stderr)
+    assert "reads and writes event files on local disk only" in line
+    assert with_events.stdout == ""
+    without = cli(
+        "export",
+        twins.ids["2025-01-02-None"],
+        "--format",
+        "json",
+        "--file-store",
+        twins.url,
+        env=twins.env,
+    )
+    assert without.status == 0, without.stderr
+    exported = json.loads(without.stdout)
+    assert exported["metadata"]["conversation_id"] == twins.ids["2025-01-02-None"]
+    assert exported["events_searched"][0] == twins.url  # looked there, found none
+
+
+def test_migrate_from_a_bucket_with_events_is_refused_in_one_line(
+    twins: Twins, tmp_path: Path
+) -> None:
+    run = cli(
+        "migrate-v0-to-v1",
+        "--file-store",
+        twins.url,
+        "--db",
+        str(tmp_path / "x.db"),
+        env=twins.env,
+    )
+    assert run.status == USAGE
+    assert "--no-events migrates the metadata alone" in one_line_error(run.stderr)
+
+
+# Writing, with a compare-and-swap against what was read
+
+
+def test_rename_on_a_bucket(s3: S3, twins: Twins) -> None:
+    conversation = twins.ids["2025-06-alice"]
+    run = cli("rename", conversation, "A new title", "--file-store", twins.url, env=twins.env)
+    assert run.status == 0, run.stderr
+    key = f"{twins.prefix}/sessions/{conversation}/metadata.json"
+    assert json.loads(s3.get(twins.bucket, key) or b"")["title"] == "A new title"
+
+
+def test_a_change_between_read_and_write_is_never_overwritten(s3: S3, twins: Twins) -> None:
+    """OpenHands writes the cost while convstore renames: If-Match refuses the PUT."""
+    conversation = twins.ids["2025-06-bob"]
+    key = f"{twins.prefix}/sessions/{conversation}/metadata.json"
+    document = json.loads(s3.get(twins.bucket, key) or b"")
+    behind = json.dumps({**document, "accumulated_cost": 99.5}).encode()
+    s3.interceptor.before_next("PUT", key, lambda: s3.put(twins.bucket, key, behind))
+    run = cli("rename", conversation, "mine", "--file-store", twins.url, env=twins.env)
+    assert s3.interceptor.fired == [f"PUT /{twins.bucket}/{key}"]
+    assert run.status == CONFLICT, run.stderr
+    assert "changed or disappeared since it was read" in one_line_error(run.stderr)
+    assert s3.get(twins.bucket, key) == behind
+    s3.interceptor.fired.clear()
+
+
+def test_verify_fix_on_a_bucket_repairs_and_never_overwrites_a_change(s3: S3, twins: Twins) -> None:
+    fixed, raced = twins.ids["null-pr"], twins.ids["no-created"]
+    raced_key = f"{twins.prefix}/sessions/{raced}/metadata.json"
+    document = json.loads(s3.get(twins.bucket, raced_key) or b"")
+    behind = json.dumps({**document, "title": "written by OpenHands"}).encode()
+    s3.interceptor.before_next("PUT", raced_key, lambda: s3.put(twins.bucket, raced_key, behind))
+    run = cli("verify", "--fix", "--check", "files", "--file-store", twins.url, env=twins.env)
+    assert s3.interceptor.fired == [f"PUT /{twins.bucket}/{raced_key}"]
+    s3.interceptor.fired.clear()
+    # As on disk: a batch reports the repair it could not make and goes on (exit 1).
+    assert run.status == 1, (run.stdout, run.stderr)
+    assert "changed since verify read it" in run.stdout
+    assert s3.get(twins.bucket, raced_key) == behind  # not overwritten
+    fixed_key = f"{twins.prefix}/sessions/{fixed}/metadata.json"
+    assert json.loads(s3.get(twins.bucket, fixed_key) or b"")["pr_number"] == []
+
+
+def test_delete_removes_every_object_metadata_first(s3: S3, twins: Twins) -> None:
+    conversation = twins.ids["2025-12-bob"]
+    mine = [
+        key
+        for key in s3.keys(twins.bucket)
+        if f"/sessions/{conversation}/" in key or f"/conversations/{conversation}/" in key
+    ]
+    assert len(mine) == 2
+    dry = cli(
+        "delete", conversation, "--dry-run", "--force", "--file-store", twins.url, env=twins.env
+    )
+    assert dry.status == 0, dry.stderr
+    for key in mine:
+        assert f"remove object s3://{twins.bucket}/{key}" in dry.stdout
+    assert sorted(mine) == sorted(k for k in s3.keys(twins.bucket) if k in mine)
+    # S3 deletes go out as bulk requests (POST /<bucket>?delete): what the bucket holds
+    # right before each shows the order, metadata.json first, alone.
+    seen: list[list[str]] = []
+    for _ in range(2):
+        s3.interceptor.before_next(
+            "POST", f"/{twins.bucket}", lambda: seen.append(s3.keys(twins.bucket))
+        )
+    run = cli("delete", conversation, "--yes", "--force", "--file-store", twins.url, env=twins.env)
+    assert run.status == 0, run.stderr
+    s3.interceptor.fired.clear()
+    metadata = f"{twins.prefix}/sessions/{conversation}/metadata.json"
+    assert len(seen) == 2
+    assert set(mine) <= set(seen[0])
+    assert set(seen[0]) - set(seen[1]) == {metadata}
+    assert not [key for key in s3.keys(twins.bucket) if key in mine]
+    listed = cli("list", "--all", "--format", "jsonl", "--file-store", twins.url, env=twins.env)
+    assert conversation not in listed.stdout
+
+
+def test_delete_finishes_what_a_cut_short_delete_left(s3: S3, twins: Twins) -> None:
+    remains = twins.ids["remains"]
+    run = cli("delete", remains, "--yes", "--force", "--file-store", twins.url, env=twins.env)
+    assert run.status == 0, run.stderr
+    assert not [key for key in s3.keys(twins.bucket) if remains in key]
+
+
+def test_a_delete_of_a_conversation_changed_meanwhile_deletes_nothing(s3: S3, twins: Twins) -> None:
+    conversation = twins.ids["2025-04-alice"]
+    key = f"{twins.prefix}/sessions/{conversation}/metadata.json"
+    behind = (s3.get(twins.bucket, key) or b"").replace(b"}", b', "x": 1}', 1)
+    s3.interceptor.before_next("HEAD", key, lambda: s3.put(twins.bucket, key, behind))
+    run = cli("delete", conversation, "--yes", "--force", "--file-store", twins.url, env=twins.env)
+    s3.interceptor.fired.clear()
+    assert run.status == CONFLICT, run.stderr
+    assert s3.get(twins.bucket, key) == behind
+
+
+def test_sample_into_a_bucket_lists_as_the_sample_on_disk(s3: S3, tmp_path: Path) -> None:
+    bucket = s3.new_bucket()
+    url = f"s3://{bucket}/demo"
+    made = cli("sample", str(tmp_path / "b"), "--files", "40", "--file-store", url, env=s3.env)
+    assert made.status == 0, made.stderr
+    assert made.stdout.strip() == f"--file-store {url} --db {tmp_path / 'b' / 'openhands.db'}"
+    assert not (tmp_path / "b" / "sessions").exists()
+    on_disk = cli("sample", str(tmp_path / "a"), "--files", "40", env=s3.env)
+    assert on_disk.status == 0
+    local = cli("list", "--all", "--format", "csv", "--file-store", str(tmp_path / "a"), env=s3.env)
+    remote = cli("list", "--all", "--format", "csv", "--file-store", url, env=s3.env)
+    assert remote.stdout == local.stdout.replace(str(tmp_path / "a"), url)
+    again = cli("sample", str(tmp_path / "c"), "--file-store", url, env=s3.env)
+    assert again.status == USAGE and "is not empty" in one_line_error(again.stderr)
+
+
+# Reaching the bucket
+
+
+def test_a_missing_bucket_is_exit_3_in_one_line(s3: S3) -> None:
+    run = cli("list", "--file-store", "s3://no-such-bucket-here/x", env=s3.env)
+    assert run.status == UNAVAILABLE
+    assert "bucket 'no-such-bucket-here' does not exist" in one_line_error(run.stderr)
+
+
+def test_refused_credentials_are_exit_3_in_one_line() -> None:
+    with authenticating_moto_server() as endpoint:
+        run = cli("list", "--file-store", "s3://any-bucket", env=s3_environment(endpoint))
+    assert run.status == UNAVAILABLE
+    line = one_line_error(run.stderr)
+    assert "refused the credentials" in line
+    assert "testing-secret" not in run.stderr + run.stdout
+
+
+def test_an_unreachable_endpoint_is_exit_3_in_one_line(refusing_port: int) -> None:
+    env = s3_environment(f"http://127.0.0.1:{refusing_port}")
+    run = cli("show", "0" * 32, "--file-store", "s3://a-bucket", "--connect-timeout", "2", env=env)
+    assert run.status == UNAVAILABLE
+    assert "cannot reach" in one_line_error(run.stderr)
+
+
+@pytest.fixture
+def refusing_port() -> int:
+    """A port nothing listens on (bound, never listening, then closed)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+# Settings: OpenHands' variables, and no secret printed
+
+
+def test_openhands_variables_point_at_the_bucket_without_flags(twins: Twins) -> None:
+    env = {**twins.env, "FILE_STORE": "s3", "FILE_STORE_PATH": twins.bucket}
+    # The prefix is ours (OpenHands keeps sessions/ at the root of its bucket): moved there.
+    run = cli("config", env=env)
+    assert run.status == 0, run.stderr
+    line = next(line for line in run.stdout.splitlines() if line.startswith("file_store"))
+    assert f"s3://{twins.bucket}" in line and "env FILE_STORE, FILE_STORE_PATH" in line
+    assert "credentials: env AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY" in line
+    assert "testing-secret" not in run.stdout + run.stderr
+    assert "testing" not in line.replace("testing-secret", "")
+    env_first = cli("config", env={**env, "CONVSTORE_FILE_STORE": twins.url})
+    first = next(line for line in env_first.stdout.splitlines() if line.startswith("file_store"))
+    assert twins.url in first and "env CONVSTORE_FILE_STORE" in first
+    flag = cli("config", "--file-store", str(twins.root), env=env)
+    flagged = next(line for line in flag.stdout.splitlines() if line.startswith("file_store"))
+    assert str(twins.root) in flagged and "(flag" in flagged
+
+
+def test_openhands_bucket_name_fallback(twins: Twins) -> None:
+    env = {**twins.env, "FILE_STORE": "s3", "AWS_S3_BUCKET": twins.bucket}
+    run = cli("config", env=env)
+    line = next(line for line in run.stdout.splitlines() if line.startswith("file_store"))
+    assert f"s3://{twins.bucket}" in line and "AWS_S3_BUCKET" in line
+
+
+def test_config_toml_takes_a_bucket_url(twins: Twins, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'file_store = "{twins.url}"\n')
+    local = cli("list", "--all", "--format", "csv", "--file-store", str(twins.root), env=twins.env)
+    remote = cli("list", "--all", "--format", "csv", "--config", str(config), env=twins.env)
+    assert remote.status == 0, remote.stderr
+    assert remote.stdout == twins.same(local.stdout)
+
+
+# Requests: a delimiter listing, metadata reads in flight, conditional reads when cached
+
+
+def many_events_store(
+    s3: S3, tmp_path: Path, count: int, events: int
+) -> tuple[str, str, list[str]]:
+    """A bucket of ``count`` conversations with ``events`` event objects each: more keys
+    than one listing page, so a walk of sessions/ would show in the requests."""
+    bucket, root = s3.new_bucket(), "oh"
+    builder = FileStoreBuilder(tmp_path / "source")
+    client = s3_client(s3.endpoint)
+    ids = []
+    for index in range(count):
+        conversation_id, _ = builder.generation("2025-12", title=f"c{index}")
+        ids.append(conversation_id)
+        prefix = f"{root}/sessions/{conversation_id}"
+        metadata = builder.root / "sessions" / conversation_id / "metadata.json"
+        client.put_object(Bucket=bucket, Key=f"{prefix}/metadata.json", Body=metadata.read_bytes())
+        for number in range(events):
+            client.put_object(Bucket=bucket, Key=f"{prefix}/events/{number}.json", Body=b"{}")
+    return bucket, f"s3://{bucket}/{root}", ids
+
+
+def test_list_lists_by_delimiter_reads_in_flight_and_revalidates_by_etag(
+    s3: S3, tmp_path: Path
+) -> None:
+    bucket, url, ids = many_events_store(s3, tmp_path, count=24, events=45)  # 1,104 keys
+    interceptor = s3.interceptor
+    barrier = interceptor.hold("/metadata.json", parties=8, timeout=30)
+    interceptor.requests.clear()
+    interceptor.recording = True
+    try:
+        cold = cli("list", "--all", "--format", "jsonl", "--file-store", url, env=s3.env)
+        cold_requests = list(interceptor.requests)
+        interceptor.requests.clear()
+        warm = cli("list", "--all", "--format", "jsonl", "--file-store", url, env=s3.env)
+        warm_requests = list(interceptor.requests)
+    finally:
+        interceptor.recording = False
+    assert not barrier.broken  # 8 metadata reads were in flight at once
+    assert cold.status == warm.status == 0, cold.stderr + warm.stderr
+    assert cold.stdout == warm.stdout and len(cold.stdout.splitlines()) == len(ids)
+    for requests in (cold_requests, warm_requests):
+        listings = [r for r in requests if r.path == f"/{bucket}"]
+        # The probe (the root) and sessions/, both by delimiter: no event key listed.
+        assert all(r.query.get("delimiter") == ["/"] for r in listings), listings
+        assert [r.query["prefix"] for r in listings] == [["oh/"], ["oh/sessions/"]]
+        assert not [r for r in requests if "/events/" in r.path]
+    reads = [r for r in warm_requests if r.path.endswith("/metadata.json")]
+    revalidated = [r for r in reads if r.conditional]
+    assert len(revalidated) == len(ids)
+    assert {r.status for r in revalidated} == {304}  # no body: unchanged since the cache
+    # The records listed are read in full (one GET each), as on disk.
+    assert len(reads) - len(revalidated) == len(ids)
+
+
+# Google Cloud Storage: the reading commands on fake-gcs-server
+
+
+@pytest.fixture(scope="module")
+def gcs() -> Iterator[FakeGcs]:
+    with fake_gcs_server() as server:
+        yield server
+
+
+def test_list_show_and_verify_on_gcs_are_as_on_disk(gcs: FakeGcs, tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    ids = build_store(root)
+    bucket = f"convstore-{uuid.uuid4().hex[:20]}"
+    gcs.create_bucket(bucket)
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            gcs.upload(bucket, f"oh/{path.relative_to(root).as_posix()}", path.read_bytes())
+    env = {"STORAGE_EMULATOR_HOST": gcs.endpoint}
+    twins = Twins(root, f"gs://{bucket}/oh", bucket, "oh", env, ids)
+    for output_format in ("table", "json", "csv"):
+        for arguments in LISTINGS:
+            local, remote = twins.on_both("list", "--format", output_format, *arguments)
+            assert local.status == remote.status == 0, (arguments, remote.stderr)
+            assert remote.stdout == twins.same(local.stdout), arguments
+    local, remote = twins.on_both("show", ids["2025-04-alice"], "--format", "json")
+    assert json.loads(remote.stdout) == json.loads(twins.same(local.stdout))
+    local, remote = twins.on_both("verify", "--format", "json", "--check", "files")
+    theirs = json.loads(remote.stdout)["findings"]
+    assert [f for f in theirs if f["conversation_id"] != ids["remains"]] == json.loads(
+        twins.same(local.stdout)
+    )["findings"]
