@@ -2,7 +2,7 @@
 
 A metadata file is replaced, never rewritten in place: the new content is written and
 synced beside it first (``prepared_file``), so a crash leaves the old or the new
-content, never a torn file (``stores.v0_swap`` makes the replacement). A conversation
+content, never a torn file (``objects.swap`` makes the replacement). A conversation
 directory is locked with ``flock`` on the directory itself, so two writers serialize
 without leaving lock files behind.
 """
@@ -59,7 +59,7 @@ def atomic_write(target: Path, data: bytes, like: os.stat_result | None = None) 
     """Replace ``target`` with ``data``: ``prepared_file``, rename, sync the directory.
 
     No comparison: for files only convstore writes. A file OpenHands may be writing
-    too (a V0 metadata.json) is replaced as a compare-and-swap (``stores.v0_swap``).
+    too (a V0 metadata.json) is replaced as a compare-and-swap (``objects.swap``).
     """
     temporary = prepared_file(target, data, like)
     try:
