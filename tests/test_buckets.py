@@ -482,6 +482,15 @@ def test_openhands_variables_point_at_the_bucket_without_flags(twins: Twins) -> 
     assert str(twins.root) in flagged and "(flag" in flagged
 
 
+def test_config_toml_comes_before_openhands_variables(twins: Twins, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'file_store = "{twins.root}"\n')
+    env = {**twins.env, "FILE_STORE": "s3", "FILE_STORE_PATH": twins.bucket}
+    run = cli("config", "--config", str(config), env=env)
+    line = next(line for line in run.stdout.splitlines() if line.startswith("file_store"))
+    assert str(twins.root) in line and "s3://" not in line, line
+
+
 def test_openhands_bucket_name_fallback(twins: Twins) -> None:
     env = {**twins.env, "FILE_STORE": "s3", "AWS_S3_BUCKET": twins.bucket}
     run = cli("config", env=env)
@@ -585,3 +594,28 @@ def test_list_show_and_verify_on_gcs_are_as_on_disk(gcs: FakeGcs, tmp_path: Path
     assert [f for f in theirs if f["conversation_id"] != ids["remains"]] == json.loads(
         twins.same(local.stdout)
     )["findings"]
+
+
+def test_migrate_from_a_bucket_without_events_writes_the_rows(twins: Twins, tmp_path: Path) -> None:
+    """The metadata half of migrate-v0-to-v1 reads the bucket as a directory; the V1
+    rows are those the same store on disk gives."""
+    from tests.conftest import Database
+
+    rows = {}
+    for name, store in (("local", str(twins.root)), ("bucket", twins.url)):
+        db = tmp_path / f"{name}.db"
+        Database(f"sqlite:///{db}").dispose()
+        run = cli(
+            "migrate-v0-to-v1",
+            "--no-events",
+            "--file-store",
+            store,
+            "--db",
+            str(db),
+            env=twins.env,
+        )
+        assert run.status in (0, 1), run.stderr  # 1: the broken files are reported
+        listed = cli("list", "--all", "--format", "csv", "--db", str(db), env=twins.env)
+        rows[name] = listed.stdout.replace(str(db), "DATABASE")
+    assert rows["bucket"] == rows["local"]
+    assert len(rows["local"].splitlines()) > 10
