@@ -152,10 +152,22 @@ class Database:
         self._execute("INSERT INTO org (id, name) VALUES (:id, :name)", id=org, name=name)
         return org
 
-    def add_user(self, org: uuid.UUID, user: uuid.UUID | None = None) -> uuid.UUID:
+    def add_user(
+        self,
+        org: uuid.UUID,
+        user: uuid.UUID | None = None,
+        *,
+        email: str | None = None,
+        git_user_name: str | None = None,
+    ) -> uuid.UUID:
         user = user or uuid.uuid4()
         self._execute(
-            'INSERT INTO "user" (id, current_org_id) VALUES (:id, :org)', id=user, org=org
+            'INSERT INTO "user" (id, current_org_id, email, git_user_name) '
+            "VALUES (:id, :org, :email, :git_user_name)",
+            id=user,
+            org=org,
+            email=email,
+            git_user_name=git_user_name,
         )
         return user
 

@@ -296,7 +296,8 @@ def test_enterprise_tables(engine: sa.Engine) -> None:
     assert saas_keys == {("user", ("user_id",)), ("org", ("org_id",))}
 
     user = columns_of(engine, "user")
-    assert list(user) == ["id", "current_org_id"]
+    assert list(user) == ["id", "current_org_id", "email", "git_user_name"]
+    assert user["email"]["nullable"] and user["git_user_name"]["nullable"]
     assert user["current_org_id"]["nullable"] is False
 
     costs = columns_of(engine, "conversation_cost_events")

@@ -393,7 +393,9 @@ def _conversation_metadata(metadata: MetaData, columns: Mapping[str, ColumnSpec]
 
 def _enterprise_tables(metadata: MetaData) -> None:
     # 089_create_org_tables.py, cut down to the columns a row needs (org and user have
-    # about twenty settings columns each, all nullable or defaulted, except org.name).
+    # about twenty settings columns each, all nullable or defaulted, except org.name),
+    # and the names an operator knows a user by (enterprise/storage/user.py: email and
+    # git_user_name, both nullable; `--user` takes either).
     Table(
         "org",
         metadata,
@@ -406,6 +408,8 @@ def _enterprise_tables(metadata: MetaData) -> None:
         metadata,
         Column("id", Uuid(), primary_key=True),
         Column("current_org_id", Uuid(), nullable=False),
+        Column("email", _STRING),
+        Column("git_user_name", _STRING),
         ForeignKeyConstraint(["current_org_id"], ["org.id"], name="current_org_fkey"),
     )
     # 089 (table) and 118 (indexes). No foreign key to conversation_metadata: deleting
