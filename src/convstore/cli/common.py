@@ -61,6 +61,18 @@ def open_catalog(
     return open_stores(settings, cache=cache, events=events)
 
 
+def resolved_user(catalog: Catalog, user: str | None) -> str | None:
+    """``--user`` as the owner id the stores match: on a 1.x enterprise database, a
+    user's email or git user name names their id (``Catalog.resolve_user``); stderr
+    says which user a name stood for."""
+    if user is None:
+        return None
+    found = catalog.resolve_user(user)
+    if found.by is not None:
+        print(f"--user {user}: user {found.user} (by {found.by})", file=sys.stderr)
+    return found.user
+
+
 def interactive() -> bool:
     """True when a person is at the keyboard: stdin and stdout are terminals."""
     return sys.stdin.isatty() and sys.stdout.isatty()

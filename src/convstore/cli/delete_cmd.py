@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convstore.cli.common import open_catalog, translated
+from convstore.cli.common import open_catalog, resolved_user, translated
 from convstore.cli.completion import complete_conversation_id
 from convstore.cli.options import (
     ACTIVE_WITHIN,
@@ -100,6 +100,7 @@ def delete(
         raise UsageError("--version goes with --older-than")
     guard = Guard(within=parse_age(active_within), force=force)
     with open_catalog(file_store, db, config, connect_timeout, events_dir=events_dir) as catalog:
+        user = resolved_user(catalog, user)
         if older_than is not None:
             cutoff = datetime.now(UTC) - parse_age(older_than)
             plan = catalog.plan_retention(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from convstore.cli.common import resolve_settings, translated
+from convstore.cli.common import resolve_settings, resolved_user, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     UNCHECKED_PATH,
@@ -98,6 +98,7 @@ def export(
     settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
     events_root = settings.events_root
     with open_catalog(settings) as catalog:
+        user = resolved_user(catalog, user)
         if conversation_id is not None:
             record = catalog.get(conversation_id, user)
             missing = _export(catalog, record, events_root, output_format, output)

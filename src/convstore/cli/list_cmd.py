@@ -7,7 +7,7 @@ import textwrap
 
 import typer
 
-from convstore.cli.common import interactive, open_catalog, translated
+from convstore.cli.common import interactive, open_catalog, resolved_user, translated
 from convstore.cli.options import (
     AllPagesOption,
     ConfigOption,
@@ -83,6 +83,8 @@ def list_conversations(
     no_cache: NoCacheOption = False,
 ) -> None:
     """List conversations of every store, newest first."""
+    from dataclasses import replace
+
     from convstore.cli import render
     from convstore.stores.base import Query, Sort, decode_cursor
     from convstore.times import parse_optional_time as bound
@@ -108,13 +110,15 @@ def list_conversations(
     with open_catalog(
         file_store, db, config, connect_timeout, cache=not no_cache, events="none"
     ) as catalog:
+        query = replace(query, user=resolved_user(catalog, user))
         extra = catalog.optional_fields()
+        emails = catalog.user_emails if catalog.directory is not None else None
         if all_pages:
-            render.records(catalog.search(query), output_format, extra)
+            render.records(catalog.search(query), output_format, extra, emails)
             return
         while True:
             page = catalog.page(query, limit)
-            render.records(page.items, output_format, extra)
+            render.records(page.items, output_format, extra, emails)
             if page.next_cursor is None:
                 return
             if not (interactive() and output_format == "table"):

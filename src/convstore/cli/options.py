@@ -113,7 +113,8 @@ UserOption = Annotated[
     _filter(
         "--user",
         help="Only this user's conversations: exactly this user id, never a substring "
-        "(early files that have only github_user_id: that id).",
+        "(early files that have only github_user_id: that id); on a 1.x enterprise "
+        "database also the user's exact email or git user name.",
         autocompletion=complete_user,
     ),
 ]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from convstore.cli.common import open_catalog, translated
+from convstore.cli.common import open_catalog, resolved_user, translated
 from convstore.cli.options import (
     ConfigOption,
     ConnectTimeoutOption,
@@ -39,7 +39,7 @@ def rename(
 ) -> None:
     """Give a conversation a new title and set last_updated_at to now."""
     with open_catalog(file_store, db, config, connect_timeout, events="none") as catalog:
-        record = catalog.rename(conversation_id, title, user)
+        record = catalog.rename(conversation_id, title, resolved_user(catalog, user))
     typer.echo(f"{record.conversation_id}\t{record.title}")
 
 

@@ -60,13 +60,22 @@ def _visible(value: object) -> str:
     return str(value).translate(_CONTROLS)
 
 
-def records(items: Iterable[ConversationMetadata], fmt: str, optional: Sequence[str] = ()) -> int:
+Emails = Callable[[Iterable[str]], dict[str, str]]
+
+
+def records(
+    items: Iterable[ConversationMetadata],
+    fmt: str,
+    optional: Sequence[str] = (),
+    emails: Emails | None = None,
+) -> int:
     """Write records in ``fmt``, streaming; returns how many were written.
 
     json, jsonl and csv give every field of ``OUTPUT_FIELDS``, always the same keys and
     columns in the same order, whatever stores are configured. ``optional`` names fields
     only some databases have (execution_status, org_id): the table, made for people,
-    gets a column for each.
+    gets a column for each. ``emails`` (1.x enterprise) gives the table each owner's
+    email, in a column beside the user.
     """
     target = sys.stdout
     if fmt == "json":
@@ -75,7 +84,7 @@ def records(items: Iterable[ConversationMetadata], fmt: str, optional: Sequence[
         return _lines(items, target)
     if fmt == "csv":
         return _csv(items, target)
-    return _table(items, optional)
+    return _table(items, optional, emails)
 
 
 def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
@@ -133,6 +142,7 @@ _COLUMNS = {
     "id": _Column("id", "cyan"),
     "title": _Column("title", widest=60, narrowest=12),
     "user": _Column("user", widest=24, narrowest=8),
+    "email": _Column("email", widest=32, narrowest=8),
     "repository": _Column("repository", widest=40, narrowest=10),
     "created": _Column("created"),
     "version": _Column("version"),
@@ -145,22 +155,29 @@ _COLUMNS = {
 # are left out, in that order, until the rest fits with the title at its narrowest. Only
 # then is the title cut further. The problem marker, id and cost always show, whole; a
 # column that shows is never cut but for those of ``CUT``.
-CUT = ("title", "repository", "org_id", "user")
-LEAVE_OUT = ("repository", "org_id", "user", "created", "version", "execution_status")
+CUT = ("title", "repository", "email", "org_id", "user")
+LEAVE_OUT = ("repository", "email", "org_id", "user", "created", "version", "execution_status")
 # Between two columns: a table without a box pads each cell by one space on either side.
 _GAP = 2
 
 
-def _table(items: Iterable[ConversationMetadata], optional: Sequence[str]) -> int:
+def _table(
+    items: Iterable[ConversationMetadata], optional: Sequence[str], emails: Emails | None
+) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    rows = [_row(record, optional) for record in items]
+    shown = list(items)
+    rows = [_row(record, optional) for record in shown]
     if not rows:
         return 0
+    found = {} if emails is None else emails({r.owner for r in shown if r.owner is not None})
+    for record, row in zip(shown, rows, strict=True):
+        row["email"] = _visible(found.get(record.owner or "", ""))
     marked = any(row["marker"] for row in rows)
     names = ["marker"] if marked else []  # no column of blanks to push every row right
-    names += ["id", "title", "user", "repository", "created", "version", "cost", *optional]
+    names += ["id", "title", "user", *(["email"] if found else []), "repository"]
+    names += ["created", "version", "cost", *optional]
     widths = _fit(_natural_widths(names, rows), out.width)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in widths:
@@ -260,12 +277,14 @@ def one(
     disk_usage: int | None = None,
     events: EventStats | None = None,
     events_unread: str | None = None,
+    email: str | None = None,
 ) -> None:
     """Every field of one conversation, where it lives, its twin, problems, size, events.
 
     JSON: the keys of ``list --format json``, then twin, size_on_disk and events (and
     events_unread: why events in a bucket were not counted). The table leaves out the
-    fields of other stores and generations the source lacks.
+    fields of other stores and generations the source lacks, and shows the owner's
+    ``email`` (1.x enterprise) beside user_id.
     """
     from convstore.fields import METADATA_JSON_FIELDS
 
@@ -297,6 +316,8 @@ def one(
     for name, value in fields.items():
         if name in METADATA_JSON_FIELDS or name in record.source_fields or name in _PLACE:
             table.add_row(name, safe(_plain(value)))
+        if name == "user_id" and email is not None:
+            table.add_row("email", safe(email))
     for name, value in details.items():
         if name == "events" and events is not None:
             table.add_row(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from convstore.cli.common import open_catalog, translated
+from convstore.cli.common import open_catalog, resolved_user, translated
 from convstore.cli.options import (
     ConfigOption,
     ConnectTimeoutOption,
@@ -49,6 +49,7 @@ def show(
     from convstore.stores.files import FileStore
 
     with open_catalog(file_store, db, config, connect_timeout, events_dir=events_dir) as catalog:
+        user = resolved_user(catalog, user)
         record = catalog.get(conversation_id, user)
         unread = None
         try:
@@ -63,6 +64,9 @@ def show(
             disk_usage=catalog.disk_usage(record),
             events=None if found is None else event_stats(found),
             events_unread=_events_unread(catalog, record),
+            email=catalog.user_emails([record.owner]).get(record.owner or "")
+            if record.owner is not None
+            else None,
         )
     # What could be shown is shown; a conversation that could not be read is still exit 3.
     if FileStore.unread(record):

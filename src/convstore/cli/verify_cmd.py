@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from convstore.cli.common import open_catalog, translated
+from convstore.cli.common import open_catalog, resolved_user, translated
 from convstore.cli.options import (
     OUTPUT_PANEL,
     ConfigOption,
@@ -91,6 +91,8 @@ def verify(
     events_dir: EventsDirOption = None,
 ) -> None:
     """Check every store for what OpenHands cannot read or show, and say how to fix it."""
+    from dataclasses import replace
+
     from convstore.cli import render
     from convstore.jobs import verify as job
 
@@ -102,6 +104,7 @@ def verify(
     )
     job.select_checks(options.include, options.exclude)  # a bad id fails before any store opens
     with open_catalog(file_store, db, config, connect_timeout, events_dir=events_dir) as catalog:
+        options = replace(options, user=resolved_user(catalog, user))
         verification = job.Verification(catalog, options)
         tally = job.Tally()
         with render.verify_progress() as progress:

@@ -7,9 +7,10 @@ the last record of a page resumes every store exactly after it.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from convstore.objects.base import Objects
     from convstore.stores.deletion import Outcome, Plan
     from convstore.stores.files import FileStore
+    from convstore.stores.users import Directory, Resolved
 
 # An abbreviated id that fits more conversations names this many of them; the database
 # is asked for a few more than that, not for every match.
@@ -108,6 +110,26 @@ class Catalog:
             return []
         found = ["execution_status"] if "execution_status" in self.sql.columns else []
         return [*found, "org_id"] if self.sql.ownership is not None else found
+
+    # Users, as operators name them (1.x enterprise: ``users``)
+
+    @functools.cached_property
+    def directory(self) -> Directory | None:
+        """The database's ``user`` table, where it has one with emails or git user names."""
+        from convstore.stores.users import Directory
+
+        return None if self.sql is None else Directory.of(self.sql)
+
+    def resolve_user(self, text: str) -> Resolved:
+        """``--user TEXT`` as the owner id every store matches exactly: a user's id, email
+        or git user name where the database has users (``users.Directory.resolve``)."""
+        from convstore.stores.users import Resolved
+
+        return Resolved(text) if self.directory is None else self.directory.resolve(text)
+
+    def user_emails(self, owners: Iterable[str]) -> dict[str, str]:
+        """The email of each owner id that has one, for tables to show beside the id."""
+        return {} if self.directory is None else self.directory.emails(owners)
 
     # Listing
 
