@@ -447,7 +447,7 @@ class SqlStore:
                 found.append((None, false()))
             else:
                 key = f"{OWNERSHIP_TABLE}.org_id"
-                orgs = self.ownership.c.org_id.in_(_uuid_forms(query.org))
+                orgs = self.ownership.c.org_id.in_(uuid_forms(query.org))
                 found.append((key, self._owned_where(orgs, key in steered)))
         if query.parent is not None:
             on("parent_conversation_id", lambda column: column == query.parent)
@@ -511,7 +511,7 @@ class SqlStore:
         if self.sqlite:
             # The column's text as stored (hex, or dashed where a writer chose that),
             # without a CAST, which would keep SQLite from its index.
-            owned = type_coerce(owner, String()).in_(_uuid_forms(user))
+            owned = type_coerce(owner, String()).in_(uuid_forms(user))
         else:
             parsed = _parsed_uuid(user)
             owned = false() if parsed is None else owner == parsed
@@ -528,7 +528,7 @@ class SqlStore:
                 return [(None, false())]
             forms = [user]
         else:
-            forms = _uuid_forms(user)
+            forms = uuid_forms(user)
         if not has_github:
             if not has_user:
                 return [(None, false())]
@@ -893,7 +893,7 @@ def _parsed_uuid(text: str) -> uuid.UUID | None:
         return None
 
 
-def _uuid_forms(text: str) -> list[str]:
+def uuid_forms(text: str) -> list[str]:
     """The spellings a UUID column may hold for an id: as given, dashed, hex."""
     forms = [text]
     try:

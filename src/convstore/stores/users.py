@@ -13,7 +13,6 @@ error naming both; a name no user has is kept as given (it may be a V0 owner id)
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 from sqlalchemy import MetaData, String, Table, cast, or_, select
 
 from convstore.errors import UsageError
-from convstore.stores.sql import SqlStore
+from convstore.ids import v1_form
+from convstore.stores.sql import SqlStore, uuid_forms
 from convstore.stores.sql_connection import retrying
 
 USER_TABLE = "user"
@@ -108,20 +108,7 @@ class Directory:
         return retrying(self.store.display, once)
 
 
-def uuid_forms(text: str) -> list[str]:
-    """The spellings a UUID column may hold for an id: as given, dashed, hex."""
-    try:
-        parsed = uuid.UUID(text)
-    except ValueError:
-        return [text]
-    return list(dict.fromkeys([text, str(parsed), parsed.hex]))
-
-
 def uuid_text(value: Any) -> str:
     """An id as owners are shown: a UUID dashed and lower case (SQLite keeps 32 hex
     digits, PostgreSQL a uuid), anything else as it is."""
-    text = str(value)
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return text
+    return v1_form(str(value)) or str(value)
