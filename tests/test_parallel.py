@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from convstore import parallel
-from convstore.jobs import migrate
+from convstore.jobs import migrate, stats
 from convstore.jobs import verify as job
+from convstore.jobs.stats import v0_files as stats_files
 from convstore.objects import local as local_objects
 from convstore.objects.local import LocalObjects
 from convstore.sample import GENERATIONS, encode, v0_document, v0_events
@@ -117,6 +118,18 @@ def test_verify_finds_the_same_in_the_same_order(store, spread):
     assert one  # the store is broken on purpose
     assert findings(store, None) == one
     assert spread == [2]  # the run in one process streams without a pool
+
+
+def test_stats_counts_the_same_in_workers(store, spread, monkeypatch):
+    monkeypatch.setattr(stats_files, "CHUNK", 7)
+    reports = []
+    for workers in (1, None):
+        catalog = Catalog(files=FileStore(store, workers=workers))
+        report = stats.run(catalog, stats.Request(by=("user", "month")))
+        shown = [(row.key, row.figures) for row in report.rows]
+        reports.append((shown, report.totals, report.unreadable, report.left_out))
+    assert reports[0][0] and reports[1] == reports[0]
+    assert spread == [2]
 
 
 def test_migrate_writes_the_same_rows_and_reports_the_same(store, spread, tmp_path):

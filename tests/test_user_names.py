@@ -40,6 +40,11 @@ def test_user_names_resolve_to_the_user_in_every_command(make_database, tmp_path
     store = ["--db", database.url, "--config", "/dev/null"]
     for name in (str(user), user.hex, str(user).upper(), "ada@example.com", "ada-l"):
         assert listed(*store, "--user", name) == [mine], name
+        counted = cli("stats", *store, "--by", "user", "--user", name, "--format", "json")
+        groups = json.loads(counted.stdout)["groups"]
+        assert [(group["user"], group["email"]) for group in groups] == [
+            (str(user), "ada@example.com")
+        ], name
         assert cli("show", *store, "--user", name, mine).exit_code == 0
         assert cli("show", *store, "--user", name, others).exit_code == 4
         exported = cli("export", *store, "--user", name, "--all", "-o", tmp_path / name)
@@ -77,7 +82,7 @@ def test_delete_by_a_name_that_is_only_part_of_one_deletes_nothing(make_database
 def test_a_name_two_users_share_is_a_usage_error(make_database) -> None:
     database = enterprise(make_database)
     twin = database.add_user(database.org, email="ada@example.com")  # type: ignore[attr-defined]
-    for command in (["list"], ["delete", "--older-than", "0d", "--yes"]):
+    for command in (["list"], ["stats"], ["delete", "--older-than", "0d", "--yes"]):
         result = cli(*command, "--db", database.url, "--user", "ada@example.com")
         assert result.exit_code == 2, result.output
         line = one_line_error(result.stderr)
@@ -89,7 +94,7 @@ def test_tables_show_the_email_beside_the_user(make_database, monkeypatch) -> No
     mine = database.insert(accumulated_cost=2.0)["conversation_id"]
     database.own(mine, database.user, database.org)  # type: ignore[attr-defined]
     store = ["--db", database.url, "--config", "/dev/null"]
-    for command in (["list"], ["show", mine]):
+    for command in (["list"], ["stats", "--by", "user"], ["show", mine]):
         screen = io.StringIO()
         console = Console(width=200, file=screen, force_terminal=True, color_system=None)
         monkeypatch.setattr(render, "out", console)

@@ -57,3 +57,36 @@ OUTPUT_FIELDS: tuple[str, ...] = (
     "location",
     "problems",
 )
+
+# `convstore stats`: what it groups by, and the figures of each group, in output order
+# (convstore.jobs.stats; here, so that --help and a Tab can list them without pydantic).
+STATS_TIME_GROUPINGS: tuple[str, ...] = ("day", "week", "month", "year")
+STATS_GROUPINGS: tuple[str, ...] = (
+    "user",
+    "org",
+    "model",
+    "repo",
+    "provider",
+    "trigger",
+    "version",
+    "status",
+    *STATS_TIME_GROUPINGS,
+)
+STATS_TOKEN_FIGURES: tuple[str, ...] = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+STATS_FIGURES: tuple[str, ...] = (
+    "conversations",
+    "cost",
+    "mean_cost",
+    *STATS_TOKEN_FIGURES,
+    "prs",
+    "first",
+    "last",
+)
+# What `stats --sort` takes (a leading - for descending): the group's key, or a figure.
+STATS_SORTS: tuple[str, ...] = ("group", *STATS_FIGURES)

@@ -288,6 +288,18 @@ class ConversationMetadata(BaseModel):
             return None
         return getattr(self, name)
 
+    def stored(self, name: str) -> Any:
+        """One field as the source holds it: what ``output_fields`` gives for it (None
+        where the source lacks it; the stored value where the model coerced or dropped
+        it), without building every other field."""
+        if name in self._coerced:
+            return self._coerced[name]
+        if name in self._dropped:
+            return self._dropped[name]
+        if name not in self._source_fields:
+            return None
+        return _output_value(getattr(self, name))
+
     @property
     def owner(self) -> str | None:
         """Whose it is, as ``--user`` matches (``owners.owner_of``)."""

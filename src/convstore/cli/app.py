@@ -51,6 +51,9 @@ COMMANDS = {
         "export_cmd",
         "Write a conversation's metadata and transcript (V0 or V1 events), Markdown or JSON.",
     ),
+    "stats": Entry(
+        "stats_cmd", "Count conversations, cost and tokens by user, model, repository or time."
+    ),
     "migrate-v0-to-v1": Entry(
         "migrate_cmd",
         "Migrate V0 conversations (files and SaaS rows) to V1 rows, in resumable batches.",
@@ -76,6 +79,7 @@ EXAMPLES = (
     ("convstore config", "where each store is, and why"),
     ("convstore list --since 7d --user alice", "one user's last week"),
     ("convstore verify --fail-on warning", "exit status 1 on any warning"),
+    ("convstore stats --by user --by month", "spend per user and month"),
     ("convstore migrate-v0-to-v1 --dry-run", "what migrating would change"),
     ("convstore delete --older-than 180d --dry-run", "what retention would delete"),
 )

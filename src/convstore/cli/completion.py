@@ -34,6 +34,8 @@ from typer._completion_classes import (
     ZshComplete,
 )
 
+from convstore.fields import STATS_GROUPINGS, STATS_SORTS
+
 # The same names as convstore.model.KNOWN_TRIGGERS (a test keeps them equal); importing
 # the model here would import pydantic on every Tab.
 KNOWN_TRIGGERS = (
@@ -122,6 +124,23 @@ SHELLS: dict[str, type[ShellComplete]] = {
 
 def complete_trigger(incomplete: str) -> list[str]:
     return [name for name in KNOWN_TRIGGERS if name.startswith(incomplete)]
+
+
+def complete_stats_by(ctx: typer.Context, incomplete: str) -> list[str]:
+    """`stats --by`: the groupings not given yet; after a comma, the list so far plus one."""
+    given = [name for value in ctx.params.get("by") or () for name in str(value).split(",")]
+    done, _, last = incomplete.rpartition(",")
+    chosen = {*given, *done.split(",")}
+    prefix = f"{done}," if done else ""
+    return [
+        prefix + name for name in STATS_GROUPINGS if name.startswith(last) and name not in chosen
+    ]
+
+
+def complete_stats_sort(incomplete: str) -> list[str]:
+    """`stats --sort`: the group or a figure, ascending or (a leading -) descending."""
+    names = [*STATS_SORTS, *(f"-{name}" for name in STATS_SORTS)]
+    return [name for name in names if name.startswith(incomplete)]
 
 
 def complete_conversation_id(ctx: typer.Context, incomplete: str) -> list[Candidate]:

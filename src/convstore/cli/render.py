@@ -22,6 +22,8 @@ from convstore.timestamps import format_timestamp
 
 if TYPE_CHECKING:
     from convstore.events.locate import EventStats
+    from convstore.jobs.stats import Report as StatsReport
+    from convstore.jobs.stats import Row as StatsRow
     from convstore.model import ConversationMetadata
     from convstore.stores.deletion import Deletion
 
@@ -671,3 +673,262 @@ def stores(locations: Iterable[Any]) -> None:
 def warning(message: str) -> None:
     """``convstore: warning: ...`` on stderr: something a person should know; no failure."""
     err.print(f"convstore: warning: {safe(message)}", highlight=False)
+
+
+# stats: groups and their figures, the totals, a chart of cost over time
+
+
+def stats(report: StatsReport, fmt: str) -> None:
+    """``convstore stats`` in ``fmt``: json, jsonl and csv in the shapes the README
+    documents (every key always, null where unknown); a table and chart for people."""
+    if fmt == "json":
+        document = _stats_summary(report)
+        document = {
+            **{key: document[key] for key in ("by", "cost_by", "sort")},
+            "groups": [_stats_group(report, row) for row in report.rows],
+            **{
+                key: value
+                for key, value in document.items()
+                if key not in ("by", "cost_by", "sort")
+            },
+        }
+        sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    elif fmt == "jsonl":
+        for row in report.rows:
+            sys.stdout.write(json.dumps(_stats_group(report, row), ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(_stats_summary(report), ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        _stats_csv(report)
+    else:
+        _stats_table(report)
+
+
+def _stats_group(report: StatsReport, row: StatsRow) -> dict[str, Any]:
+    group: dict[str, Any] = dict(zip(report.by, row.key, strict=True))
+    if "user" in report.by:
+        group["email"] = row.email
+    return {**group, **_stats_figures(row.figures), "share": _share(row.share)}
+
+
+def _stats_summary(report: StatsReport) -> dict[str, Any]:
+    """Everything but the groups: the last line of jsonl, the rest of json."""
+    return {
+        "by": list(report.by),
+        "cost_by": report.cost_by,
+        "sort": report.sort,
+        "totals": _stats_figures(report.totals),
+        "groups_total": len(report.every),
+        "folded": {"twins": report.twins, "shadowed": report.shadowed},
+        "not_counted": {"unreadable": report.unreadable, "values": report.left_out},
+        "notes": report.notes,
+    }
+
+
+def _stats_figures(figures: Any, money: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """The figures of ``STATS_FIGURES``, money as JSON numbers (``money``: otherwise)."""
+    from convstore.fields import STATS_TOKEN_FIGURES
+
+    dollars = money or _json_money
+    return {
+        "conversations": figures.conversations,
+        "cost": dollars(figures.known_dollars),
+        "mean_cost": dollars(figures.mean_dollars),
+        **dict(zip(STATS_TOKEN_FIGURES, figures.tokens, strict=True)),
+        "prs": figures.prs,
+        "first": None if figures.first is None else format_timestamp(figures.first),
+        "last": None if figures.last is None else format_timestamp(figures.last),
+    }
+
+
+def _json_money(amount: Any) -> float | None:
+    # Exact to the nanodollar below a million dollars: a decimal of at most 15
+    # significant digits is the shortest form (what json writes) of its nearest double.
+    # Above that the last digit may be off; CSV gives the exact decimal always.
+    return None if amount is None else float(amount)
+
+
+def _text_money(amount: Any) -> str | None:
+    """An exact amount as plain decimal text (CSV): 12.5, 0, 1200."""
+    return None if amount is None else format(amount.normalize(), "f")
+
+
+def _share(share: Any) -> float | None:
+    return None if share is None else round(float(share), 6)
+
+
+def _stats_csv(report: StatsReport) -> None:
+    from convstore.fields import STATS_FIGURES
+
+    email = ["email"] if "user" in report.by else []
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["row", *report.by, *email, *STATS_FIGURES, "share"])
+    for row in report.rows:
+        values = _stats_figures(row.figures, _text_money)
+        cells = [*row.key, *([row.email] if email else []), *values.values(), _share(row.share)]
+        writer.writerow(["group", *(_csv_cell(value) for value in cells)])
+    totals = _stats_figures(report.totals, _text_money)
+    blanks = [""] * (len(report.by) + len(email))
+    writer.writerow(["total", *blanks, *(_csv_cell(value) for value in totals.values()), ""])
+
+
+# Table headings of the figures, and whether a column of them may be left out when no
+# group has a value (the store lacks the field).
+_STATS_HEADINGS = {
+    "conversations": "conversations",
+    "cost": "cost",
+    "mean_cost": "mean",
+    "prompt_tokens": "prompt",
+    "completion_tokens": "completion",
+    "cache_read_tokens": "cache read",
+    "cache_write_tokens": "cache write",
+    "reasoning_tokens": "reasoning",
+    "prs": "PRs",
+    "first": "first",
+    "last": "last",
+}
+_OPTIONAL_FIGURES = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "prs",
+)
+_BAR_WIDTH = 10
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+_LEVELS = " ▁▂▃▄▅▆▇█"
+_CHART_HEIGHT = 6
+
+
+def _stats_table(report: StatsReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not report.every:
+        err.print("no conversations match", highlight=False)
+        _stats_notes(report)
+        return
+    if report.dated and out.is_terminal:
+        _cost_chart(report)
+    cells = [
+        _stats_cells(report, row.key, row.email, row.figures, row.share) for row in report.rows
+    ]
+    total = _stats_cells(report, ("total", *[""] * (len(report.by) - 1)), "", report.totals, None)
+    names = [*report.by]
+    if any(row.email for row in report.rows):
+        names.append("email")
+    names += [
+        name for name in _STATS_HEADINGS if name not in _OPTIONAL_FIGURES or total[name] != "-"
+    ]
+    names.append("share")
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in names:
+        numeric = name in _STATS_HEADINGS and name not in ("first", "last")
+        table.add_column(
+            _STATS_HEADINGS.get(name, name),
+            justify="right" if numeric else "left",
+            no_wrap=name != "email" and name not in report.by,
+            overflow="ellipsis",
+        )
+    for number, row in enumerate(cells, start=1):
+        table.add_row(*(Text(row[name]) for name in names), end_section=number == len(cells))
+    table.add_row(*(Text(total[name]) for name in names), style="bold")
+    out.print(table)
+    _stats_notes(report)
+
+
+def _stats_cells(
+    report: StatsReport, key: tuple[Any, ...], email: str | None, figures: Any, share: Any
+) -> dict[str, str]:
+    values = _stats_figures(figures, lambda amount: amount)
+    cells = {
+        name: "-" if value is None else _visible(value)
+        for name, value in zip(report.by, key, strict=True)
+    }
+    cells["email"] = _visible(email or "")
+    for name, value in values.items():
+        if value is None:
+            cells[name] = "-"
+        elif name in ("cost", "mean_cost"):
+            cells[name] = _dollars(value)
+        elif name in ("first", "last"):
+            cells[name] = value[:10]
+        else:
+            cells[name] = f"{value:,}"
+    cells["share"] = "" if share is None else _bar(share)
+    return cells
+
+
+def _dollars(amount: Any) -> str:
+    """Money for people: to the cent, half up (the one place it is rounded)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    cents = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"-${-cents:,}" if cents < 0 else f"${cents:,}"
+
+
+def _bar(share: Any) -> str:
+    """A share as a bar of eighths of a cell, and a percentage."""
+    fraction = min(max(float(share), 0.0), 1.0)
+    eighths = round(fraction * _BAR_WIDTH * 8)
+    bar = "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
+    return f"{bar:<{_BAR_WIDTH}} {float(share) * 100:5.1f}%"
+
+
+def _cost_chart(report: StatsReport) -> None:
+    """Cost per period of the first time grouping, as columns of blocks (a terminal's)."""
+    timeline = [(period, cost) for period, cost in report.timeline() if period is not None]
+    highest = max((cost for _, cost in timeline), default=0)
+    if len(timeline) < 2 or highest <= 0:
+        return
+    label = _dollars(highest)
+    room = max(1, out.width - len(label) - 3)
+    timeline = timeline[-room:]  # the most recent periods that fit
+    width = max(1, min(3, room // len(timeline)))
+    levels = [max(0.0, float(cost / highest)) * _CHART_HEIGHT * 8 for _, cost in timeline]
+    dimension = next(name for name in report.by if name in _TIME)
+    out.print(f"[bold]cost per {dimension}[/bold]", highlight=False)
+    for line in range(_CHART_HEIGHT, 0, -1):
+        axis = label if line == _CHART_HEIGHT else ("$0" if line == 1 else "")
+        bars = ""
+        for level in levels:
+            filled = level - (line - 1) * 8
+            cell = "█" if filled >= 8 else _LEVELS[max(0, round(filled))] if filled > 0 else " "
+            bars += cell * width
+        out.print(f"{axis:>{len(label)}} │{bars}", highlight=False)
+    first, last = timeline[0][0] or "", timeline[-1][0] or ""
+    span = len(timeline) * width
+    gap = max(1, span - len(first) - len(last))
+    out.print(f"{'':>{len(label)}}  {first}{' ' * gap}{last}\n", highlight=False)
+
+
+_TIME = ("day", "week", "month", "year")
+
+
+def _stats_notes(report: StatsReport) -> None:
+    """What a person must know to read the figures: groups left out, conversations
+    counted once, values that could not be counted."""
+    lines = []
+    if len(report.rows) < len(report.every):
+        lines.append(
+            f"{len(report.rows)} of {len(report.every)} groups shown (--top); the totals are of all"
+        )
+    if report.cost_by == "incurred":
+        lines.append("cost in the period it was incurred in (conversation_cost_events)")
+    if report.twins:
+        lines.append(f"{report.twins:,} V0 conversation(s) counted once, as the V1 row each became")
+    if report.shadowed:
+        lines.append(
+            f"{report.shadowed:,} V0 row(s) counted once, as the V0 file of the same id "
+            "(OpenHands reads the file first)"
+        )
+    if report.unreadable:
+        lines.append(
+            f"not counted: {report.unreadable:,} conversation(s) whose metadata could not be "
+            "read (`convstore verify` says why)"
+        )
+    for name, counts in report.left_out.items():
+        described = ", ".join(f"{count:,} {why}" for why, count in counts.items())
+        lines.append(f"left out: {name} of {described}")
+    for line in lines:
+        out.print(f"[dim]{safe(line)}[/dim]", highlight=False)

@@ -366,6 +366,19 @@ class SqlStore:
                 part = part.where(left >= right if include_same_id else left > right)
         return part.order_by(*[key.desc() if descending else key.asc() for key in keys])
 
+    def matching(
+        self, query: Query, *conditions: ColumnElement[bool]
+    ) -> Iterator[ConversationMetadata]:
+        """The rows ``query``'s filters and ``conditions`` select, in no order: for the few
+        rows a batch job must read whole (``stats``: those the database cannot judge)."""
+        statement = self._select().where(*self._filters(query), *conditions)
+        return (self._record(row) for row in self._fetch(statement))
+
+    def conditions(self, query: Query) -> list[ColumnElement[bool]]:
+        """The WHERE conditions of ``query``'s filters, for statements built elsewhere
+        (``stats``' GROUP BY queries): the rows ``search`` would list, in any order."""
+        return self._filters(query)
+
     def count(self, query: Query) -> int:
         """How many rows ``query`` matches (one COUNT, for progress bars)."""
         statement = select(func.count()).select_from(
