@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import sql_listing  # beside this file
+import stats_sql  # beside this file
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -383,6 +384,26 @@ def _sql_measures(prefix: str, needs: str, key: str) -> tuple[Measure, ...]:
     )
 
 
+def _stats_measures(prefix: str, needs: str, key: str) -> tuple[Measure, ...]:
+    """`stats --by month` and `--by user` against the bare GROUP BY (stats_sql)."""
+    found: list[Measure] = []
+    client = "sqlite3" if key == "sqlite" else "psql"
+    for by in ("month", "user"):
+        floor = f"{prefix} floor: bare GROUP BY {by}, {client}"
+
+        def run(work: Any, by: str = by) -> Callable[[dict[str, Any]], str]:
+            return lambda context: _reported(work(context, key, by))
+
+        found += [
+            Measure(floor, None, run(stats_sql.floor), needs),
+            Measure(f"{prefix} stats --by {by}", floor, run(stats_sql.in_process), needs),
+            Measure(
+                f"{prefix} process: stats --by {by}", floor, run(stats_sql.whole_command), needs
+            ),
+        ]
+    return tuple(found)
+
+
 READ = "floor: scandir + read + json.loads, every file"
 STAT = "floor: scandir + stat, every file"
 ONE = "floor: read + json.loads, one file"
@@ -411,6 +432,8 @@ MEASURES = (
     Measure(HELP, None, _process(None), "sqlite"),
     *_sql_measures("SQLite list:", "sqlite", "sqlite"),
     *_sql_measures("PG list:", "postgresql", "pg"),
+    *_stats_measures("SQLite stats:", "sqlite", "sqlite"),
+    *_stats_measures("PG stats:", "postgresql", "pg"),
 )
 # Measured again on the smaller store, for the growth of peak RSS.
 RSS_MEASURES = (
@@ -427,7 +450,9 @@ BY_NAME = {measure.name: measure for measure in MEASURES}
 
 def measure_once(name: str, context: dict[str, Any]) -> None:
     # Imports are start-up cost, measured apart: here only the work counts.
+    import convstore.cli.render
     import convstore.jobs.migrate
+    import convstore.jobs.stats
     import convstore.jobs.verify
     import convstore.stores.catalog  # noqa: F401
 
