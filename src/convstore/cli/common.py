@@ -14,6 +14,8 @@ import typer
 
 if TYPE_CHECKING:
     from convstore.config import Settings
+    from convstore.model import Version
+    from convstore.stores.base import Query
     from convstore.stores.catalog import Catalog
     from convstore.stores.locations import EventsUse
 
@@ -71,6 +73,42 @@ def resolved_user(catalog: Catalog, user: str | None) -> str | None:
     if found.by is not None:
         print(f"--user {user}: user {found.user} (by {found.by})", file=sys.stderr)
     return found.user
+
+
+def filter_query(
+    *,
+    user: str | None,
+    repo: str | None,
+    trigger: str | None,
+    title: str | None,
+    since: str | None,
+    until: str | None,
+    updated_since: str | None,
+    updated_until: str | None,
+    version: Version | None,
+    sub_conversations: bool,
+    status: str | None,
+    org: str | None,
+) -> Query:
+    """The filters of ``list`` (and ``stats``, which takes the same) as a ``Query``;
+    times as ``--since`` reads them (an ISO date or time, or an age)."""
+    from convstore.stores.base import Query
+    from convstore.times import parse_optional_time as bound
+
+    return Query(
+        user=user,
+        repo=repo,
+        trigger=trigger,
+        title=title,
+        created_since=bound(since),
+        created_until=bound(until),
+        updated_since=bound(updated_since),
+        updated_until=bound(updated_until),
+        version=version,
+        sub_conversations=sub_conversations,
+        status=status,
+        org=org,
+    )
 
 
 def interactive() -> bool:

@@ -7,7 +7,13 @@ import textwrap
 
 import typer
 
-from convstore.cli.common import interactive, open_catalog, resolved_user, translated
+from convstore.cli.common import (
+    filter_query,
+    interactive,
+    open_catalog,
+    resolved_user,
+    translated,
+)
 from convstore.cli.options import (
     AllPagesOption,
     ConfigOption,
@@ -86,26 +92,25 @@ def list_conversations(
     from dataclasses import replace
 
     from convstore.cli import render
-    from convstore.stores.base import Query, Sort, decode_cursor
-    from convstore.times import parse_optional_time as bound
+    from convstore.stores.base import Sort, decode_cursor
 
     order = Sort.parse(sort)
-
-    query = Query(
+    query = filter_query(
         user=user,
         repo=repo,
         trigger=trigger,
         title=title,
-        created_since=bound(since),
-        created_until=bound(until),
-        updated_since=bound(updated_since),
-        updated_until=bound(updated_until),
+        since=since,
+        until=until,
+        updated_since=updated_since,
+        updated_until=updated_until,
         version=version,
         sub_conversations=sub_conversations,
         status=status,
         org=org,
-        sort=order,
-        after=None if cursor is None else decode_cursor(order, cursor),
+    )
+    query = replace(
+        query, sort=order, after=None if cursor is None else decode_cursor(order, cursor)
     )
     with open_catalog(
         file_store, db, config, connect_timeout, cache=not no_cache, events="none"

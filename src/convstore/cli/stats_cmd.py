@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from convstore.cli.common import open_catalog, resolved_user, translated
+from convstore.cli.common import filter_query, open_catalog, resolved_user, translated
 from convstore.cli.completion import complete_stats_by, complete_stats_sort
 from convstore.cli.options import (
     OUTPUT_PANEL,
@@ -133,29 +133,27 @@ def stats(
 
     from convstore.cli import render
     from convstore.jobs import stats as job
-    from convstore.stores.base import Query
-    from convstore.times import parse_optional_time as bound
 
     groupings = tuple(name.strip() for value in by or () for name in value.split(","))
     request = job.Request(by=groupings, sort=sort, top=top, cost_by=cost_by).checked()
-    times = [bound(text) for text in (since, until, updated_since, updated_until)]
+    query = filter_query(
+        user=user,
+        repo=repo,
+        trigger=trigger,
+        title=title,
+        since=since,
+        until=until,
+        updated_since=updated_since,
+        updated_until=updated_until,
+        version=version,
+        sub_conversations=sub_conversations,
+        status=status,
+        org=org,
+    )
     with open_catalog(
         file_store, db, config, connect_timeout, cache=not no_cache, events="none"
     ) as catalog:
-        query = Query(
-            user=resolved_user(catalog, user),
-            repo=repo,
-            trigger=trigger,
-            title=title,
-            created_since=times[0],
-            created_until=times[1],
-            updated_since=times[2],
-            updated_until=times[3],
-            version=version,
-            sub_conversations=sub_conversations,
-            status=status,
-            org=org,
-        )
+        query = replace(query, user=resolved_user(catalog, user))
         report = job.run(catalog, replace(request, query=query))
     for note in report.notes:
         render.warning(note)
