@@ -898,3 +898,25 @@ def test_memory_stays_flat_as_the_store_grows(tmp_path):
     # fraction of a batch more (the findings are streamed, only a few examples kept).
     assert large < small * 1.25 + 256_000, (small, large)
     shutil.rmtree(tmp_path / "small")
+
+
+def test_an_index_on_created_at_counts_only_when_it_serves_the_listing(make_database):
+    """The check goes by the listing's own rule (stores.sql_indexes): a partial index on
+    created_at, or one that leads with another column, reads no listing in order."""
+    database = make_database(revision="014")
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE INDEX ix_partial ON conversation_metadata (created_at) "
+                "WHERE conversation_version = 'V1'"
+            )
+        )
+        connection.execute(
+            text("CREATE INDEX ix_second ON conversation_metadata (user_id, created_at)")
+        )
+    findings = verify(catalog_of(database=database))
+    assert "sql.no-created-at-index" in {f.check for f in findings}
+    with database.engine.begin() as connection:
+        connection.execute(text("CREATE INDEX ix_served ON conversation_metadata (created_at)"))
+    findings = verify(catalog_of(database=database))
+    assert "sql.no-created-at-index" not in {f.check for f in findings}

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from convstore.jobs.checks.base import Check, Context, Issue
 from convstore.stores.sql import OWNERSHIP_TABLE, TABLE, SqlStore
 from convstore.stores.sql_connection import unavailable
+from convstore.stores.sql_indexes import Index
 from convstore.v1_rules import Generation, generation_of
 
 
@@ -25,7 +26,9 @@ class Schema:
     revision: str | None
     columns: frozenset[str]
     tables: frozenset[str]
-    indexed: frozenset[str]  # the leading column of each index and of the primary key
+    # The index that hands over rows newest first, whoever made it (stores.sql_indexes:
+    # the rule the listing itself goes by); None when no index serves that sort.
+    created_order_index: str | None
     location: str
 
     @property
@@ -54,14 +57,6 @@ class Schema:
 def read_schema(store: SqlStore) -> Schema:
     try:
         with store.engine.connect() as connection:
-            inspector = inspect(connection)
-            indexed = {
-                index["column_names"][0]
-                for index in inspector.get_indexes(TABLE)
-                if index["column_names"] and index["column_names"][0] is not None
-            }
-            primary = inspector.get_pk_constraint(TABLE).get("constrained_columns") or []
-            indexed.update(primary[:1])
             revision = None
             if "alembic_version" in store.table_names:
                 revision = connection.execute(
@@ -73,7 +68,7 @@ def read_schema(store: SqlStore) -> Schema:
         revision=None if revision is None else str(revision),
         columns=store.columns,
         tables=store.table_names,
-        indexed=frozenset(indexed),
+        created_order_index=_name(store.indexes.serving("created", TABLE)),
         location=f"{TABLE} in {store.display}",
     )
 
@@ -100,6 +95,10 @@ def needs_column(name: str, since: str) -> Callable[[Context], str | None]:
     return applies
 
 
+def _name(index: Index | None) -> str | None:
+    return None if index is None else index.name
+
+
 def needs_ownership(context: Context) -> str | None:
     if context.schema is None:
         return "needs a database (--db)"
@@ -120,11 +119,12 @@ def needs_sqlite(context: Context) -> str | None:
 
 
 def no_created_at_index(schema: Schema, _context: Context) -> Iterator[Issue]:
-    if "created_at" not in schema.columns or "created_at" in schema.indexed:
+    if "created_at" not in schema.columns or schema.created_order_index is not None:
         return
     yield Issue(
-        "conversation_metadata has no index on created_at, so every listing sorted by "
-        "creation time reads the whole table (OpenHands' single-machine schema has none)",
+        "no index serves listings by creation time (one whose first key is created_at, "
+        "covering every row), so every such listing reads the whole table (OpenHands' "
+        "single-machine schema has none)",
         "run `convstore db add-indexes` if listings are slow; OpenHands ignores extra indexes",
         conversation_id=None,
         location=schema.location,
