@@ -219,20 +219,20 @@ def test_the_cache_sees_an_object_changed_in_the_bucket(s3: S3, twins: Twins) ->
     assert titles[twins.ids["2025-01-14-bob"]] == "renamed behind"
 
 
-def test_show_on_a_bucket_is_show_on_disk_events_aside(twins: Twins) -> None:
+def test_show_on_a_bucket_is_show_on_disk(twins: Twins) -> None:
     for name in ("2025-12-alice", "2025-12-bob", "2025-01-02-None", "broken", "no-created"):
         local, remote = twins.on_both("show", twins.ids[name], "--format", "json")
         assert local.status == remote.status, (name, remote.stderr)
         mine, theirs = json.loads(twins.same(local.stdout)), json.loads(remote.stdout)
-        local_events = mine.pop("events")
-        assert theirs.pop("events") is None
-        unread = theirs.pop("events_unread", None)
-        if local_events is None:
-            assert unread is None, name
-        else:  # counted on disk; in the bucket, said why not
-            assert "reads and writes event files on local disk only" in unread, unread
         assert theirs == mine, name
         assert theirs["size_on_disk"] > 0
+    shown = json.loads(
+        twins.on_both("show", twins.ids["2025-12-alice"], "--format", "json")[1].stdout
+    )
+    assert shown["events"]["count"] == 3
+    assert (
+        shown["events"]["directory"] == f"{twins.url}/sessions/{twins.ids['2025-12-alice']}/events"
+    )
 
 
 def test_show_sums_the_objects_of_both_layouts(twins: Twins) -> None:
@@ -248,7 +248,8 @@ def test_show_sums_the_objects_of_both_layouts(twins: Twins) -> None:
     )
     assert json.loads(remote.stdout)["size_on_disk"] == expected
     table = cli("show", twins.ids["2025-12-bob"], "--file-store", twins.url, env=twins.env)
-    assert "not counted: its event files are in " + twins.url in " ".join(table.stdout.split())
+    where = f"{twins.url}/users/bob/conversations/{twins.ids['2025-12-bob']}/events"
+    assert f"1 V0 events, 9 bytes in {where}" in " ".join(table.stdout.split())
 
 
 def test_verify_on_a_bucket_finds_what_it_finds_on_disk(twins: Twins) -> None:
@@ -276,14 +277,7 @@ def test_event_checks_say_why_they_did_not_run_on_a_bucket(twins: Twins) -> None
     )
 
 
-def test_export_of_a_conversation_with_events_in_a_bucket_is_one_line(twins: Twins) -> None:
-    with_events = cli(
-        "export", twins.ids["2025-12-alice"], "--file-store", twins.url, env=twins.env
-    )
-    assert with_events.status == UNAVAILABLE
-    line = one_line_error(with_events.stderr)
-    assert "reads and writes event files on local disk only" in line
-    assert with_events.stdout == ""
+def test_export_of_a_conversation_without_events_names_the_bucket(twins: Twins) -> None:
     without = cli(
         "export",
         twins.ids["2025-01-02-None"],
@@ -296,7 +290,8 @@ def test_export_of_a_conversation_with_events_in_a_bucket_is_one_line(twins: Twi
     assert without.status == 0, without.stderr
     exported = json.loads(without.stdout)
     assert exported["metadata"]["conversation_id"] == twins.ids["2025-01-02-None"]
-    assert exported["events_searched"][0] == twins.url  # looked there, found none
+    searched = f"{twins.url}/sessions/{twins.ids['2025-01-02-None']}/events"
+    assert exported["events_searched"] == [searched]  # looked there, found none
 
 
 def test_migrate_from_a_bucket_with_events_is_refused_in_one_line(
@@ -619,3 +614,143 @@ def test_migrate_from_a_bucket_without_events_writes_the_rows(twins: Twins, tmp_
         rows[name] = listed.stdout.replace(str(db), "DATABASE")
     assert rows["bucket"] == rows["local"]
     assert len(rows["local"].splitlines()) > 10
+
+
+# Events in a bucket: read, exported, counted and deleted as on disk
+
+EVENTS_DATA = Path(__file__).parent / "data" / "events" / "v0"
+EVENTS_V0 = "7c1d3f0e2b9a4c5d8e6f0a1b2c3d4e5f"  # every kind of event, cache pages, a bad file
+EVENTS_V1 = "7c1d3f0e-2b9a-4c5d-8e6f-0a1b2c3d4e5f"
+
+
+@dataclass
+class EventTwins(Twins):
+    """The events test store (V0 events, and the V1 events migrate wrote for it) on
+    disk, and in a bucket where 1.x keeps them: ``users/v1_conversations/<hex>``."""
+
+    db: Path
+
+    @property
+    def v1_dir(self) -> Path:
+        return self.root / "v1_conversations"
+
+    def same(self, text: str) -> str:
+        text = text.replace(str(self.v1_dir), f"{self.url}/users/v1_conversations")
+        return super().same(text)
+
+    def on_both_v1(self, *args: str) -> tuple[Run, Run]:
+        empty = self.root.parent / "empty"  # a file store without conversations
+        empty.mkdir(exist_ok=True)
+        common = [*args, "--db", str(self.db), "--file-store", str(empty)]
+        local = cli(*common, "--events-dir", str(self.v1_dir), env=self.env)
+        remote = cli(*common, "--events-dir", self.url, env=self.env)
+        return local, remote
+
+
+def upload(s3: S3, bucket: str, prefix: str, root: Path) -> None:
+    """Every file below ``root`` into the bucket below ``prefix``, V1 events where 1.x
+    keeps them in a bucket."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            key = path.relative_to(root).as_posix()
+            if key.startswith("v1_conversations/"):
+                key = f"users/{key}"
+            s3.put(bucket, f"{prefix}/{key}", path.read_bytes())
+
+
+@pytest.fixture
+def event_twins(s3: S3, tmp_path: Path) -> EventTwins:
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(EVENTS_DATA, root)
+    db = tmp_path / "openhands.db"
+    migrated = cli("migrate-v0-to-v1", "--file-store", str(root), "--db", str(db), "--create-table")
+    assert migrated.status == 0, migrated.stderr
+    assert (root / "v1_conversations" / EVENTS_V0).is_dir()
+    aged(root)
+    bucket = s3.new_bucket()
+    prefix = "oh"
+    upload(s3, bucket, prefix, root)
+    url = f"s3://{bucket}/{prefix}"
+    return EventTwins(root, url, bucket, prefix, s3.env, {}, db)
+
+
+@pytest.mark.parametrize("output_format", ["json", "markdown"])
+def test_export_of_v0_events_in_a_bucket_is_the_export_on_disk(
+    event_twins: EventTwins, output_format: str
+) -> None:
+    local, remote = event_twins.on_both("export", EVENTS_V0, "--format", output_format)
+    assert local.status == remote.status == 0, remote.stderr
+    assert remote.stdout == event_twins.same(local.stdout)
+    if output_format == "json":
+        exported = json.loads(remote.stdout)
+        assert exported["events_format"] == "v0"
+        assert len(exported["events"]) > 25  # past the first cache page
+        assert exported["problems"]  # the bad file and a differing cache page, by URL
+        assert all(event_twins.url in problem for problem in exported["problems"])
+
+
+@pytest.mark.parametrize("output_format", ["json", "markdown"])
+def test_export_of_v1_events_in_a_bucket_is_the_export_on_disk(
+    event_twins: EventTwins, output_format: str
+) -> None:
+    local, remote = event_twins.on_both_v1("export", EVENTS_V1, "--format", output_format)
+    assert local.status == remote.status == 0, remote.stderr
+    assert remote.stdout == event_twins.same(local.stdout)
+    if output_format == "json":
+        exported = json.loads(remote.stdout)
+        assert exported["events_format"] == "v1"
+        expected = len(list(event_twins.v1_dir.joinpath(EVENTS_V0).iterdir()))
+        assert len(exported["events"]) == expected > 25
+
+
+def test_show_counts_v0_and_v1_events_in_a_bucket_as_on_disk(event_twins: EventTwins) -> None:
+    local, remote = event_twins.on_both("show", EVENTS_V0, "--format", "json")
+    assert local.status == remote.status == 0, remote.stderr
+    assert json.loads(remote.stdout) == json.loads(event_twins.same(local.stdout))
+    local, remote = event_twins.on_both_v1("show", EVENTS_V1, "--format", "json")
+    assert local.status == remote.status == 0, remote.stderr
+    shown = json.loads(remote.stdout)
+    assert shown == json.loads(event_twins.same(local.stdout))
+    assert shown["events"]["format"] == "v1"
+    assert shown["events"]["count"] == len(list(event_twins.v1_dir.joinpath(EVENTS_V0).iterdir()))
+
+
+def test_events_past_a_thousand_keys_are_all_read(s3: S3, tmp_path: Path) -> None:
+    """A listing of an events prefix pages (S3 hands out 1,000 keys a page)."""
+    bucket = s3.new_bucket()
+    conversation = uuid.uuid4().hex
+    _, document = FileStoreBuilder(tmp_path).generation("2025-12", conversation_id=conversation)
+    s3.put(bucket, f"sessions/{conversation}/metadata.json", json.dumps(document).encode())
+    client = s3_client(s3.endpoint)
+    for number in range(1_010):
+        event = {"id": number, "source": "user", "action": "message", "args": {"content": "x"}}
+        client.put_object(
+            Bucket=bucket,
+            Key=f"sessions/{conversation}/events/{number}.json",
+            Body=json.dumps(event).encode(),
+        )
+    url = f"s3://{bucket}"
+    shown = cli("show", conversation, "--format", "json", "--file-store", url, env=s3.env)
+    assert shown.status == 0, shown.stderr
+    assert json.loads(shown.stdout)["events"]["count"] == 1_010
+    exported = cli("export", conversation, "--format", "json", "--file-store", url, env=s3.env)
+    assert [event["id"] for event in json.loads(exported.stdout)["events"]] == list(range(1_010))
+
+
+def test_delete_of_a_v1_row_removes_its_event_objects(s3: S3, event_twins: EventTwins) -> None:
+    prefix = f"{event_twins.prefix}/users/v1_conversations/{EVENTS_V0}/"
+    events = [key for key in s3.keys(event_twins.bucket) if key.startswith(prefix)]
+    assert len(events) > 25
+    common = ["--db", str(event_twins.db), "--events-dir", event_twins.url, "--force"]
+    dry = cli("delete", EVENTS_V1, "--dry-run", *common, env=event_twins.env)
+    assert dry.status == 0, dry.stderr
+    for key in events:
+        assert f"remove object s3://{event_twins.bucket}/{key}" in dry.stdout
+    assert [key for key in s3.keys(event_twins.bucket) if key.startswith(prefix)] == events
+    run = cli("delete", EVENTS_V1, "--yes", *common, env=event_twins.env)
+    assert run.status == 0, run.stderr
+    assert not [key for key in s3.keys(event_twins.bucket) if key.startswith(prefix)]
+    listed = cli("list", "--all", "--format", "jsonl", "--db", str(event_twins.db), env=s3.env)
+    assert EVENTS_V1 not in listed.stdout

@@ -150,21 +150,12 @@ def _export(
 ) -> str | None:
     """Write one export; returns why it has no transcript (where events were looked
     for), or None when its events were found."""
-    from convstore.errors import StoreUnavailable
     from convstore.fsutil import atomic_text
     from convstore.jobs.export import event_source, write_json, write_markdown
-    from convstore.stores.catalog import events_unread
 
-    elsewhere = catalog.events_in_bucket(record)
-    if elsewhere is not None:  # a transcript without them would be a wrong one
-        raise StoreUnavailable(
-            f"cannot export {record.conversation_id}: {events_unread(elsewhere)}"
-        )
-    file_store = catalog.files.directory if catalog.files is not None else None
-    looked = []
-    if catalog.files is not None and file_store is None and record.version == "V0":
-        looked.append(catalog.files.location)  # a bucket: no event objects there
-    source = event_source(record, file_store, events_root, looked)
+    file_store, catalog_events = catalog.event_roots()
+    events = catalog_events if events_root is None else events_root
+    source = event_source(record, file_store, events)
     write = write_json if output_format == "json" else write_markdown
     if target is None:
         write(record, source, sys.stdout)

@@ -278,15 +278,14 @@ def one(
     twin: ConversationMetadata | None = None,
     disk_usage: int | None = None,
     events: EventStats | None = None,
-    events_unread: str | None = None,
     email: str | None = None,
 ) -> None:
     """Every field of one conversation, where it lives, its twin, problems, size, events.
 
-    JSON: the keys of ``list --format json``, then twin, size_on_disk and events (and
-    events_unread: why events in a bucket were not counted). The table leaves out the
-    fields of other stores and generations the source lacks, and shows the owner's
-    ``email`` (1.x enterprise) beside user_id.
+    JSON: the keys of ``list --format json``, then twin, size_on_disk and events (its
+    directory: a path, or a prefix's URL in a bucket). The table leaves out the fields
+    of other stores and generations the source lacks, and shows the owner's ``email``
+    (1.x enterprise) beside user_id.
     """
     from convstore.fields import METADATA_JSON_FIELDS
 
@@ -300,13 +299,11 @@ def one(
         if events is None
         else {
             "format": events.format,
-            "directory": str(events.directory),
+            "directory": events.directory,
             "count": events.count,
             "bytes": events.bytes,
         },
     }
-    if events_unread is not None:
-        details["events_unread"] = events_unread
     if fmt == "json":
         sys.stdout.write(json.dumps({**fields, **details}, ensure_ascii=False) + "\n")
         return
@@ -327,11 +324,9 @@ def one(
                 f"{events.count:,} {events.format.upper()} events, {events.bytes:,} bytes in "
                 f"{safe(events.directory)}",
             )
-        elif name == "events_unread":
-            table.add_row("events", f"not counted: {safe(value)}")
         elif value is not None:
             table.add_row(name, f"{value:,} bytes" if name == "size_on_disk" else safe(value))
-    if events is None and events_unread is None:
+    if events is None:
         table.add_row("events", "none found")
     out.print(table)
     for problem in record.problems:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import typer
 
 from convstore.cli.common import open_catalog, resolved_user, translated
@@ -17,10 +15,6 @@ from convstore.cli.options import (
     OneFormatOption,
     UserOption,
 )
-
-if TYPE_CHECKING:
-    from convstore.model import ConversationMetadata
-    from convstore.stores.catalog import Catalog
 
 EXAMPLES = """\
 Examples:
@@ -63,7 +57,6 @@ def show(
             twin=catalog.twin(record, user),
             disk_usage=catalog.disk_usage(record),
             events=None if found is None else event_stats(found),
-            events_unread=_events_unread(catalog, record),
             email=catalog.user_emails([record.owner]).get(record.owner or "")
             if record.owner is not None
             else None,
@@ -73,13 +66,6 @@ def show(
         unread = f"cannot read {record.conversation_id}: {'; '.join(record.problems)}"
     if unread is not None:
         raise StoreUnavailable(unread)
-
-
-def _events_unread(catalog: Catalog, record: ConversationMetadata) -> str | None:
-    from convstore.stores.catalog import events_unread
-
-    elsewhere = catalog.events_in_bucket(record)
-    return None if elsewhere is None else events_unread(elsewhere)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,45 +1,123 @@
 """Where a conversation's events are: the V0 layouts of the file store, or the V1
-``v1_conversations/<hex>/`` directory (single user, or under the user's directory)."""
+``v1_conversations/<hex>/`` directory (single user, or under the user's directory).
+
+Either store may be a bucket (an ``Objects``): there the V0 layouts are the same keys,
+and 1.x keeps V1 events at ``users/[<user_id>/]v1_conversations/<hex>/``. A place is
+found by one listing request; a location in a bucket is its store and prefix.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from convstore.events.v0 import event_ids, events_dir_candidates, find_events_dir
-from convstore.events.v1_files import conversation_dir, directory_stats
+from convstore.events.v0 import (
+    event_ids,
+    events_dir_candidates,
+    find_events_dir,
+    iter_events,
+    iter_object_events,
+    object_event_ids,
+)
+from convstore.events.v1_files import (
+    V1File,
+    conversation_dir,
+    directory_stats,
+    iter_object_v1_events,
+    iter_v1_events,
+    object_stats,
+)
 from convstore.fsutil import tree_size
 from convstore.ids import id_problem, parse_uuid
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from convstore.events.report import Problem
+    from convstore.events.v0 import V0Event
+    from convstore.objects.base import Objects
 
 EventFormat = Literal["v0", "v1"]
 
 
 @dataclass(frozen=True)
 class EventLocation:
+    """A conversation's events: a directory on local disk, or ``prefix`` in ``objects``."""
+
     format: EventFormat
-    directory: Path
+    directory: Path | None
+    objects: Objects | None = None
+    prefix: str = ""
+
+    @property
+    def where(self) -> str:
+        """The directory, or the prefix's URL: what a person is told."""
+        if self.objects is not None:
+            return self.objects.describe(self.prefix)
+        return str(self.directory)
+
+    def v0_events(self, on_problem: Callable[[Problem], None] | None = None) -> Iterator[V0Event]:
+        if self.objects is not None:
+            return iter_object_events(self.objects, self.prefix, on_problem)
+        assert self.directory is not None
+        return iter_events(self.directory, on_problem)
+
+    def v1_files(self, on_problem: Callable[[Problem], None] | None = None) -> Iterator[V1File]:
+        if self.objects is not None:
+            return iter_object_v1_events(self.objects, self.prefix, on_problem)
+        assert self.directory is not None
+        return iter_v1_events(self.directory, on_problem)
 
 
 def locate_events(
     conversation_id: str,
     version: str,
     user_id: str | None,
-    file_store: Path | None,
-    events_root: Path | None,
+    file_store: Path | Objects | None,
+    events_root: Path | Objects | None,
 ) -> EventLocation | None:
-    """The event directory OpenHands reads for this conversation, or None."""
+    """The event directory (or prefix) OpenHands reads for this conversation, or None.
+    ``events_root``: the ``v1_conversations`` directory, or the bucket 1.x writes to."""
     if version == "V0":
         if file_store is None:
             return None
+        if not isinstance(file_store, Path):
+            prefix = _first_listed(file_store, v0_prefixes(conversation_id, user_id))
+            return None if prefix is None else EventLocation("v0", None, file_store, prefix)
         found = find_events_dir(file_store, conversation_id, user_id)
         return None if found is None else EventLocation("v0", found)
     identifier = parse_uuid(conversation_id)
     if identifier is None or events_root is None:
         return None
+    if not isinstance(events_root, Path):
+        prefix = _first_listed(events_root, v1_prefixes(identifier, user_id))
+        return None if prefix is None else EventLocation("v1", None, events_root, prefix)
     return next(
         (EventLocation("v1", path) for path in v1_directories(events_root, identifier, user_id)),
+        None,
+    )
+
+
+def v0_prefixes(conversation_id: str, user_id: str | None) -> list[str]:
+    """``events_dir_candidates`` as keys of a bucket."""
+    return [path.as_posix() for path in events_dir_candidates(Path(), conversation_id, user_id)]
+
+
+def v1_prefixes(identifier: uuid.UUID, user_id: str | None) -> list[str]:
+    """Where 1.x keeps a V1 conversation's events in a bucket, in ``v1_candidates``'
+    order: ``users/v1_conversations/<hex>`` (no user), ``users/<user_id>/...``."""
+    prefixes = [f"users/v1_conversations/{identifier.hex}"]
+    if user_id and id_problem(user_id) is None:
+        prefixes.append(f"users/{user_id}/v1_conversations/{identifier.hex}")
+    return prefixes
+
+
+def _first_listed(objects: Objects, prefixes: list[str]) -> str | None:
+    """The first prefix with an object below it (one listing request each)."""
+    return next(
+        (prefix for prefix in prefixes if next(iter(objects.walk(prefix)), None) is not None),
         None,
     )
 
@@ -64,20 +142,22 @@ def searched_directories(
     conversation_id: str,
     version: str,
     user_id: str | None,
-    file_store: Path | None,
-    events_root: Path | None,
-) -> list[Path]:
-    """Every directory ``locate_events`` looks in for this conversation, in its order."""
+    file_store: Path | Objects | None,
+    events_root: Path | Objects | None,
+) -> list[Path | str]:
+    """Every directory (or prefix's URL) ``locate_events`` looks in, in its order."""
     if version == "V0":
-        return (
-            []
-            if file_store is None
-            else events_dir_candidates(file_store, conversation_id, user_id)
-        )
+        if file_store is None:
+            return []
+        if not isinstance(file_store, Path):
+            return [file_store.describe(key) for key in v0_prefixes(conversation_id, user_id)]
+        return list(events_dir_candidates(file_store, conversation_id, user_id))
     identifier = parse_uuid(conversation_id)
     if identifier is None or events_root is None:
         return []
-    return v1_candidates(events_root, identifier, user_id)
+    if not isinstance(events_root, Path):
+        return [events_root.describe(key) for key in v1_prefixes(identifier, user_id)]
+    return list(v1_candidates(events_root, identifier, user_id))
 
 
 @dataclass(frozen=True)
@@ -85,16 +165,24 @@ class EventStats:
     """What `show` says of a conversation's history: where, how many events, how big."""
 
     format: EventFormat
-    directory: Path
+    directory: str  # or the prefix's URL in a bucket
     count: int
     bytes: int
 
 
 def event_stats(location: EventLocation) -> EventStats:
     """The events OpenHands would count (V0: ``<n>.json`` files; V1: every name its glob
-    matches) and the bytes of the directory's files."""
+    matches) and the bytes of the directory's files (V0: of the whole tree)."""
+    objects, where = location.objects, location.where
+    if objects is not None:
+        if location.format == "v1":
+            stats = object_stats(objects, location.prefix)
+            return EventStats("v1", where, stats.names, stats.bytes)
+        listed = object_event_ids(objects, location.prefix)
+        return EventStats("v0", where, len(listed.events), listed.bytes)
+    assert location.directory is not None
     if location.format == "v1":
         stats = directory_stats(location.directory)
-        return EventStats("v1", location.directory, stats.names, stats.bytes)
+        return EventStats("v1", where, stats.names, stats.bytes)
     count = len(event_ids(location.directory))
-    return EventStats("v0", location.directory, count, tree_size(location.directory))
+    return EventStats("v0", where, count, tree_size(location.directory))

@@ -17,7 +17,7 @@ from pathlib import Path
 class Problem:
     """Something wrong with one file: unreadable, or a cache page that differs."""
 
-    path: Path
+    path: Path | str  # a path, or an object's URL
     message: str
 
     def __str__(self) -> str:

@@ -9,7 +9,11 @@ the files, so a page that differs from its files is reported; events are always 
 from the files.
 
 Reading streams: names are listed and sorted as ints, then files are read one at a time,
-with a cache page or two held besides, so memory does not grow with the events.
+with a cache page or two held besides, so memory does not grow with the events. In a
+bucket (``iter_object_events``) the listing pages through every key of the events prefix
+(OpenHands' own S3 listing stops at 1,000: its issue #9565) and the objects are fetched
+with requests in flight, in id order (memory bounded by the window); both readers share
+the parsing, the id check and the cache page comparison.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
 from convstore.events.report import Problem
 from convstore.ids import id_problem
+
+if TYPE_CHECKING:
+    from convstore.objects.base import ObjectInfo, Objects
 
 PAGE_SIZE = 25
 _EVENT_NAME = re.compile(r"(0|[1-9][0-9]*)\.json")
@@ -101,13 +108,21 @@ def read_event(path: str | Path, event_id: int) -> V0Event | Problem:
     """The event a file holds, or why V0 could not have read it either."""
     try:
         with open(path, "rb") as stream:
-            data = _loads(stream.read())
+            raw = stream.read()
     except OSError as error:
         return Problem(Path(path), f"cannot be read: {error.strerror or error}")
+    return parse_event(raw, event_id, Path(path))
+
+
+def parse_event(raw: bytes, event_id: int, where: Path | str) -> V0Event | Problem:
+    """The event ``raw`` (the file or object at ``where``) holds, or why V0 could not
+    have read it either."""
+    try:
+        data = _loads(raw)
     except (ValueError, RecursionError) as error:
-        return Problem(Path(path), f"not JSON: {error}")
+        return Problem(where, f"not JSON: {error}")
     if not isinstance(data, dict):
-        return Problem(Path(path), "not a JSON object")
+        return Problem(where, "not a JSON object")
     # V0 itself looked at `action` first.
     for key, payload in (("action", "args"), ("observation", "extras")):
         if isinstance(data.get(key), str):
@@ -115,7 +130,7 @@ def read_event(path: str | Path, event_id: int) -> V0Event | Problem:
             return V0Event(
                 event_id, data, is_action, data[key], _as_read(is_action, data.get(payload))
             )
-    return Problem(Path(path), "has neither `action` nor `observation`: not an event V0 could read")
+    return Problem(where, "has neither `action` nor `observation`: not an event V0 could read")
 
 
 _FILE_EDITOR_CALL = "print(file_editor(**"
@@ -177,45 +192,137 @@ def iter_events(
     Unreadable files are skipped and passed to ``on_problem``; when it is given, the
     cache pages next to ``events_dir`` are compared with the files as they stream by.
     """
-    pages = _CachePages(events_dir.parent / "event_cache", on_problem) if on_problem else None
+    pages = _directory_pages(events_dir.parent / "event_cache") if on_problem else None
     directory = os.fspath(events_dir)
-    for event_id in event_ids(events_dir):
-        # A plain string, not a Path: this runs once per event.
-        path = os.path.join(directory, f"{event_id}.json")
-        result = read_event(path, event_id)
+
+    def read() -> Iterator[tuple[int, V0Event | Problem, Path | str]]:
+        for event_id in event_ids(events_dir):
+            # A plain string, not a Path: this runs once per event.
+            path = os.path.join(directory, f"{event_id}.json")
+            yield event_id, read_event(path, event_id), path
+
+    return _checked(read(), pages, on_problem, paths=True)
+
+
+@dataclass
+class ListedEvents:
+    """The events of an ``events`` prefix by id, with their listings; ``bytes``: of every
+    object below the prefix (``tree_size`` of the directory)."""
+
+    events: list[tuple[int, ObjectInfo]]
+    bytes: int
+
+
+def object_event_ids(objects: Objects, prefix: str) -> ListedEvents:
+    """The events of a conversation's ``events`` prefix in a store of objects, by id,
+    with their listings (sizes); other names are ignored. Every page of the listing."""
+    found = ListedEvents([], 0)
+    for info in objects.walk(prefix):
+        found.bytes += info.size
+        match = _EVENT_NAME.fullmatch(info.key[len(prefix) + 1 :])
+        if match:
+            found.events.append((int(match[1]), info))
+    found.events.sort(key=lambda item: item[0])
+    return found
+
+
+def iter_object_events(
+    objects: Objects, prefix: str, on_problem: Callable[[Problem], None] | None = None
+) -> Iterator[V0Event]:
+    """``iter_events`` of the events below ``prefix`` (``.../<id>/events``) in a store
+    of objects: the same events, problems and cache page findings, objects named by URL."""
+    pages = None
+    if on_problem:
+        pages = _object_pages(objects, prefix.rsplit("/", 1)[0] + "/event_cache")
+    listed = object_event_ids(objects, prefix).events
+    keys = [info.key for _, info in listed]
+
+    def read() -> Iterator[tuple[int, V0Event | Problem, Path | str]]:
+        for (event_id, info), found in zip(listed, objects.read_many(keys), strict=True):
+            where = objects.describe(info.key)
+            if found is None:
+                yield event_id, Problem(where, "cannot be read: removed while read"), where
+            else:
+                yield event_id, parse_event(found.data, event_id, where), where
+
+    return _checked(read(), pages, on_problem)
+
+
+# A cache page: its first event id, where it is, and how to read it.
+_Page = tuple[int, Path | str, Callable[[], bytes]]
+
+
+def _directory_pages(cache_dir: Path) -> list[_Page]:
+    pages: list[_Page] = []
+    try:
+        with os.scandir(cache_dir) as entries:
+            for entry in entries:
+                match = _PAGE_NAME.fullmatch(entry.name)
+                if match and int(match[2]) == int(match[1]) + PAGE_SIZE:
+                    path = Path(entry.path)
+                    pages.append((int(match[1]), path, path.read_bytes))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return pages
+
+
+def _object_pages(objects: Objects, cache_prefix: str) -> list[_Page]:
+    pages: list[_Page] = []
+    for info in objects.walk(cache_prefix):
+        match = _PAGE_NAME.fullmatch(info.key[len(cache_prefix) + 1 :])
+        if match and int(match[2]) == int(match[1]) + PAGE_SIZE:
+            pages.append((int(match[1]), objects.describe(info.key), _reader(objects, info.key)))
+    return pages
+
+
+def _reader(objects: Objects, key: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        found = objects.read(key)
+        if found is None:
+            raise FileNotFoundError(f"{key} was removed while read")
+        return found.data
+
+    return read
+
+
+def _checked(
+    results: Iterator[tuple[int, V0Event | Problem, Path | str]],
+    pages: list[_Page] | None,
+    on_problem: Callable[[Problem], None] | None,
+    *,
+    paths: bool = False,
+) -> Iterator[V0Event]:
+    """The readable events of ``results`` (in id order), each unreadable one and each
+    ``id`` field that is not the name's passed to ``on_problem``, the cache ``pages``
+    compared as the events stream by. ``paths``: the places are file paths (given as
+    plain strings, which are cheaper per event) rather than URLs."""
+    cache = _CachePages(pages, on_problem) if pages is not None and on_problem else None
+    for event_id, result, where in results:
         if isinstance(result, Problem):
             if on_problem:
                 on_problem(result)
-            if pages:
-                pages.check(event_id, None)
+            if cache:
+                cache.check(event_id, None)
             continue
-        if pages:
-            pages.check(event_id, result.data)
+        if cache:
+            cache.check(event_id, result.data)
         if on_problem and result.data.get("id") != event_id:
             message = f"its id field is {result.data.get('id')!r}; read as event {event_id}"
-            on_problem(Problem(Path(path), message))
+            on_problem(Problem(Path(where) if paths else where, message))
         yield result
-    if pages:
-        pages.finish()
+    if cache:
+        cache.finish()
 
 
 class _CachePages:
     """Compares ``event_cache`` pages with the event files while those stream by in id order."""
 
-    def __init__(self, cache_dir: Path, on_problem: Callable[[Problem], None]) -> None:
+    def __init__(self, pages: list[_Page], on_problem: Callable[[Problem], None]) -> None:
         self._on_problem = on_problem
-        self._pages: list[tuple[int, Path]] = []
-        try:
-            with os.scandir(cache_dir) as entries:
-                for entry in entries:
-                    match = _PAGE_NAME.fullmatch(entry.name)
-                    if match and int(match[2]) == int(match[1]) + PAGE_SIZE:
-                        self._pages.append((int(match[1]), Path(entry.path)))
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        self._pages.sort(reverse=True)  # popped from the end: lowest start first
+        # Popped from the end: lowest start first.
+        self._pages = sorted(pages, key=lambda page: page[0], reverse=True)
         # The page copies of events not yet reached: event id -> (page, copy).
-        self._pending: dict[int, tuple[Path, object]] = {}
+        self._pending: dict[int, tuple[Path | str, object]] = {}
 
     def check(self, event_id: int, data: dict[str, Any] | None) -> None:
         """Compare the page copy of one event with its file (None: the file is unreadable)."""
@@ -238,9 +345,9 @@ class _CachePages:
                 return
             self._load(*self._pages.pop())
 
-    def _load(self, start: int, page: Path) -> None:
+    def _load(self, start: int, page: Path | str, read: Callable[[], bytes]) -> None:
         try:
-            copies = _loads(page.read_bytes())
+            copies = _loads(read())
         except (OSError, ValueError, RecursionError) as error:
             self._on_problem(Problem(page, f"cache page cannot be read: {error}"))
             return
@@ -256,5 +363,5 @@ class _CachePages:
         page, _ = self._pending.pop(event_id)
         self._report(page, f"holds event {event_id}, but events/{event_id}.json does not exist")
 
-    def _report(self, page: Path, what: str) -> None:
+    def _report(self, page: Path | str, what: str) -> None:
         self._on_problem(Problem(page, f"cache page {what} (V0 showed the page)"))

@@ -31,13 +31,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
 from convstore.events.report import Problem
 from convstore.events.validate import validate_event_bytes
 from convstore.fsutil import TEMPORARY_SUFFIX, fsync_directory
+
+if TYPE_CHECKING:
+    from convstore.objects.base import ObjectInfo, Objects
 
 BATCH = 256
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -181,7 +184,7 @@ def remove_temporaries(directory: Path) -> int:
 class V1File:
     """One readable event file of a V1 conversation."""
 
-    path: Path
+    path: Path | str  # a path, or an object's URL
     size: int
     event: dict[str, Any]
 
@@ -236,6 +239,54 @@ def iter_v1_events(
         path = directory / name
         raw = path.read_bytes()
         yield V1File(path, len(raw), json.loads(raw))
+
+
+def object_stats(objects: Objects, prefix: str) -> DirectoryStats:
+    """``directory_stats`` of a conversation's prefix in a store of objects: the names
+    directly below it that 1.x's glob matches, and the bytes of those objects."""
+    names: set[str] = set()
+    size = 0
+    for info in objects.walk(prefix):
+        name, _, deeper = info.key[len(prefix) + 1 :].partition("/")
+        if name.startswith("."):
+            continue
+        names.add(name)
+        if not deeper:
+            size += info.size
+    return DirectoryStats(len(names), size)
+
+
+def iter_object_v1_events(
+    objects: Objects, prefix: str, on_problem: Callable[[Problem], None] | None = None
+) -> Iterator[V1File]:
+    """``iter_v1_events`` of a conversation's prefix in a store of objects: every page
+    of its listing, the objects fetched with requests in flight, twice (to order them,
+    then in order), so that memory holds a window of them, not the conversation."""
+    listed = [info for info in objects.walk(prefix) if _event_object(info, prefix)]
+    order: list[tuple[str, str]] = []
+    for info, found in zip(listed, objects.read_many(info.key for info in listed), strict=True):
+        name = info.key[len(prefix) + 1 :]
+        if found is None:
+            _tell(on_problem, Problem(objects.describe(info.key), "removed while read"))
+            continue
+        verdict = validate_event_bytes(found.data, name)
+        if not verdict.readable:
+            _tell(on_problem, Problem(objects.describe(info.key), "; ".join(verdict.errors)))
+            continue
+        order.append((json.loads(found.data).get("timestamp", "\uffff"), info.key))
+    order.sort(key=lambda item: (item[0], item[1][len(prefix) + 1 :]))
+    keys = [key for _, key in order]
+    for key, found in zip(keys, objects.read_many(keys), strict=True):
+        if found is None:
+            _tell(on_problem, Problem(objects.describe(key), "removed while read"))
+            continue
+        yield V1File(objects.describe(key), len(found.data), json.loads(found.data))
+
+
+def _event_object(info: ObjectInfo, prefix: str) -> bool:
+    """Whether an object of a V1 conversation's listing is one 1.x's glob would read."""
+    name = info.key[len(prefix) + 1 :]
+    return "/" not in name and not name.startswith(".")
 
 
 def _tell(on_problem: Callable[[Problem], None] | None, problem: Problem) -> None:

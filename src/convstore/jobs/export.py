@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from convstore.events import iter_events, iter_v1_events
 from convstore.events.locate import EventLocation, locate_events, searched_directories
 from convstore.events.report import Problem
 from convstore.model import ConversationMetadata
 from convstore.timestamps import format_timestamp
+
+if TYPE_CHECKING:
+    from convstore.objects.base import Objects
 
 Format = Literal["markdown", "json"]
 # Long file contents and outputs fold away in Markdown (<details>), never get cut.
@@ -57,17 +59,18 @@ class EventSource:
         return None if self.location is None else self.location.format
 
     @property
-    def directory(self) -> Path | None:
-        return None if self.location is None else self.location.directory
+    def directory(self) -> str | None:
+        """The events' directory, or their prefix's URL in a bucket."""
+        return None if self.location is None else self.location.where
 
     def events(self) -> Iterator[dict[str, Any]]:
         if self.location is None:
             return
         if self.location.format == "v0":
-            for event in iter_events(self.location.directory, self._problem):
+            for event in self.location.v0_events(self._problem):
                 yield event.data
         else:
-            for v1_file in iter_v1_events(self.location.directory, self._problem):
+            for v1_file in self.location.v1_files(self._problem):
                 yield v1_file.event
 
     def _problem(self, problem: Problem) -> None:
@@ -76,14 +79,13 @@ class EventSource:
 
 def event_source(
     record: ConversationMetadata,
-    file_store: Path | None,
-    events_root: Path | None,
-    searched_buckets: Sequence[str] = (),
+    file_store: Path | Objects | None,
+    events_root: Path | Objects | None,
 ) -> EventSource:
-    """The events OpenHands shows for this conversation (V0 or V1 layout).
-    ``searched_buckets``: buckets already found to hold none of its events."""
+    """The events OpenHands shows for this conversation (V0 or V1 layout), on local
+    disk or in a bucket."""
     where = (record.conversation_id, record.version, record.user_id, file_store, events_root)
-    searched: list[Path | str] = [*searched_buckets, *searched_directories(*where)]
+    searched = searched_directories(*where)
     source = EventSource(locate_events(*where), searched=searched, version=record.version)
     missing = source.not_found()
     if missing is not None:

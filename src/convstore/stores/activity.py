@@ -16,8 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from convstore.model import ConversationMetadata
+
+if TYPE_CHECKING:
+    from convstore.events.locate import EventLocation
 
 DEFAULT_WINDOW = timedelta(minutes=5)
 
@@ -32,13 +36,14 @@ class Guard:
 
 def signs_of_use(
     record: ConversationMetadata,
-    events: Path | None,
+    events: EventLocation | None,
     guard: Guard,
     modified: datetime | None = None,
 ) -> list[str]:
     """Why OpenHands may be using this form of a conversation right now (empty: it looks
-    idle). ``events``: its event directory, if it has one. ``modified``: when a V0
-    file's metadata.json was last written, looked at now (``FileStore.modified``)."""
+    idle). ``events``: its event directory (or prefix in a bucket), if it has one.
+    ``modified``: when a V0 file's metadata.json was last written, looked at now
+    (``FileStore.modified``)."""
     found = []
     if record.execution_status == "running":
         found.append("OpenHands is running it (execution_status running)")
@@ -49,10 +54,20 @@ def signs_of_use(
     if metadata is not None and metadata > since:
         what = "metadata.json" if record.store == "files" else "row (last_updated_at)"
         found.append(f"its {what} changed {_ago(now, metadata)}, {window}")
-    newest = None if events is None else newest_change(events)
-    if newest is not None and newest > since:
-        found.append(f"its events in {events} changed {_ago(now, newest)}, {window}")
+    newest = None if events is None else events_changed(events)
+    if events is not None and newest is not None and newest > since:
+        found.append(f"its events in {events.where} changed {_ago(now, newest)}, {window}")
     return found
+
+
+def events_changed(events: EventLocation) -> datetime | None:
+    """When a conversation's events last changed: ``newest_change`` of its directory,
+    or the newest modification time its prefix's listing reports in a bucket."""
+    if events.objects is None:
+        assert events.directory is not None
+        return newest_change(events.directory)
+    times = [info.modified for info in events.objects.walk(events.prefix) if info.modified]
+    return max(times, default=None)
 
 
 def newest_change(directory: Path) -> datetime | None:

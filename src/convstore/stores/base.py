@@ -250,6 +250,8 @@ class Removal:
     # ("directory /srv/oh/sessions/<id>" on local disk, each object on a bucket).
     prefixes: list[str] = field(default_factory=list)
     places: list[str] = field(default_factory=list)
+    # A V1 row's event prefix in the events bucket, removed with the row.
+    event_prefixes: list[str] = field(default_factory=list)
 
 
 class ConversationStore(Protocol):

@@ -24,7 +24,6 @@ from convstore.ids import (
     abbreviates,
     conversation_key,
     id_prefix,
-    id_problem,
     short_prefix,
     v0_form,
     v1_form,
@@ -75,19 +74,13 @@ class Catalog:
     # Where V1 event files live when that is a bucket (``events_root`` is None then).
     events_bucket: Objects | None = None
 
-    def events_in_bucket(self, record: ConversationMetadata) -> str | None:
-        """Where this conversation's event files are when that is a bucket, which this
-        version reads no events from (``EVENTS_IN_BUCKET``); None when they are on local
-        disk or nowhere. A listing of one key per place looked at."""
-        if record.version == "V0" and self.files is not None and self.files.directory is None:
-            return self.files.events_prefix(record)
-        if record.version == "V1" and self.events_bucket is not None:
-            hexadecimal = record.conversation_id.replace("-", "")
-            owner = f"{record.user_id}/" if record.user_id else ""
-            prefix = f"users/{owner}v1_conversations/{hexadecimal}"
-            if id_problem(record.user_id or "x") is None and _any(self.events_bucket, prefix):
-                return self.events_bucket.describe(prefix)
-        return None
+    def event_roots(self) -> tuple[Path | Objects | None, Path | Objects | None]:
+        """Where V0 events (the file store) and V1 events are: a directory, a bucket, or
+        nowhere; what ``events.locate`` takes."""
+        file_store: Path | Objects | None = None
+        if self.files is not None:
+            file_store = self.files.directory or self.files.objects
+        return file_store, self.events_root or self.events_bucket
 
     @property
     def stores(self) -> list[ConversationStore]:
@@ -328,16 +321,20 @@ class Catalog:
         return outcome
 
     def plan_removal(self, record: ConversationMetadata) -> Removal:
-        """The store's plan for one form, plus a V1 row's event directory (OpenHands 1.x
-        leaves it behind when it deletes a row; convstore does not)."""
+        """The store's plan for one form, plus a V1 row's event directory or prefix
+        (OpenHands 1.x leaves it behind when it deletes a row; convstore does not)."""
         plan = self.store_of(record).plan_removal(record)
         if record.store == "sql" and record.version == "V1":
-            elsewhere = self.events_in_bucket(record)
-            if elsewhere is not None:
-                # The row alone would leave its history where no listing finds it.
-                return replace(plan, blockers=[*plan.blockers, events_unread(elsewhere)])
             found = self.events(record)
-            if found is not None:
+            if found is not None and found.objects is not None:
+                places, size = found.objects.plan_trees([found.prefix])
+                return replace(
+                    plan,
+                    places=[*plan.places, *places],
+                    event_prefixes=[*plan.event_prefixes, found.prefix],
+                    bytes_on_disk=plan.bytes_on_disk + size,
+                )
+            if found is not None and found.directory is not None:
                 return replace(
                     plan,
                     paths=[*plan.paths, found.directory],
@@ -353,15 +350,16 @@ class Catalog:
             # a row without its directory would be a conversation with no history.
             for path in plan.paths:
                 remove_directory(path)
+            if plan.event_prefixes and self.events_bucket is not None:
+                self.events_bucket.delete_trees(plan.event_prefixes)
 
     def events(self, record: ConversationMetadata) -> EventLocation | None:
-        """Where this conversation's event files are (V0 or V1 layout), if anywhere. (The
-        events of a file store in a bucket are read from phase B2 on.)"""
+        """Where this conversation's event files are (V0 or V1 layout; a directory or a
+        bucket's prefix), if anywhere."""
         from convstore.events.locate import locate_events
 
-        file_store = self.files.directory if self.files is not None else None
         return locate_events(
-            record.conversation_id, record.version, record.user_id, file_store, self.events_root
+            record.conversation_id, record.version, record.user_id, *self.event_roots()
         )
 
     def signs_of_use(self, record: ConversationMetadata, guard: Guard) -> list[str]:
@@ -373,7 +371,7 @@ class Catalog:
         modified = None
         if record.store == "files" and self.files is not None:
             modified = self.files.modified(record)
-        return signs_of_use(record, None if found is None else found.directory, guard, modified)
+        return signs_of_use(record, found, guard, modified)
 
     def children(
         self, record: ConversationMetadata, user: str | None = None
@@ -386,18 +384,8 @@ class Catalog:
         return list(self.sql.search(query))
 
 
-# Phase B2 reads and writes events in buckets; until then a command that needs them says so.
-EVENTS_IN_BUCKET = "this version of convstore reads and writes event files on local disk only"
-
-
-def events_unread(location: str) -> str:
-    """Why the events at ``location`` (a bucket) are not read, as a line says it."""
-    return f"its event files are in {location}; {EVENTS_IN_BUCKET}"
-
-
-def _any(objects: Objects, prefix: str) -> bool:
-    """Whether any object is below ``prefix`` (one listing request)."""
-    return next(iter(objects.walk(prefix)), None) is not None
+# migrate-v0-to-v1 converts events on local disk only, for now.
+EVENTS_IN_BUCKET = "this version of convstore converts event files on local disk only"
 
 
 def _form_key(record: ConversationMetadata) -> tuple[str, str, str]:
