@@ -252,29 +252,23 @@ def test_show_sums_the_objects_of_both_layouts(twins: Twins) -> None:
     assert f"1 V0 events, 9 bytes in {where}" in " ".join(table.stdout.split())
 
 
-def test_verify_on_a_bucket_finds_what_it_finds_on_disk(twins: Twins) -> None:
-    local, remote = twins.on_both("verify", "--format", "json", "--check", "files")
-    assert local.status == remote.status == 1, remote.stderr
-    mine, theirs = json.loads(twins.same(local.stdout)), json.loads(remote.stdout)
-    # The remains (events, no metadata.json): on disk events.v0-without-metadata reports
-    # them; on a bucket, until the event checks read buckets, files.missing-metadata.
-    remains = [f for f in theirs["findings"] if f["conversation_id"] == twins.ids["remains"]]
-    assert [f["check"] for f in remains] == ["files.missing-metadata"]
-    assert [f for f in theirs["findings"] if f not in remains] == mine["findings"]
-    found = {finding["check"] for finding in mine["findings"]}
-    assert {"files.invalid-json", "files.missing-created-at", "files.required-field"} <= found
-
-
-def test_event_checks_say_why_they_did_not_run_on_a_bucket(twins: Twins) -> None:
-    run = cli("verify", "--file-store", twins.url, "--format", "json", env=twins.env)
-    skipped = {
-        item["check"]: item["reason"]
-        for item in json.loads(run.stdout)["summary"]["not_applicable"]
-    }
-    assert (
-        "is a bucket; this version reads event files on local disk only"
-        in (skipped["events.v0-without-metadata"])
+@pytest.mark.parametrize("checks", [["--check", "files"], ["--check", "events"], []])
+def test_verify_on_a_bucket_finds_what_it_finds_on_disk(twins: Twins, checks: list[str]) -> None:
+    local, remote = twins.on_both("verify", "--format", "json", *checks)
+    assert local.status == remote.status == (0 if checks == ["--check", "events"] else 1), (
+        remote.stderr
     )
+    mine, theirs = json.loads(twins.same(local.stdout)), json.loads(remote.stdout)
+    assert theirs["findings"] == mine["findings"]
+    assert theirs["summary"]["not_applicable"] == mine["summary"]["not_applicable"]
+    found = {finding["check"] for finding in mine["findings"]}
+    if checks != ["--check", "events"]:
+        assert {"files.invalid-json", "files.missing-created-at", "files.required-field"} <= found
+    if checks != ["--check", "files"]:
+        # The remains (events, no metadata.json): an orphaned events prefix.
+        orphans = [f for f in theirs["findings"] if f["check"] == "events.v0-without-metadata"]
+        assert [f["conversation_id"] for f in orphans] == [twins.ids["remains"]]
+        assert orphans[0]["location"] == f"{twins.url}/sessions/{twins.ids['remains']}"
 
 
 def test_export_of_a_conversation_without_events_names_the_bucket(twins: Twins) -> None:
@@ -584,11 +578,8 @@ def test_list_show_and_verify_on_gcs_are_as_on_disk(gcs: FakeGcs, tmp_path: Path
             assert remote.stdout == twins.same(local.stdout), arguments
     local, remote = twins.on_both("show", ids["2025-04-alice"], "--format", "json")
     assert json.loads(remote.stdout) == json.loads(twins.same(local.stdout))
-    local, remote = twins.on_both("verify", "--format", "json", "--check", "files")
-    theirs = json.loads(remote.stdout)["findings"]
-    assert [f for f in theirs if f["conversation_id"] != ids["remains"]] == json.loads(
-        twins.same(local.stdout)
-    )["findings"]
+    local, remote = twins.on_both("verify", "--format", "json")
+    assert json.loads(remote.stdout)["findings"] == json.loads(twins.same(local.stdout))["findings"]
 
 
 def test_migrate_from_a_bucket_without_events_writes_the_rows(twins: Twins, tmp_path: Path) -> None:
@@ -664,7 +655,9 @@ def event_twins(s3: S3, tmp_path: Path) -> EventTwins:
 
     root = tmp_path / "store"
     shutil.copytree(EVENTS_DATA, root)
-    db = tmp_path / "openhands.db"
+    # Not beside the store: verify would take the store for a user's directory beside it.
+    (tmp_path / "database").mkdir()
+    db = tmp_path / "database" / "openhands.db"
     migrated = cli("migrate-v0-to-v1", "--file-store", str(root), "--db", str(db), "--create-table")
     assert migrated.status == 0, migrated.stderr
     assert (root / "v1_conversations" / EVENTS_V0).is_dir()
@@ -754,3 +747,35 @@ def test_delete_of_a_v1_row_removes_its_event_objects(s3: S3, event_twins: Event
     assert not [key for key in s3.keys(event_twins.bucket) if key.startswith(prefix)]
     listed = cli("list", "--all", "--format", "jsonl", "--db", str(event_twins.db), env=s3.env)
     assert EVENTS_V1 not in listed.stdout
+
+
+def test_verify_reads_v1_events_in_a_bucket_as_on_disk(s3: S3, event_twins: EventTwins) -> None:
+    """events.v1-*: a broken event object and an events prefix without a row are found
+    in the bucket as in the directory."""
+    conversation = event_twins.v1_dir / EVENTS_V0
+    broken = sorted(conversation.iterdir())[0]
+    broken.write_text("{not json")
+    s3.put(
+        event_twins.bucket,
+        f"{event_twins.prefix}/users/v1_conversations/{EVENTS_V0}/{broken.name}",
+        b"{not json",
+    )
+    orphan = uuid.uuid4().hex
+    (event_twins.v1_dir / orphan).mkdir()
+    (event_twins.v1_dir / orphan / "x.json").write_text("{}")
+    s3.put(
+        event_twins.bucket, f"{event_twins.prefix}/users/v1_conversations/{orphan}/x.json", b"{}"
+    )
+    local, remote = event_twins.on_both_v1("verify", "--format", "json", "--check", "events")
+    assert local.status == remote.status == 1, remote.stderr
+    mine = json.loads(event_twins.same(local.stdout))
+    theirs = json.loads(remote.stdout)
+
+    def ordered(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(findings, key=lambda f: (f["check"], f["location"]))  # disk: scandir's
+
+    assert ordered(theirs["findings"]) == ordered(mine["findings"])
+    assert {f["check"] for f in theirs["findings"]} == {
+        "events.v1-unreadable",
+        "events.v1-without-row",
+    }

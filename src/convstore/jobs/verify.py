@@ -120,7 +120,7 @@ class Verification:
             sql=catalog.sql,
             schema=read_schema(catalog.sql) if catalog.sql is not None else None,
             events_root=catalog.events_root,
-            events_bucket=None if catalog.events_bucket is None else catalog.events_bucket.location,
+            events_bucket=catalog.events_bucket,
         )
         self.active: list[Check[Any]] = []
         self.skipped: list[tuple[Check[Any], str]] = []
@@ -175,13 +175,13 @@ class Verification:
                 views = self._wants(twins.V0View)
                 scanned = files.scan(store, context, views=views)
                 yield "V0 files", (files.FileItem, events.V0EventsDir), scanned
-            if wants(events.V0EventsDir, leftovers.Leftover) and store.directory is not None:
-                # The event checks read through paths until phase B2 puts them on Objects.
-                yield (
-                    "V0 user directories",
-                    events.V0EventsDir,
-                    events.scan_v0_users(store.directory, context),
+            if wants(events.V0EventsDir, leftovers.Leftover):
+                scan = (
+                    events.scan_v0_users(store.directory, context)
+                    if store.directory is not None
+                    else events.scan_v0_user_objects(store.objects, context)
                 )
+                yield "V0 user directories", events.V0EventsDir, scan
         if context.sql is not None and wants(rows.Row, twins.V0View):
             yield "SQL rows", rows.Row, rows.scan(context.sql, context)
         if wants(events.V1EventsDir, leftovers.Leftover):

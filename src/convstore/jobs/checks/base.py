@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from convstore.jobs.checks.lookup import Known
     from convstore.jobs.checks.repairs import Repair
     from convstore.jobs.checks.schema import Schema
+    from convstore.objects.base import Objects
     from convstore.stores.files import FileStore
     from convstore.stores.sql import SqlStore
 
@@ -97,7 +98,7 @@ class Context:
     # with those found beside the stores, so verify reads what migrate wrote.
     events_root: Path | None = None
     # The V1 events location when it is a bucket (events_root is None then).
-    events_bucket: str | None = None
+    events_bucket: Objects | None = None
 
     def owned(self, owner: str | None) -> bool:
         """Whether a conversation of ``owner`` is in scope (every one when no --user)."""
@@ -150,23 +151,6 @@ class Check(Generic[S]):
 
 def needs_sql(context: Context) -> str | None:
     return None if context.sql is not None else "needs a database (--db)"
-
-
-# Phase B2 reads events in buckets; until then their checks say why they did not run.
-EVENTS_ON_DISK_ONLY = "this version reads event files on local disk only"
-
-
-def v0_events_on_disk(context: Context) -> str | None:
-    files = context.files
-    if files is None or files.directory is not None:
-        return None
-    return f"the file store {files.location} is a bucket; {EVENTS_ON_DISK_ONLY}"
-
-
-def v1_events_on_disk(context: Context) -> str | None:
-    if context.events_bucket is None:
-        return None
-    return f"the V1 events are in the bucket {context.events_bucket}; {EVENTS_ON_DISK_ONLY}"
 
 
 def plural(count: int, noun: str) -> str:

@@ -7,6 +7,10 @@ row in any form) is history no one can list or migrate. V1 events live in
 under ``users/<user>/`` or ``<user>/``; OpenHands 1.x deletes a row and leaves that
 directory, and an interrupted migration writes one before its row. Each V1 file is
 judged by ``convstore.events.validate``, the same rules the converter writes by.
+
+In a bucket the same places are prefixes: the V0 layouts below the file store's root,
+the V1 ones below ``users/[<user>/]v1_conversations/`` of the events bucket. A subject
+found there carries its ``prefix`` and is read through the store's ``Objects``.
 """
 
 from __future__ import annotations
@@ -16,20 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convstore.events.v0 import event_ids
-from convstore.events.v1_files import directory_stats
-from convstore.events.validate import Verdict, validate_event_file
-from convstore.jobs.checks.base import (
-    Check,
-    Context,
-    Issue,
-    needs_sql,
-    plural,
-    v0_events_on_disk,
-    v1_events_on_disk,
-)
+from convstore.events.v0 import event_ids, object_event_ids
+from convstore.events.v1_files import DirectoryStats, directory_stats, object_stats
+from convstore.events.validate import Verdict, validate_event_bytes, validate_event_file
+from convstore.jobs.checks.base import Check, Context, Issue, needs_sql, plural
 from convstore.jobs.checks.leftovers import Leftover, directory_entries, leftover
 from convstore.jobs.checks.lookup import forms
+from convstore.objects.base import Objects
 from convstore.stores.files import METADATA
 
 V1_DIRECTORY = "v1_conversations"
@@ -42,8 +39,9 @@ class V0EventsDir:
     without metadata.json)."""
 
     conversation_id: str
-    directory: Path
+    directory: Path | str  # a path, or the prefix's URL
     user: str | None  # the <user> of users/<user>/conversations/, None under sessions/
+    prefix: str | None = None  # its key prefix when the file store is a bucket
 
     @property
     def location(self) -> str:
@@ -52,28 +50,66 @@ class V0EventsDir:
     def lookup_ids(self) -> list[str]:
         return forms(self.conversation_id)
 
+    def has_metadata(self, objects: Objects | None) -> bool:
+        """Whether a metadata.json is beside its events."""
+        if self.prefix is not None and objects is not None:
+            return objects.head(f"{self.prefix}/{METADATA}") is not None
+        return isinstance(self.directory, Path) and (self.directory / METADATA).exists()
+
+    def event_count(self, objects: Objects | None) -> int:
+        if self.prefix is not None and objects is not None:
+            return len(object_event_ids(objects, f"{self.prefix}/events").events)
+        return len(event_ids(Path(self.directory) / "events"))
+
 
 @dataclass(slots=True)
 class V1EventsDir:
     """One ``v1_conversations/<name>/`` directory."""
 
-    directory: Path
+    directory: Path | str  # a path, or the prefix's URL
     owner: str | None  # the user of a per-user layout, None at the top level
     conversation_id: str | None  # dashed; None when the name is not 32 hex digits
-    _verdicts: list[tuple[Path, Verdict]] | None = field(default=None, repr=False)
+    # In a bucket: the store and the prefix (``users/[<user>/]v1_conversations/<name>``).
+    objects: Objects | None = None
+    prefix: str = ""
+    _verdicts: list[tuple[Path | str, Verdict]] | None = field(default=None, repr=False)
 
     @property
     def location(self) -> str:
         return str(self.directory)
 
+    @property
+    def name(self) -> str:
+        """The directory's name: the conversation's hex id, if it is one."""
+        return self.prefix.rsplit("/", 1)[-1] if self.objects else Path(self.directory).name
+
     def lookup_ids(self) -> list[str]:
         return [] if self.conversation_id is None else forms(self.conversation_id)
 
-    def flawed(self) -> list[tuple[Path, Verdict]]:
+    def stats(self) -> DirectoryStats:
+        if self.objects is not None:
+            return object_stats(self.objects, self.prefix)
+        return directory_stats(Path(self.directory))
+
+    def flawed(self) -> list[tuple[Path | str, Verdict]]:
         """The files 1.x would drop or show wrongly (read once, kept only when flawed)."""
+        if self._verdicts is None and self.objects is not None:
+            self._verdicts = []
+            objects, prefix = self.objects, self.prefix
+            keys = [
+                info.key
+                for info in objects.walk(prefix)
+                if "/" not in (name := info.key[len(prefix) + 1 :]) and not name.startswith(".")
+            ]
+            for key, found in zip(keys, objects.read_many(keys), strict=True):
+                if found is None:
+                    continue  # removed meanwhile
+                verdict = validate_event_bytes(found.data, key[len(prefix) + 1 :])
+                if verdict.errors or verdict.warnings:
+                    self._verdicts.append((objects.describe(key), verdict))
         if self._verdicts is None:
             self._verdicts = []
-            for entry in directory_entries(self.directory):
+            for entry in directory_entries(Path(self.directory)):
                 if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                     continue
                 verdict = validate_event_file(Path(entry.path))
@@ -109,6 +145,18 @@ def scan_v0_users(root: Path, context: Context) -> Iterator[V0EventsDir | Leftov
                 yield V0EventsDir(entry.name, Path(entry.path), user)
 
 
+def scan_v0_user_objects(objects: Objects, context: Context) -> Iterator[V0EventsDir]:
+    """``scan_v0_users`` of a file store in a bucket: ``users/<user>/conversations/<id>``
+    prefixes with events (delimiter listings, one listing request per conversation)."""
+    for user in objects.children("users"):
+        if not context.owned(user):
+            continue
+        for name in objects.children(f"users/{user}/conversations"):
+            prefix = f"users/{user}/conversations/{name}"
+            if next(iter(objects.walk(f"{prefix}/events")), None) is not None:
+                yield V0EventsDir(name, objects.describe(prefix), user, prefix=prefix)
+
+
 def v1_roots(context: Context) -> list[tuple[Path, str | None]]:
     """Every ``v1_conversations`` directory beside the stores, with its layout's user."""
     bases: list[Path] = []
@@ -139,6 +187,8 @@ def v1_roots(context: Context) -> list[tuple[Path, str | None]]:
 
 
 def scan_v1(context: Context) -> Iterator[V1EventsDir | Leftover]:
+    if context.events_bucket is not None:
+        yield from scan_v1_objects(context.events_bucket, context)
     for root, owner in v1_roots(context):
         for entry in directory_entries(root):
             name = entry.name
@@ -159,6 +209,25 @@ def scan_v1(context: Context) -> Iterator[V1EventsDir | Leftover]:
                         yield found
 
 
+def scan_v1_objects(objects: Objects, context: Context) -> Iterator[V1EventsDir]:
+    """The V1 conversation prefixes of an events bucket: ``users/v1_conversations/<hex>``
+    and ``users/<user>/v1_conversations/<hex>`` (delimiter listings; a bucket's PUT is
+    whole, so no leftovers)."""
+    roots: list[tuple[str, str | None]] = [(f"users/{V1_DIRECTORY}", None)]
+    roots += [
+        (f"users/{user}/{V1_DIRECTORY}", user)
+        for user in objects.children("users")
+        if user != V1_DIRECTORY and context.owned(user)
+    ]
+    for root, owner in roots:
+        for name in objects.children(root):
+            if name.startswith("."):
+                continue
+            prefix = f"{root}/{name}"
+            directory = objects.describe(prefix)
+            yield V1EventsDir(directory, owner, _dashed(name), objects=objects, prefix=prefix)
+
+
 def _dashed(name: str) -> str | None:
     if len(name) != 32 or not set(name) <= _HEX_DIGITS:
         return None
@@ -177,13 +246,14 @@ def _owned(layout_owner: str | None, conversation: str | None, context: Context)
 
 
 def v0_without_metadata(item: V0EventsDir, context: Context) -> Iterator[Issue]:
-    if (item.directory / METADATA).exists():
+    objects = None if context.files is None else context.files.objects
+    if item.has_metadata(objects):
         return
     if context.files is not None and context.files.has_metadata(item.conversation_id):
         return
     if context.known.any_row(item.conversation_id) is not None:
         return
-    count = len(event_ids(item.directory / "events"))
+    count = item.event_count(objects)
     where = " or in the database" if context.sql is not None else ""
     yield Issue(
         f"{plural(count, 'event file')} but no metadata.json here, in sessions/{where}: "
@@ -198,16 +268,16 @@ def v1_without_row(item: V1EventsDir, context: Context) -> Iterator[Issue]:
         return  # under --user, a top-level directory without a row belongs to no one known
     if item.conversation_id is None:
         yield Issue(
-            f"{item.directory.name!r} is not a conversation's 32-digit hex id, so OpenHands "
+            f"{item.name!r} is not a conversation's 32-digit hex id, so OpenHands "
             "never reads this directory",
             "rename it to the hex id of its conversation, or remove it if it is not one",
         )
         return
     if context.known.v1_row(item.conversation_id) is not None:
         return
-    stats = directory_stats(item.directory)
+    stats = item.stats()
     size = f"{plural(stats.names, 'file')}, {stats.bytes:,} bytes"
-    hexadecimal = item.directory.name
+    hexadecimal = item.name
     source = context.known.v0_row(hexadecimal)
     migrating = source is not None or (
         context.files is not None and context.files.has_metadata(hexadecimal)
@@ -260,7 +330,6 @@ V0_CHECKS: tuple[Check[V0EventsDir], ...] = (
         V0EventsDir,
         v0_without_metadata,
         lookup=True,
-        applies=v0_events_on_disk,
     ),
 )
 V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
@@ -271,7 +340,7 @@ V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
         V1EventsDir,
         v1_without_row,
         lookup=True,
-        applies=lambda context: v1_events_on_disk(context) or needs_sql(context),
+        applies=needs_sql,
     ),
     Check(
         "events.v1-unreadable",
@@ -280,7 +349,6 @@ V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
         V1EventsDir,
         v1_unreadable,
         lookup=True,
-        applies=v1_events_on_disk,
     ),
     Check(
         "events.v1-misplaced",
@@ -289,6 +357,5 @@ V1_CHECKS: tuple[Check[V1EventsDir], ...] = (
         V1EventsDir,
         v1_misplaced,
         lookup=True,
-        applies=v1_events_on_disk,
     ),
 )

@@ -151,8 +151,6 @@ def scan(
         min(len(names), 2 * parallel.MIN_ITEMS_PER_WORKER),
         store.workers if workers is None else workers,
     )
-    # Until the event checks read buckets (phase B2), remains with events on a bucket are
-    # files.missing-metadata's to report.
     reduce = functools.partial(inspect, user, views, store.directory is not None)
     for subjects in objects.map_prefixes(SESSIONS, names, reduce, workers=count, chunk=CHUNK):
         yield from subjects
@@ -161,8 +159,9 @@ def scan(
             yield from reduce(objects.view(SESSIONS, name))
 
 
-def inspect(user: str | None, views: bool, events_readable: bool, view: View) -> list[Subject]:
-    """The subjects of one conversation prefix (in a worker, or here)."""
+def inspect(user: str | None, views: bool, on_disk: bool, view: View) -> list[Subject]:
+    """The subjects of one conversation prefix (in a worker, or here). ``on_disk``: the
+    store is a directory (a bucket's prefixes are named by key)."""
     context = Context(user, 0.0, 0.0, None, None, None)  # only its scope is used here
     name = view.name
     item = FileItem(name, view.describe(), path=view.describe(METADATA))
@@ -180,9 +179,13 @@ def inspect(user: str | None, views: bool, events_readable: bool, view: View) ->
         except Refused as refused:
             item.unreadable = str(refused)
         else:
-            if "events" in item.names and events_readable:
+            if "events" in item.names:
                 # no metadata: no owner to scope by
-                return [V0EventsDir(name, Path(item.directory), None)] if user is None else []
+                if user is not None:
+                    return []
+                if on_disk:
+                    return [V0EventsDir(name, Path(item.directory), None)]
+                return [V0EventsDir(name, item.directory, None, prefix=f"{SESSIONS}/{name}")]
     elif isinstance(outcome, Read):
         item.raw, item.version, item.modified = outcome.data, outcome.version, outcome.modified
         item.decoded = metadata_json.decode(item.raw)
