@@ -288,21 +288,6 @@ def test_export_of_a_conversation_without_events_names_the_bucket(twins: Twins) 
     assert exported["events_searched"] == [searched]  # looked there, found none
 
 
-def test_migrate_from_a_bucket_with_events_is_refused_in_one_line(
-    twins: Twins, tmp_path: Path
-) -> None:
-    run = cli(
-        "migrate-v0-to-v1",
-        "--file-store",
-        twins.url,
-        "--db",
-        str(tmp_path / "x.db"),
-        env=twins.env,
-    )
-    assert run.status == USAGE
-    assert "--no-events migrates the metadata alone" in one_line_error(run.stderr)
-
-
 # Writing, with a compare-and-swap against what was read
 
 
@@ -778,4 +763,124 @@ def test_verify_reads_v1_events_in_a_bucket_as_on_disk(s3: S3, event_twins: Even
     assert {f["check"] for f in theirs["findings"]} == {
         "events.v1-unreadable",
         "events.v1-without-row",
+    }
+
+
+# migrate-v0-to-v1 with events in a bucket
+
+
+@pytest.fixture
+def v0_twins(s3: S3, tmp_path: Path) -> Twins:
+    """The events test store, V0 only, on disk and in a bucket."""
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(EVENTS_DATA, root)
+    aged(root)
+    bucket = s3.new_bucket()
+    upload(s3, bucket, "oh", root)
+    return Twins(root, f"s3://{bucket}/oh", bucket, "oh", s3.env, {})
+
+
+def migrate(twins: Twins, store: str, db: Path, *extra: str) -> Run:
+    from tests.conftest import Database
+
+    if not db.exists():
+        Database(f"sqlite:///{db}").dispose()
+    return cli("migrate-v0-to-v1", "--file-store", store, "--db", str(db), *extra, env=twins.env)
+
+
+def rows_of(twins: Twins, db: Path) -> str:
+    listed = cli("list", "--all", "--format", "csv", "--db", str(db), env=twins.env)
+    return listed.stdout.replace(str(db), "DATABASE")
+
+
+def test_migrate_from_a_bucket_writes_the_v1_events_disk_writes(
+    s3: S3, v0_twins: Twins, tmp_path: Path
+) -> None:
+    """V1 event objects where 1.x reads them (users/v1_conversations/<hex>: the
+    conversation has no user), byte for byte the files the same store on disk gets;
+    the rows equal too."""
+    (tmp_path / "local").mkdir()
+    (tmp_path / "bucket").mkdir()
+    local_db, bucket_db = tmp_path / "local" / "x.db", tmp_path / "bucket" / "x.db"
+    local = migrate(v0_twins, str(v0_twins.root), local_db)
+    remote = migrate(v0_twins, v0_twins.url, bucket_db)
+    assert local.status == remote.status == 0, remote.stderr
+    assert rows_of(v0_twins, bucket_db) == rows_of(v0_twins, local_db)
+    written = v0_twins.root / "v1_conversations" / EVENTS_V0
+    expected = {path.name: path.read_bytes() for path in written.iterdir()}
+    assert len(expected) > 25
+    prefix = f"oh/users/v1_conversations/{EVENTS_V0}/"
+    keys = [key for key in s3.keys(v0_twins.bucket) if key.startswith(prefix)]
+    assert {key[len(prefix) :]: s3.get(v0_twins.bucket, key) for key in keys} == expected
+    assert not [
+        key for key in s3.keys(v0_twins.bucket) if "v1_conversations" in key and key not in keys
+    ]
+    # What 1.x shows for the V1 row is what it shows on disk.
+    exported = cli(
+        "export",
+        EVENTS_V1,
+        "--format",
+        "json",
+        "--db",
+        str(bucket_db),
+        "--file-store",
+        v0_twins.url,
+        env=v0_twins.env,
+    )
+    assert exported.status == 0, exported.stderr
+    assert len(json.loads(exported.stdout)["events"]) == len(expected)
+
+
+def test_a_rerun_of_migrate_on_a_bucket_writes_nothing(
+    s3: S3, v0_twins: Twins, tmp_path: Path
+) -> None:
+    db = tmp_path / "x.db"
+    first = migrate(v0_twins, v0_twins.url, db)
+    assert first.status == 0, first.stderr
+    before = {key: s3.get(v0_twins.bucket, key) for key in s3.keys(v0_twins.bucket)}
+    s3.interceptor.requests.clear()
+    s3.interceptor.recording = True
+    try:
+        again = migrate(v0_twins, v0_twins.url, db)
+    finally:
+        s3.interceptor.recording = False
+    assert again.status == 0, again.stderr
+    puts = [r for r in s3.interceptor.requests if r.method == "PUT"]
+    assert len(puts) == len(before) - len(list(v0_twins.root.rglob("*.*")))  # one per event
+    assert {r.status for r in puts} == {412}  # If-None-Match: * refused each: nothing written
+    assert {key: s3.get(v0_twins.bucket, key) for key in s3.keys(v0_twins.bucket)} == before
+
+
+def test_migrate_never_overwrites_an_existing_v1_event_object(
+    s3: S3, v0_twins: Twins, tmp_path: Path
+) -> None:
+    (tmp_path / "disk").mkdir()
+    disk = migrate(v0_twins, str(v0_twins.root), tmp_path / "disk" / "x.db")
+    assert disk.status == 0, disk.stderr
+    name = sorted(p.name for p in (v0_twins.root / "v1_conversations" / EVENTS_V0).iterdir())[3]
+    key = f"oh/users/v1_conversations/{EVENTS_V0}/{name}"
+    planted = b'{"written": "by someone else"}'
+    s3.put(v0_twins.bucket, key, planted)
+    report = tmp_path / "report.jsonl"
+    run = migrate(v0_twins, v0_twins.url, tmp_path / "x.db", "--report", str(report))
+    assert run.status in (0, 1), run.stderr
+    assert s3.get(v0_twins.bucket, key) == planted
+    left = f"s3://{v0_twins.bucket}/{key}: exists with other content; left alone"
+    assert left in report.read_text()
+
+
+def test_migrate_from_a_bucket_to_an_events_directory(v0_twins: Twins, tmp_path: Path) -> None:
+    (tmp_path / "disk").mkdir()
+    local = migrate(v0_twins, str(v0_twins.root), tmp_path / "disk" / "x.db")
+    assert local.status == 0, local.stderr
+    events = tmp_path / "events" / "v1_conversations"
+    events.mkdir(parents=True)  # an explicit directory must exist
+    remote = migrate(v0_twins, v0_twins.url, tmp_path / "x.db", "--events-dir", str(events))
+    assert remote.status == 0, remote.stderr
+    expected = v0_twins.root / "v1_conversations" / EVENTS_V0
+    written = events / EVENTS_V0
+    assert {p.name: p.read_bytes() for p in written.iterdir()} == {
+        p.name: p.read_bytes() for p in expected.iterdir()
     }

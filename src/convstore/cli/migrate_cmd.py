@@ -141,8 +141,6 @@ def migrate(
         check_output(report_file, directory=False)
     guard = Guard(within=parse_age(active_within))
     settings = resolve_settings(file_store, db, config, connect_timeout, events_dir)
-    if not no_events:
-        _events_on_disk(settings)
     options = job.Options(
         events_root=None if no_events else settings.events_root,
         default_user=default_user,
@@ -268,22 +266,6 @@ class _ReportFile:
     def __exit__(self, *exc_info: object) -> None:
         if self.stream is not None:
             self.stream.close()
-
-
-def _events_on_disk(settings: Settings) -> None:
-    """UsageError when the V0 events or the V1 events location is a bucket: this version
-    converts events on local disk only, and a migration that skipped them would leave
-    V1 conversations without their history."""
-    from convstore.errors import UsageError
-    from convstore.objects import is_bucket_url
-    from convstore.stores.catalog import EVENTS_IN_BUCKET
-
-    for setting in (settings.file_store, settings.events_dir):
-        if setting is not None and is_bucket_url(setting.value):
-            raise UsageError(
-                f"cannot convert events in {setting.value}: {EVENTS_IN_BUCKET} "
-                "(--no-events migrates the metadata alone)"
-            )
 
 
 def register(app: typer.Typer) -> None:

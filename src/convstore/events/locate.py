@@ -105,13 +105,19 @@ def v0_prefixes(conversation_id: str, user_id: str | None) -> list[str]:
     return [path.as_posix() for path in events_dir_candidates(Path(), conversation_id, user_id)]
 
 
+def v1_bucket_root(user_id: str | None) -> str:
+    """Where 1.x keeps the V1 events of a user's conversations in a bucket (1.11's
+    ``users/<user_id>/v1_conversations``; without a user, no user segment)."""
+    if user_id and id_problem(user_id) is None:
+        return f"users/{user_id}/v1_conversations"
+    return "users/v1_conversations"
+
+
 def v1_prefixes(identifier: uuid.UUID, user_id: str | None) -> list[str]:
     """Where 1.x keeps a V1 conversation's events in a bucket, in ``v1_candidates``'
     order: ``users/v1_conversations/<hex>`` (no user), ``users/<user_id>/...``."""
-    prefixes = [f"users/v1_conversations/{identifier.hex}"]
-    if user_id and id_problem(user_id) is None:
-        prefixes.append(f"users/{user_id}/v1_conversations/{identifier.hex}")
-    return prefixes
+    roots = dict.fromkeys([v1_bucket_root(None), v1_bucket_root(user_id)])
+    return [f"{root}/{identifier.hex}" for root in roots]
 
 
 def _first_listed(objects: Objects, prefixes: list[str]) -> str | None:

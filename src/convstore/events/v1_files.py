@@ -25,8 +25,11 @@ import json
 import os
 import re
 import secrets
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,6 +169,86 @@ class EventWriter:
             os.replace(temporary, path)
         self._staged.clear()
         fsync_directory(self.directory)
+
+
+class ObjectEventWriter:
+    """``EventWriter`` for a conversation's prefix in a store of objects (a bucket, or a
+    directory through ``Objects``); a context manager.
+
+    Each event object is created only if absent (S3 ``If-None-Match: *``, GCS
+    ``ifGenerationMatch=0``), up to ``in_flight`` requests at a time: a rerun never
+    overwrites. An object already there with the same bytes counts as unchanged; with
+    other bytes it is left alone and reported (``differing``). When the block ends
+    without an error every object is in place (a PUT is whole and durable once
+    answered); an error ends the block once the requests in flight are answered.
+    """
+
+    def __init__(
+        self,
+        objects: Objects,
+        prefix: str,
+        *,
+        dry_run: bool = False,
+        in_flight: int | None = None,
+    ) -> None:
+        from convstore.objects.base import IN_FLIGHT
+
+        self.objects = objects
+        self.prefix = prefix
+        self.dry_run = dry_run
+        self.written = 0
+        self.unchanged = 0
+        self.differing: list[str] = []  # the URLs of objects left alone
+        self._in_flight = in_flight or IN_FLIGHT
+        self._pool = ThreadPoolExecutor(self._in_flight, thread_name_prefix="convstore-write")
+        self._window: deque[Future[None]] = deque()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ObjectEventWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            while self._window:
+                pending = self._window.popleft()
+                if error is None:
+                    pending.result()
+                else:
+                    pending.cancel()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def write(self, event: Mapping[str, Any]) -> None:
+        """Create the event's object unless it exists (counted when answered)."""
+        key = f"{self.prefix}/{file_name(event)}"
+        self._window.append(self._pool.submit(self._create, key, encode(event)))
+        if len(self._window) >= self._in_flight:
+            self._window.popleft().result()
+
+    def _create(self, key: str, data: bytes) -> None:
+        from convstore.errors import Conflict
+
+        if self.dry_run:
+            found = self.objects.read(key)
+        else:
+            try:
+                self.objects.create_if_absent(key, data)
+            except Conflict:
+                found = self.objects.read(key)
+            else:
+                found = None
+        with self._lock:  # the requests' threads count here
+            if found is None:
+                self.written += 1  # or, in a dry run, would be
+            elif found.data == data:
+                self.unchanged += 1
+            else:
+                self.differing.append(self.objects.describe(key))
 
 
 def remove_temporaries(directory: Path) -> int:

@@ -18,7 +18,7 @@ import pickle
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,9 @@ from sqlalchemy import ColumnElement, MetaData, String, Table, bindparam, func, 
 from sqlalchemy.engine import Connection
 
 from convstore import parallel
-from convstore.errors import Conflict, ConvstoreError, UsageError
-from convstore.events import ConversionReport, convert_conversation, find_events_dir
+from convstore.errors import Conflict, ConvstoreError, StoreUnavailable, UsageError
+from convstore.events import ConversionReport, convert_conversation
+from convstore.events.locate import EventLocation, v1_bucket_root
 from convstore.jobs.batch_sizes import BatchSizes
 from convstore.jobs.lock import migration_lock
 from convstore.jobs.v0_to_v1 import (
@@ -400,43 +401,66 @@ def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Opt
     """Write (or, dry, count) the V1 event files of each conversation from its V0 events:
     on as many cores as pay, since a conversation's events are hundreds of small files
     to parse, write and sync (measured on disk: 4.2-4.7k events/s in one process,
-    7.8-8.2k/s in two)."""
-    # The file store's events are read through its directory until phase B2 reads them
-    # from a bucket too.
-    if options.events_root is None or catalog.files is None or catalog.files.directory is None:
+    7.8-8.2k/s in two). From or to a bucket, here: requests in flight do the waiting (a
+    forked worker could not use the client), one conversation after another."""
+    target = options.events_root or catalog.events_bucket
+    if target is None or catalog.files is None:
         return
-    root = catalog.files.directory
     found = []
     for conversion in conversions:
         source = conversion.source
-        events_dir = find_events_dir(root, source.conversation_id, source.user_id)
-        if events_dir is not None:
-            found.append((conversion, events_dir))
-    calls = (
-        (events_dir, conversion.new_id, options.events_root, options.dry_run, conversion.row)
-        for conversion, events_dir in found
-    )
-    workers = parallel.workers_for(
-        len(found), catalog.files.workers, per_worker=EVENT_CONVERSATIONS_PER_WORKER
-    )
-    for (conversion, _), result in zip(
-        found, parallel.ordered_map(_events_of, calls, workers), strict=True
-    ):
+        location = catalog.events(source)
+        if location is not None:
+            found.append((conversion, location))
+    if isinstance(target, Path) and catalog.files.directory is not None:
+        calls = (
+            (location.directory, conversion.new_id, target, options.dry_run, conversion.row)
+            for conversion, location in found
+        )
+        workers = parallel.workers_for(
+            len(found), catalog.files.workers, per_worker=EVENT_CONVERSATIONS_PER_WORKER
+        )
+        results: Iterable[ConversionReport | str] = parallel.ordered_map(_events_of, calls, workers)
+    else:
+        results = (_events_here(conversion, place, target, options) for conversion, place in found)
+    where = target.location if isinstance(target, Objects) else target
+    for (conversion, _), result in zip(found, results, strict=True):
         if isinstance(result, str):
             conversion.outcome = "failed"
             conversion.warnings.append(
-                f"its events could not be written to {options.events_root}: {result}; "
-                "the V1 row was not written"
+                f"its events could not be written to {where}: {result}; the V1 row was not written"
             )
             continue
         conversion.events = result
         conversion.warnings += [f"event file {problem}" for problem in result.problems]
 
 
+def _events_here(
+    conversion: _Prepared, location: EventLocation, target: Path | Objects, options: Options
+) -> ConversionReport | str:
+    """``_events_of`` in this process, from or to a bucket."""
+    assert conversion.new_id is not None and conversion.row is not None
+    return _events_of(
+        location.directory or location,
+        conversion.new_id,
+        _v1_root(target, conversion.row),
+        options.dry_run,
+        conversion.row,
+    )
+
+
+def _v1_root(target: Path | Objects, row: dict[str, Any]) -> Path | tuple[Objects, str]:
+    """Where 1.x reads the V1 events of a row's conversation: the events directory, or
+    the bucket's ``users/[<user_id>/]v1_conversations``."""
+    if isinstance(target, Path):
+        return target
+    return target, v1_bucket_root(row.get("user_id") or None)
+
+
 def _events_of(
-    events_dir: Path,
+    events: Path | EventLocation,
     new_id: str,
-    events_root: Path,
+    events_root: Path | tuple[Objects, str],
     dry_run: bool,
     row: dict[str, Any],
 ) -> ConversionReport | str:
@@ -444,10 +468,12 @@ def _events_of(
     be written."""
     try:
         return convert_conversation(
-            events_dir, new_id, events_root, dry_run=dry_run, start=row["created_at"]
+            events, new_id, events_root, dry_run=dry_run, start=row["created_at"]
         )
     except OSError as error:
         return str(error.strerror or error)
+    except StoreUnavailable as error:
+        return str(error)
 
 
 def _batched(items: Iterator[T], size: int) -> Iterator[tuple[T, ...]]:

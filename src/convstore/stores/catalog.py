@@ -384,10 +384,6 @@ class Catalog:
         return list(self.sql.search(query))
 
 
-# migrate-v0-to-v1 converts events on local disk only, for now.
-EVENTS_IN_BUCKET = "this version of convstore converts event files on local disk only"
-
-
 def _form_key(record: ConversationMetadata) -> tuple[str, str, str]:
     return (record.store, record.version, record.conversation_id)
 
