@@ -106,7 +106,10 @@ for index in range(count):
     document = v0_document(GENERATIONS[index % len(GENERATIONS)], rng, conversation)
     backend.put_object(bucket, f"sessions/{{conversation}}/metadata.json", encode(document))
     for event in range(events):
-        body = json.dumps({{"id": event, "source": "agent", "message": "x" * 200}}).encode()
+        # A message V0 reads (benchmarks/buckets.py migrates these).
+        body = json.dumps({{"id": event, "source": "user", "action": "message",
+                           "args": {{"content": "x" * 200}},
+                           "timestamp": "2025-06-01T12:00:00"}}).encode()
         backend.put_object(bucket, f"sessions/{{conversation}}/events/{{event}}.json", body)
 
 # moto sorts every key of the bucket for each page it lists: quadratic in the store, minutes

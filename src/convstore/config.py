@@ -54,7 +54,7 @@ class Settings:
     @property
     def events_root(self) -> Path | None:
         """The V1 events directory on local disk; None when none is set or it is a
-        bucket (the event code reads buckets from phase B2 on)."""
+        bucket (then ``Catalog.events_bucket``)."""
         if self.events_dir is None or is_bucket_url(self.events_dir.value):
             return None
         return Path(self.events_dir.value).expanduser()

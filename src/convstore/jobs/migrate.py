@@ -42,7 +42,7 @@ from convstore.jobs.v0_to_v1 import (
     convert,
 )
 from convstore.model import ConversationMetadata, Packed
-from convstore.objects.base import Objects
+from convstore.objects.base import Objects, in_flight
 from convstore.stores.activity import Guard
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
@@ -57,6 +57,9 @@ EXAMPLES_PER_OUTCOME = 3
 PREPARE_CHUNK = 500
 # The clock batches are paced by (jobs.batch_sizes; tests set it).
 clock = time.monotonic
+# Conversations whose events are converted at once from or to a bucket: each keeps up to
+# IN_FLIGHT requests of its own outstanding, so this many times that at most.
+CONVERSATIONS_IN_FLIGHT = 4
 # Conversations with events per worker below which converting them here is as quick.
 EVENT_CONVERSATIONS_PER_WORKER = 16
 T = TypeVar("T")
@@ -402,7 +405,8 @@ def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Opt
     on as many cores as pay, since a conversation's events are hundreds of small files
     to parse, write and sync (measured on disk: 4.2-4.7k events/s in one process,
     7.8-8.2k/s in two). From or to a bucket, here: requests in flight do the waiting (a
-    forked worker could not use the client), one conversation after another."""
+    forked worker could not use the client), a few conversations at a time, each with
+    its reads and creates in flight."""
     target = options.events_root or catalog.events_bucket
     if target is None or catalog.files is None:
         return
@@ -422,7 +426,9 @@ def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Opt
         )
         results: Iterable[ConversionReport | str] = parallel.ordered_map(_events_of, calls, workers)
     else:
-        results = (_events_here(conversion, place, target, options) for conversion, place in found)
+        results = in_flight(
+            lambda item: _events_here(*item, target, options), found, CONVERSATIONS_IN_FLIGHT
+        )
     where = target.location if isinstance(target, Objects) else target
     for (conversion, _), result in zip(found, results, strict=True):
         if isinstance(result, str):

@@ -185,9 +185,9 @@ class Objects(ABC):
 
     # Where this is, fit to print: a URL or a path, never a credential.
     location: str
-    # The directory this store is on local disk; None for a bucket. Only for code that
-    # still reads through paths (the event readers and writers, until phase B2 moves
-    # them onto this interface): everything else asks the questions below.
+    # The directory this store is on local disk; None for a bucket. Only for the event
+    # readers and writers, which read and write a directory through paths (in worker
+    # processes, with batched syncs): everything else asks the questions below.
     directory: Path | None = None
     # Where the credentials come from, fit to print (never a secret); None: none needed.
     credentials: str | None = None
@@ -467,6 +467,12 @@ def changed(key: str, location: str, note: str | None = None) -> Conflict:
 
 def exists(key: str, location: str) -> Conflict:
     return Conflict(f"{location}: {key} already exists; nothing was written")
+
+
+def in_flight(function: Callable[[K], T], items: Iterable[K], count: int) -> Iterator[T]:
+    """``function`` of each item, up to ``count`` calls at a time on threads, the results
+    in the order of ``items`` (work that waits on a bucket: a conversation's events)."""
+    return _ordered(function, items, count)
 
 
 def _ordered(function: Callable[[K], T], keys: Iterable[K], in_flight: int) -> Iterator[T]:

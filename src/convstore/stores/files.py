@@ -98,8 +98,9 @@ class FileStore:
 
     @property
     def directory(self) -> Path | None:
-        """The store's directory on local disk (None: a bucket), for the event code that
-        still reads events through paths until it moves onto ``Objects`` (phase B2)."""
+        """The store's directory on local disk (None: a bucket), for the event code, which
+        reads a directory through paths (fast, in worker processes) and a bucket through
+        ``Objects``."""
         return self.objects.directory
 
     # Listing

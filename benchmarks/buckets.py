@@ -1,0 +1,124 @@
+"""convstore's commands on a V0 file store in an S3 bucket: requests and wall time.
+
+    python benchmarks/buckets.py [--conversations 10000] [--events 2]
+
+Starts moto's S3 server in a process of its own, filled as benchmarks/object_libraries.py
+fills it (``sessions/<32 hex>/metadata.json`` of the sample's mixed generations, with
+``--events`` V0 event objects each; the server answers listings from a sorted index,
+with moto's pages, and counts requests by method). Then runs each command as an
+operator does, a fresh ``convstore`` process (start-up included), and prints the
+requests the server received and the wall time beside the floor: every metadata.json
+fetched with the same concurrency (32 in flight) by obstore alone, after one delimiter
+listing of ``sessions/``. Order: list (first page, cold index cache, then warm), list
+--all, verify, migrate-v0-to-v1 (which writes V1 event objects into the bucket: last).
+
+On a shared machine the server takes much of the wall time, sharing the cores with
+convstore: requests and the ratios measured side by side in one run are the figures
+that carry to a real bucket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import object_libraries  # beside this file
+
+HERE = Path(__file__).resolve().parent
+CONVSTORE = [sys.executable, "-m", "convstore.cli"]
+
+
+def environment(endpoint: str, cache: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        **object_libraries.CREDENTIALS,
+        "AWS_S3_ENDPOINT": endpoint.removeprefix("http://"),
+        "AWS_S3_SECURE": "false",
+        "AWS_REGION": "us-east-1",
+        "XDG_CACHE_HOME": str(cache),
+        "PYTHONPATH": str(HERE.parent / "src"),
+    }
+
+
+def measure(endpoint: str, args: list[str], env: dict[str, str]) -> tuple[float, dict[str, int]]:
+    object_libraries.server_requests(endpoint)  # resets the counts
+    started = time.perf_counter()
+    done = subprocess.run([*CONVSTORE, *args], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode not in (0, 1):  # 1: verify's findings, migrate's event problems
+        raise SystemExit(f"{' '.join(args)}: exit {done.returncode}: {done.stderr.strip()}")
+    return wall, object_libraries.server_requests(endpoint)
+
+
+def floor(endpoint: str, in_flight: int) -> tuple[float, dict[str, int]]:
+    """One delimiter listing of sessions/ and every metadata.json, by obstore alone."""
+    object_libraries.server_requests(endpoint)
+    started = time.perf_counter()
+    client = object_libraries.Obstore(endpoint)
+    names = client.child_prefixes("sessions/")
+    client.fetch_all([f"{name.rstrip('/')}/metadata.json" for name in names], in_flight)
+    return time.perf_counter() - started, object_libraries.server_requests(endpoint)
+
+
+def requests(counts: dict[str, int]) -> str:
+    return ", ".join(f"{counts[method]:,} {method}" for method in sorted(counts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--conversations", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=2, help="V0 event objects each")
+    arguments = parser.parse_args()
+    count, events = arguments.conversations, arguments.events
+    load = os.getloadavg()
+    server, endpoint = object_libraries.start_server(count, events)
+    url = f"s3://{object_libraries.BUCKET}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="convstore-bench-") as scratch:
+            env = environment(endpoint, Path(scratch) / "cache")
+            db = Path(scratch) / "openhands.db"
+            rows: list[tuple[str, float, dict[str, int]]] = []
+            wall, counts = floor(endpoint, object_libraries_in_flight())
+            rows.append(("floor: list + every metadata.json", wall, counts))
+            commands = [
+                ("list, first page, cold cache", ["list", "--file-store", url]),
+                ("list, first page, warm cache", ["list", "--file-store", url]),
+                ("list --all", ["list", "--all", "--format", "jsonl", "--file-store", url]),
+                ("verify", ["verify", "--format", "json", "--file-store", url]),
+                (
+                    "migrate-v0-to-v1 (events too)",
+                    ["migrate-v0-to-v1", "--file-store", url, "--db", str(db), "--create-table"],
+                ),
+            ]
+            for name, args in commands:
+                wall, counts = measure(endpoint, args, env)
+                rows.append((name, wall, counts))
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait()
+    base = rows[0][1]
+    objects = count * (1 + events)
+    print(f"{count:,} conversations, {objects:,} objects ({events} events each) in moto's S3")
+    print(f"{'':34} {'wall':>9} {'x floor':>8}  requests")
+    for name, wall, counts in rows:
+        print(f"{name:34} {wall:8.1f}s {wall / base:7.1f}x  {requests(counts)}")
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}, Python {platform.python_version()}")
+    print(f"load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+
+
+def object_libraries_in_flight() -> int:
+    from convstore.objects.base import IN_FLIGHT
+
+    return IN_FLIGHT
+
+
+if __name__ == "__main__":
+    main()
