@@ -15,6 +15,17 @@ listing of ``sessions/``. Order: list (first page, cold index cache, then warm),
 On a shared machine the server takes much of the wall time, sharing the cores with
 convstore: requests and the ratios measured side by side in one run are the figures
 that carry to a real bucket.
+
+Measured (2026-12, x86_64, 2 cores shared with other work, load average 5.7-9.3):
+
+    10,000 conversations, 30,000 objects (2 events each) in moto's S3
+                                            wall  x floor  requests
+    floor: list + every metadata.json      37.1s     1.0x  10,010 GET
+    list, first page, cold cache           32.6s     0.9x  10,032 GET
+    list, first page, warm cache           37.4s     1.0x  10,032 GET
+    list --all                             76.7s     2.1x  21,011 GET
+    verify                                 31.7s     0.9x  10,015 GET
+    migrate-v0-to-v1 (events too)         332.3s     9.0x  66,032 GET, 20,000 PUT
 """
 
 from __future__ import annotations
