@@ -577,8 +577,8 @@ def _among_ids(target: SqlStore, ids: list[str]) -> tuple[ColumnElement[bool], d
 def _after(catalog: Catalog, conversion: Conversion, options: Options) -> str | None:
     """Archive or remove the source of a migrated conversation, unless OpenHands seems to
     be using it (``activity``): then it stays, with a warning saying how to finish.
-    "conflict" (with a warning) when its V0 file changed after it was read: it stays too,
-    and the V1 row lags behind it."""
+    "conflict" (with a warning) when its V0 file or row changed after it was read: it
+    stays too, and the V1 row lags behind it."""
     after = options.after
     if after == "keep":
         return None
