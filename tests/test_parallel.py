@@ -200,3 +200,44 @@ def test_events_converted_in_workers_are_the_files_one_process_writes(store, spr
     assert len(trees[0]) > 100 and reports[0][2] >= 1
     assert trees[1] == trees[0] and reports[1] == reports[0]
     assert spread.count(2) >= 2  # events converted by a pool too, not only the files read
+
+
+def test_a_whole_listing_read_in_workers_is_what_reading_one_by_one_gives(
+    store, spread, monkeypatch, tmp_path
+):
+    from convstore.stores import files as files_module
+    from convstore.stores.base import Query, Sort
+
+    sessions = store / "sessions"
+    dated = (path for path in sorted(sessions.iterdir()) if _created_at(path) is not None)
+    first = next(dated)
+    (sessions / "a-link-inside").symlink_to(first)  # followed, and read alone
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "metadata.json").write_text('{"title": "private"}')
+    (sessions / "a-link-out").symlink_to(outside)  # refused, and read alone
+
+    def listed(read_here: int, sort: str) -> list[tuple[dict, str]]:
+        monkeypatch.setattr(files_module, "READ_HERE", read_here)
+        records = FileStore(store).search(Query(sort=Sort.parse(sort)))
+        return [(record.output_fields(), record.token) for record in records]
+
+    monkeypatch.setattr(files_module, "STREAM_CHUNK", 7)  # many chunks: order is at stake
+    for sort in ("-created", "title"):
+        one_by_one = listed(10_000, sort)
+        assert spread == [2]  # the sort keys, read by a pool
+        batched = listed(5, sort)
+        assert spread == [2, 2, 2]  # the keys, then the rest of the records, by pools
+        spread.clear()
+        assert len(one_by_one) == 92 and batched == one_by_one  # 90, and the two links
+        found = {fields["conversation_id"]: fields for fields, _ in batched}
+        assert "symbolic link out of the file store" in found["a-link-out"]["problems"][0]
+        inside, target = found["a-link-inside"], found[first.name]
+        assert inside["created_at"] == target["created_at"] is not None
+
+
+def _created_at(directory):
+    try:
+        return json.loads((directory / "metadata.json").read_bytes()).get("created_at")
+    except (OSError, ValueError):
+        return None

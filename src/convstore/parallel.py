@@ -49,10 +49,11 @@ def workers_for(items: int, limit: int | None = None, *, per_worker: int | None 
     return wanted if wanted > 1 else 0
 
 
-def chunked(items: Sequence[str], workers: int) -> list[Sequence[str]]:
-    """``items`` cut into contiguous chunks, about ``CHUNKS_PER_WORKER`` per worker."""
-    count = max(1, workers * CHUNKS_PER_WORKER)
-    size = max(1, -(-len(items) // count))
+def chunked(items: Sequence[str], workers: int, size: int | None = None) -> list[Sequence[str]]:
+    """``items`` cut into contiguous chunks of ``size``, or (None) about
+    ``CHUNKS_PER_WORKER`` per worker."""
+    if size is None:
+        size = max(1, -(-len(items) // max(1, workers * CHUNKS_PER_WORKER)))
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 

@@ -245,6 +245,7 @@ class Objects(ABC):
         workers: int | None = None,
         whole: Whole | None = None,
         known: Sequence[bytes | None] | None = None,
+        chunk: int | None = None,
     ) -> Iterator[T]:
         """``reduce(name, outcome)`` of the object ``<prefix>/<name>/<leaf>`` of each name,
         in the order given, where ``outcome`` is what ``read`` gave (a ``Refused`` is
@@ -253,7 +254,9 @@ class Objects(ABC):
 
         Here, as buckets do it: requests in flight, ``reduce`` in this process. Local
         disk spreads reads and reduction over up to ``workers`` processes (None: as many
-        as pay), so ``reduce`` must be a module-level function (or a partial of one)."""
+        as pay), so ``reduce`` must be a module-level function (or a partial of one);
+        ``chunk`` names at most per call to a worker (None: a few calls per worker),
+        where the results are large and memory must hold only a few chunks of them."""
 
         def one(item: tuple[str, bytes | None]) -> T:
             name, signature = item

@@ -47,7 +47,7 @@ import shutil
 import stat
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -207,10 +207,11 @@ class LocalObjects(Objects):
         workers: int | None = None,
         whole: Whole | None = None,
         known: Sequence[bytes | None] | None = None,
+        chunk: int | None = None,
     ) -> Iterator[T]:
         directory = self._directory(check_prefix(prefix))
         count = parallel.workers_for(len(names), workers)
-        chunks = parallel.chunked(names, count)
+        chunks = parallel.chunked(names, count, chunk)
         signatures: list[Sequence[bytes | None] | None] = [None] * len(chunks)
         if known is not None:
             size = len(chunks[0]) if chunks else 1
@@ -241,10 +242,7 @@ class LocalObjects(Objects):
             for name in names:
                 yield from _view_chunk(directory, prefix, [name], reduce)
             return
-        if chunk is None:
-            chunks: Iterable[Sequence[str]] = parallel.chunked(names, count)
-        else:
-            chunks = (names[start : start + chunk] for start in range(0, len(names), chunk))
+        chunks = parallel.chunked(names, count, chunk)
         calls = ((directory, prefix, part, reduce) for part in chunks)
         for results in parallel.ordered_map(_view_chunk, calls, count):
             yield from results
@@ -455,7 +453,10 @@ class LocalObjects(Objects):
         symbolic link (one inside the root is followed, as OpenHands follows it). Of a
         file, the directories on the way are looked at (the file is opened without
         following a link); of a directory (``whole``), every component."""
-        path = os.path.join(self.root, *check_key(key).split("/"))
+        segments = check_key(key).split("/")
+        path = os.path.join(self.root, *segments)
+        if not self._passes_link(segments if whole else segments[:-1]):
+            return path  # the common case: a few lstat calls, no realpath
         real_root = os.path.realpath(self.root)
         real = os.path.realpath(path if whole else os.path.dirname(path))
         if real != real_root and not real.startswith(real_root + os.sep):
@@ -466,6 +467,23 @@ class LocalObjects(Objects):
                 os.path.realpath(link),
             )
         return path
+
+    def _passes_link(self, segments: list[str]) -> bool:
+        """Whether the path below the root through ``segments`` goes through a symbolic
+        link. Without one it cannot leave the root, so ``_file`` needs no realpath (which
+        looks at every component from ``/``, twice: most of a read's cost)."""
+        path = str(self.root)
+        for segment in segments:
+            path = os.path.join(path, segment)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                return False  # nothing further exists to lead anywhere; the caller says why
+            if stat.S_ISLNK(mode):
+                return True
+            if not stat.S_ISDIR(mode):
+                return False
+        return False
 
     def _link_out(self, key: str) -> str:
         """The first component of ``key``'s path that is a link leading out of the root."""

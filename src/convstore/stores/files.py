@@ -37,7 +37,7 @@ from typing import Any
 
 from convstore.errors import Conflict, ConvstoreError, StoreUnavailable
 from convstore.ids import id_problem
-from convstore.model import ConversationMetadata, Store, Version, format_v0_datetime
+from convstore.model import ConversationMetadata, Packed, Store, Version, format_v0_datetime
 from convstore.objects.base import (
     Forbidden,
     Linked,
@@ -66,6 +66,11 @@ REMAINS = (
 )
 # Entries written to the cache per transaction, when a listing reads files for it.
 PARSE_CHUNK = 5000
+# A listing reads this many records one by one before it reads the rest as a batch: more
+# than a page, so a page never starts a worker; little beside a whole store.
+READ_HERE = 1000
+# Records per call to a worker when a listing reads them as a batch (about 1 MB of them).
+STREAM_CHUNK = 1000
 
 
 class FileStore:
@@ -106,20 +111,41 @@ class FileStore:
     # Listing
 
     def search(self, query: Query) -> Iterator[ConversationMetadata]:
+        """The matching records in listing order. A page's few records are read here, one
+        by one; past ``READ_HERE`` (a whole-store listing) the rest are read as a batch
+        is, on every core or with requests in flight, ``STREAM_CHUNK`` at a time, so
+        memory holds a few chunks of records and the addresses, never the store."""
         if not v0_order.can_match(query):
             return
-        for address in self._ordered(query):
-            record = self.get(address)
+        names, odd = self._conversations()
+        ordered = self._ordered(query, names, odd)
+        for address in itertools.islice(ordered, READ_HERE):
+            if (record := self.get(address)) is not None:
+                yield record
+        rest = list(ordered)
+        alone = set(odd)  # links: read through the store's rule for them, never in a batch
+        batch = self.objects.map_reads(
+            SESSIONS,
+            [address for address in rest if address not in alone],
+            METADATA,
+            functools.partial(_packed_record_from, self.objects),
+            limit=metadata_json.MAX_METADATA_BYTES,
+            workers=self.workers,
+            whole=parses,
+            chunk=STREAM_CHUNK,
+        )
+        for address in rest:
+            if address in alone:
+                record = self.get(address)
+            else:
+                packed = next(batch)
+                record = None if packed is None else ConversationMetadata.unpacked(packed)
             if record is not None:
                 yield record
 
-    def _ordered(self, query: Query) -> Iterator[str]:
-        """The addresses of the matching conversations, in listing order.
-
-        Only keys are kept (memory grows by sort keys, not records); the few records a
-        page shows are read again in full.
-        """
-        names, odd = self._conversations()
+    def _ordered(self, query: Query, names: list[str], odd: list[str]) -> Iterator[str]:
+        """The addresses of the matching conversations of ``_conversations()``, in listing
+        order. Only keys are kept (memory grows by sort keys, not records)."""
         if not names and not odd:
             # No sessions/ (a 1.x-only install) or an empty one: nothing to read, and no
             # cache file to keep for it.
@@ -528,6 +554,14 @@ def _record_from(
             problems=decoded.problems,
         )
     return record.with_token(outcome.version, outcome.modified)
+
+
+def _packed_record_from(
+    objects: Objects, address: str, outcome: Read | Refused | Unchanged | None
+) -> Packed | None:
+    """``_record_from``, packed to go back from a worker process cheaply."""
+    record = _record_from(objects, address, outcome)
+    return None if record is None else record.packed()
 
 
 def _unreadable(address: str, location: str, *problems: str) -> ConversationMetadata:
