@@ -166,14 +166,19 @@ class Catalog:
             hint = f" (give an id, or {MIN_PREFIX_DIGITS} or more of its first hex digits)"
         raise NotFound(f"no conversation {conversation_id}{owner}{hint}")
 
-    def _route(self, conversation_id: str) -> Iterator[ConversationMetadata | None]:
+    def _route(
+        self, conversation_id: str, version: Version | None = None
+    ) -> Iterator[ConversationMetadata | None]:
         """Every record filed under a spelling of this id, in the order OpenHands looks:
         the V1 row (dashed form), then V0 as given; then V0 under the hex form, which
         OpenHands does not try (it finds a V0 conversation by the spelling it was filed
-        under, which is the hex form), so that every spelling finds it."""
+        under, which is the hex form), so that every spelling finds it. With a
+        ``version``, only the records of that version are looked up."""
         dashed = v1_form(conversation_id)
-        if dashed is not None and self.sql is not None:
+        if dashed is not None and self.sql is not None and version != "V0":
             yield self.sql.get(dashed, "V1")
+        if version == "V1":
+            return
         spellings = dict.fromkeys([conversation_id, v0_form(conversation_id) or conversation_id])
         for spelling in spellings:
             if self.files is not None:
@@ -226,8 +231,11 @@ class Catalog:
     ) -> ConversationMetadata | None:
         """The same conversation in the other version (V0 hex <-> V1 dashed), if it exists;
         with a user, only if it is theirs (another user's is not shown, even as a twin)."""
-        others = (form for form in self.forms(record, user) if form.version != record.version)
-        return next(others, None)
+        # Only the other version is looked up: a listing asks this of every undated V0
+        # record, and reading its own file again would double the cost of those.
+        other: Version = "V1" if record.version == "V0" else "V0"
+        found = self._route(record.conversation_id, other)
+        return next((form for form in found if form is not None and owned_by(form, user)), None)
 
     def _as_shown(self, record: ConversationMetadata, user: str | None) -> ConversationMetadata:
         """The record with the problems it has as OpenHands shows it: a V0 conversation
