@@ -89,12 +89,16 @@ def records(
     return _table(items, optional, emails)
 
 
+# One encoder for every record: json.dumps would build one per call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     count = 0
     target.write("[")
     for record in items:
         target.write(",\n" if count else "\n")
-        target.write(json.dumps(record.output_fields(), ensure_ascii=False))
+        target.write(_encode(record.output_fields()))
         count += 1
     target.write("\n]\n" if count else "]\n")
     return count
@@ -103,7 +107,7 @@ def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
 def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     count = 0
     for record in items:
-        target.write(json.dumps(record.output_fields(), ensure_ascii=False) + "\n")
+        target.write(_encode(record.output_fields()) + "\n")
         count += 1
     return count
 
