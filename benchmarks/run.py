@@ -231,6 +231,37 @@ def list_user_no_cache(context: dict[str, Any]) -> str:
     return _page(_file_catalog(context, None), user=USER)
 
 
+def _all(context: dict[str, Any], cache: str | None, fmt: str) -> str:
+    """`list --all --format FMT`: every record written, to /dev/null."""
+    from convstore.cli import render
+    from convstore.stores.base import Query
+
+    catalog = _file_catalog(context, cache)
+    with open(os.devnull, "w") as sink:
+        saved, sys.stdout = sys.stdout, sink
+        try:
+            count = render.records(catalog.search(Query()), fmt)
+        finally:
+            sys.stdout = saved
+    return f"{count:,} records"
+
+
+def list_all_warm(context: dict[str, Any]) -> str:
+    return _all(context, context["warm_cache"], "jsonl")
+
+
+def list_all_warm_csv(context: dict[str, Any]) -> str:
+    return _all(context, context["warm_cache"], "csv")
+
+
+def list_all_cold(context: dict[str, Any]) -> str:
+    return _all(context, tempfile.mkdtemp(dir=context["scratch"]), "jsonl")
+
+
+def list_all_no_cache(context: dict[str, Any]) -> str:
+    return _all(context, None, "jsonl")
+
+
 def show_file(context: dict[str, Any]) -> str:
     catalog = _file_catalog(context, None)
     catalog.get(context["file_id"])
@@ -423,6 +454,10 @@ MEASURES = (
     Measure("list page at 50% depth via cursor, warm", STAT, list_deep),
     Measure(f"list --user {USER}, cache warm", STAT, list_user_warm, versus=OPENHANDS),
     Measure(f"list --user {USER}, no cache", READ, list_user_no_cache),
+    Measure("list --all --format jsonl, cache warm", READ, list_all_warm),
+    Measure("list --all --format csv, cache warm", READ, list_all_warm_csv),
+    Measure("list --all --format jsonl, cache cold (fills it)", READ, list_all_cold),
+    Measure("list --all --format jsonl, no cache", READ, list_all_no_cache),
     Measure("show ID (file)", ONE, show_file),
     Measure("verify (files)", READ, verify_files),
     Measure("verify (files), one process", READ, verify_files_one_process),
@@ -439,6 +474,7 @@ MEASURES = (
 RSS_MEASURES = (
     "list first page, no cache",
     "list first page, cache warm",
+    "list --all --format jsonl, cache warm",
     "verify (files)",
     "verify (files), one process",
 )
@@ -516,9 +552,10 @@ def prepare(context: dict[str, Any]) -> None:
 
     catalog = _file_catalog(context, context["warm_cache"])
     catalog.page(Query(), PAGE)  # fills the cache
-    addresses = catalog.files._ordered(Query())  # keys only: no record is read
+    files = catalog.files
+    addresses = files._ordered(Query(), *files._conversations())  # keys only: none read
     halfway = next(itertools.islice(addresses, context["file_count"] // 2, None))
-    middle = catalog.files.get(halfway)
+    middle = files.get(halfway)
     context["files_cursor"] = encode_cursor(Query().sort, record_position(Query().sort, middle))
     context["file_id"] = middle.conversation_id
 
