@@ -130,9 +130,27 @@ class Conversation:
         ]
 
 
-def _rounds(tmp_path: Path) -> Callable[[], Conversation]:
+def _each_open(
+    tmp_path: Path,
+    write: str,
+    command: Callable[[Conversation], list[str]],
+    check: Callable[[int, Run, Conversation], None],
+) -> None:
+    """``every_open`` with a fresh conversation each round: the command's arguments are
+    ``command(conversation)``, the change made behind it at its k-th open is ``write``'s,
+    and ``check(k, run, conversation)`` judges the round."""
     numbers = itertools.count()
-    return lambda: Conversation(tmp_path / f"round-{next(numbers)}")
+    current: list[Conversation] = []
+
+    def setup() -> tuple[list[str], list[Path]]:
+        current[:] = [Conversation(tmp_path / f"round-{next(numbers)}")]
+        return command(current[0]), [current[0].directory]
+
+    every_open(
+        setup,
+        lambda k: current[0].behind_at(write, k),
+        lambda k, run: check(k, run, current[0]),
+    )
 
 
 def _read_the_change(k: int, run: Run, conversation: Conversation, write: str) -> bool:
@@ -161,17 +179,13 @@ def _gate() -> None:
 @pytest.mark.parametrize("write", [*WRITES, TORN])
 @pytest.mark.usefixtures("_gate")
 def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) -> None:
-    new_round = _rounds(tmp_path)
-    conversation: Conversation
     statuses: list[int] = []
 
-    def setup() -> tuple[list[str], list[Path]]:
-        nonlocal conversation
-        conversation = new_round()
+    def command(conversation: Conversation) -> list[str]:
         args = ["rename", "--file-store", str(conversation.root)]
-        return [*args, conversation.conversation_id, "renamed"], [conversation.directory]
+        return [*args, conversation.conversation_id, "renamed"]
 
-    def check(k: int, run: Run) -> None:
+    def check(k: int, run: Run, conversation: Conversation) -> None:
         conversation.settle()
         final = json.loads(conversation.metadata.read_bytes())
         expected = conversation.with_changes_behind()
@@ -191,7 +205,7 @@ def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) ->
             assert run.status == 0, "a change before the read is simply what it read"
         statuses.append(run.status)
 
-    every_open(setup, lambda k: conversation.behind_at(write, k), check)
+    _each_open(tmp_path, write, command, check)
     # One between its read and its swap is a conflict; one after the swap lands on top.
     assert CONFLICT in statuses and statuses[-1] == 0, statuses
 
@@ -200,18 +214,14 @@ def test_rename_keeps_every_change_made_behind_it(tmp_path: Path, write: str) ->
 @pytest.mark.parametrize("write", [*WRITES, TORN])
 @pytest.mark.usefixtures("_gate")
 def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write: str) -> None:
-    new_round = _rounds(tmp_path)
-    conversation: Conversation
     statuses: list[int] = []
 
-    def setup() -> tuple[list[str], list[Path]]:
-        nonlocal conversation
-        conversation = new_round()
+    def command(conversation: Conversation) -> list[str]:
         args = ["delete", "--file-store", str(conversation.root), conversation.conversation_id]
         # --force: the conversation was just written, so it looks in use (as it is here).
-        return [*args, "--yes", "--force"], [conversation.directory]
+        return [*args, "--yes", "--force"]
 
-    def check(k: int, run: Run) -> None:
+    def check(k: int, run: Run, conversation: Conversation) -> None:
         conversation.settle()
         sessions = conversation.root / "sessions"
         if _read_the_change(k, run, conversation, write) or _after_the_check(
@@ -228,7 +238,7 @@ def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write
         assert conversation.leftovers(sessions) == [], f"open {k}"
         statuses.append(run.status)
 
-    every_open(setup, lambda k: conversation.behind_at(write, k), check)
+    _each_open(tmp_path, write, command, check)
     assert statuses.count(CONFLICT) >= 2, statuses  # the read under the lock, the check
 
 
@@ -236,21 +246,16 @@ def test_delete_never_deletes_a_change_made_after_its_read(tmp_path: Path, write
 @pytest.mark.parametrize("write", WRITES)
 @pytest.mark.usefixtures("_gate")
 def test_verify_fix_keeps_every_change_made_behind_it(tmp_path: Path, write: str) -> None:
-    new_round = _rounds(tmp_path)
-    conversation: Conversation
     outcomes: list[str] = []
 
-    def setup() -> tuple[list[str], list[Path]]:
-        nonlocal conversation
-        conversation = new_round()
+    def command(conversation: Conversation) -> list[str]:
         # A null pr_number is an error verify --fix repairs (to []).
         broken = {**conversation.document, "pr_number": None}
         conversation.metadata.write_bytes(encode(broken))
         conversation.document = broken
-        args = ["verify", "--file-store", str(conversation.root), "--fix"]
-        return args, [conversation.directory]
+        return ["verify", "--file-store", str(conversation.root), "--fix"]
 
-    def check(k: int, run: Run) -> None:
+    def check(k: int, run: Run, conversation: Conversation) -> None:
         conversation.settle()
         final = json.loads(conversation.metadata.read_bytes())
         expected = conversation.with_changes_behind()
@@ -267,7 +272,7 @@ def test_verify_fix_keeps_every_change_made_behind_it(tmp_path: Path, write: str
             outcomes.append("not repaired")
         assert conversation.leftovers(conversation.directory) == [], f"open {k}"
 
-    every_open(setup, lambda k: conversation.behind_at(write, k), check)
+    _each_open(tmp_path, write, command, check)
     assert "not repaired" in outcomes and outcomes[-1] == "repaired", outcomes
 
 
@@ -278,21 +283,16 @@ def test_verify_fix_keeps_every_change_made_behind_it(tmp_path: Path, write: str
 def test_migrate_after_leaves_a_source_changed_after_its_read(
     tmp_path: Path, write: str, after: str
 ) -> None:
-    new_round = _rounds(tmp_path)
-    conversation: Conversation
     statuses: list[int] = []
 
-    def setup() -> tuple[list[str], list[Path]]:
-        nonlocal conversation
-        conversation = new_round()
+    def command(conversation: Conversation) -> list[str]:
         url = f"sqlite:///{conversation.root / 'openhands.db'}"
         Database(url).dispose()  # an empty OpenHands database to migrate into
         args = ["migrate-v0-to-v1", "--file-store", str(conversation.root), "--db", url]
         # --active-within 0s: just written, the source would look in use and stay.
-        options = ["--after", after, "--no-events", "--active-within", "0s"]
-        return [*args, *options], [conversation.directory]
+        return [*args, "--after", after, "--no-events", "--active-within", "0s"]
 
-    def check(k: int, run: Run) -> None:
+    def check(k: int, run: Run, conversation: Conversation) -> None:
         conversation.settle()
         archived = conversation.root / "sessions-migrated" / conversation.conversation_id
         if _read_the_change(k, run, conversation, write) or _after_the_check(
@@ -314,7 +314,7 @@ def test_migrate_after_leaves_a_source_changed_after_its_read(
         assert conversation.leftovers(conversation.root / "sessions") == [], f"open {k}"
         statuses.append(run.status)
 
-    every_open(setup, lambda k: conversation.behind_at(write, k), check)
+    _each_open(tmp_path, write, command, check)
     assert 1 in statuses, statuses
 
 
