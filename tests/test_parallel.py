@@ -216,6 +216,9 @@ def test_a_whole_listing_read_in_workers_is_what_reading_one_by_one_gives(
     outside.mkdir()
     (outside / "metadata.json").write_text('{"title": "private"}')
     (sessions / "a-link-out").symlink_to(outside)  # refused, and read alone
+    too_long = sessions / ("f" * 101)  # no id OpenHands takes: never listed
+    too_long.mkdir()
+    (too_long / "metadata.json").write_bytes((first / "metadata.json").read_bytes())
 
     def listed(read_here: int, sort: str) -> list[tuple[dict, str]]:
         monkeypatch.setattr(files_module, "READ_HERE", read_here)

@@ -122,7 +122,7 @@ class FileStore:
         for address in itertools.islice(ordered, READ_HERE):
             if (record := self.get(address)) is not None:
                 yield record
-        rest = list(ordered)
+        rest = [address for address in ordered if _addressable(address)]  # as get() reads
         alone = set(odd)  # links: read through the store's rule for them, never in a batch
         batch = self.objects.map_reads(
             SESSIONS,
@@ -282,11 +282,7 @@ class FileStore:
     def get(
         self, conversation_id: str, version: Version | None = None
     ) -> ConversationMetadata | None:
-        # A hidden name is never a conversation (a half-deleted ".deleting-" directory),
-        # and "." is sessions/ itself: deleting it would take every conversation.
-        if version == "V1" or id_problem(conversation_id) is not None:
-            return None
-        if conversation_id.startswith("."):
+        if version == "V1" or not _addressable(conversation_id):
             return None
         return self._load(conversation_id)
 
@@ -584,6 +580,13 @@ def _changed(record: ConversationMetadata, error: Conflict) -> Conflict:
     if note:
         return Conflict(f"{changed_since_read(record)}; {note}")
     return changed_since_read(record)
+
+
+def _addressable(address: str) -> bool:
+    """Whether ``address`` can be a conversation's: an id OpenHands' API accepts, and not
+    hidden (a half-deleted ".deleting-" directory; "." is sessions/ itself, and deleting
+    it would take every conversation)."""
+    return id_problem(address) is None and not address.startswith(".")
 
 
 def _key(address: str) -> str:
