@@ -169,8 +169,13 @@ def counting(self, environ, start_response):
             counts.clear()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
+    method = environ["REQUEST_METHOD"]
+    if method == "GET" and "list-type" in environ.get("QUERY_STRING", ""):
+        method = "LIST"  # a listing page (GET on the bucket), apart from object reads
+    elif method == "GET" and "HTTP_IF_NONE_MATCH" in environ:
+        method = "GET-IF"  # a conditional read (304 when unchanged)
     with lock:
-        counts[environ["REQUEST_METHOD"]] += 1
+        counts[method] += 1
     return dispatch(self, environ, start_response)
 
 DomainDispatcherApplication.__call__ = counting
