@@ -52,7 +52,9 @@ from convstore.objects.base import (
 from convstore.stores import metadata_json, v0_order
 from convstore.stores.base import Query, Removal, changed_since_read
 from convstore.stores.base import fingerprint as fingerprint  # the name other modules use
+from convstore.stores.creation_fields import only_creation_fields
 from convstore.stores.v0_cache import CacheUnavailable, Manifest, V0Cache
+from convstore.stores.v0_checked import Checked, checked
 from convstore.stores.v0_scan import METADATA as METADATA  # the name other modules use
 from convstore.stores.v0_scan import Entry, entry_from, parses
 
@@ -96,6 +98,7 @@ class FileStore:
         self.objects = objects
         self.cache = cache
         self.workers = workers
+        self._batch_listing: tuple[list[str], list[str]] | None = None  # ``located``
 
     @property
     def location(self) -> str:
@@ -114,11 +117,15 @@ class FileStore:
         """The matching records in listing order. A page's few records are read here, one
         by one; past ``READ_HERE`` (a whole-store listing) the rest are read as a batch
         is, on every core or with requests in flight, ``STREAM_CHUNK`` at a time, so
-        memory holds a few chunks of records and the addresses, never the store."""
+        memory holds a few chunks of records and the addresses, never the store. A
+        listing chosen from a bucket's cache reads windows of them (``v0_checked``)."""
         if not v0_order.can_match(query):
             return
         names, odd = self._conversations()
         ordered = self._ordered(query, names, odd)
+        if isinstance(ordered, Checked):  # read already, each as it is now
+            yield from checked(query, ordered.keys, self._read_chosen, ordered.correct)
+            return
         for address in itertools.islice(ordered, READ_HERE):
             if (record := self.get(address)) is not None:
                 yield record
@@ -143,9 +150,11 @@ class FileStore:
             if record is not None:
                 yield record
 
-    def _ordered(self, query: Query, names: list[str], odd: list[str]) -> Iterator[str]:
+    def _ordered(self, query: Query, names: list[str], odd: list[str]) -> Iterator[str] | Checked:
         """The addresses of the matching conversations of ``_conversations()``, in listing
-        order. Only keys are kept (memory grows by sort keys, not records)."""
+        order; or, chosen from the cache on a bucket, their keys, which the records read
+        must confirm (``v0_checked``). Only keys are kept (memory grows by sort keys, not
+        records)."""
         if not names and not odd:
             # No sessions/ (a 1.x-only install) or an empty one: nothing to read, and no
             # cache file to keep for it.
@@ -163,18 +172,25 @@ class FileStore:
         found.sort(reverse=query.sort.descending)
         return (key[2] for key in found)
 
-    def _cached(self, names: list[str], extras: list[Entry], query: Query) -> Iterator[str] | None:
+    def _cached(
+        self, names: list[str], extras: list[Entry], query: Query
+    ) -> Iterator[str] | Checked | None:
         """The listing through the cache, or None when it cannot be used. On a store with
         cheap signatures (local disk) the cache compares them with its own and reads
-        again what differs; elsewhere (a bucket) every object is read conditionally
-        against the signature the cache holds for it (``v0_cache``)."""
+        again what differs. On a bucket, a query on fields set at creation takes the
+        cache's entries as they are (``creation_fields``; the records shown are read
+        and confirm them: ``v0_checked``); any other is read conditionally against the
+        signature the cache holds for each object (``v0_cache``)."""
         assert self.cache is not None
         stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
+        trusted = stats is None and only_creation_fields(query)
         try:
             if stats is not None:
                 extras += self._one_by_one(stats.odd)
                 manifest = Manifest(stats.names, stats.packed, stats.size)
                 listing = self.cache.listing(manifest, query, self._parse)
+            elif trusted:
+                listing = self.cache.members(names, query, self._parse)
             else:
                 listing = self.cache.revalidated(names, query, self._revalidate, self._parse)
         except CacheUnavailable:
@@ -182,7 +198,10 @@ class FileStore:
                 names[:] = stats.names
             return None  # the cache said why, if it is worth saying; the files are the truth
         extra = v0_order.keys(query, [extras, listing.extras])
-        return (key[2] for key in v0_order.merged(query.sort, listing.keys, extra))
+        keys = v0_order.merged(query.sort, listing.keys, extra)
+        if trusted:
+            return Checked(keys, self.cache.correct)
+        return (key[2] for key in keys)
 
     def _conversations(self) -> tuple[list[str], list[str]]:
         """One listing of sessions/: the conversations a batch reads, sorted (plain order:
@@ -230,6 +249,25 @@ class FileStore:
             known=known,
         )
 
+    def _read_chosen(
+        self, addresses: Sequence[str]
+    ) -> Iterator[tuple[Entry | None, ConversationMetadata | None]]:
+        """The entry and the record of each conversation a checked listing chose, read
+        now (requests in flight); (None, None) for one gone, or no conversation
+        (``get``'s rule)."""
+        listed = [address for address in addresses if _addressable(address)]
+        found = self.objects.map_reads(
+            SESSIONS,
+            listed,
+            METADATA,
+            functools.partial(_entry_and_record, self.objects),
+            limit=metadata_json.MAX_METADATA_BYTES,
+            workers=self.workers,
+            whole=parses,
+        )
+        results = dict(zip(listed, found, strict=True))
+        return (results.get(address, (None, None)) for address in addresses)
+
     def _one_by_one(self, names: Iterable[str]) -> list[Entry]:
         """Entries of conversations read in this process, never cached."""
         found = []
@@ -275,8 +313,13 @@ class FileStore:
 
     def located(self) -> Iterator[tuple[str, bool]]:
         """``addresses``, each with whether it is read alone (a link, a name SQLite
-        cannot hold) rather than in a batch."""
-        names, odd = self._conversations()
+        cannot hold) rather than in a batch.
+
+        A batch job counts, then reads (`migrate-v0-to-v1`, `stats`): sessions/ is
+        listed for it once per store opened, and each later call walks that listing."""
+        if self._batch_listing is None:
+            self._batch_listing = self._conversations()
+        names, odd = self._batch_listing
         return itertools.chain(((name, False) for name in names), ((name, True) for name in odd))
 
     def get(
@@ -300,7 +343,7 @@ class FileStore:
     def remains(self, conversation_id: str) -> ConversationMetadata | None:
         """The conversation's remains, when its prefix holds objects but no metadata.json
         (``REMAINS``), as a record ``plan_removal`` takes; None otherwise."""
-        if id_problem(conversation_id) is not None or conversation_id.startswith("."):
+        if not _addressable(conversation_id):
             return None
         if self.objects.stat(_key(conversation_id)) is not None:
             return None
@@ -431,6 +474,11 @@ class FileStore:
             raise Conflict(f"{self.objects.describe(key)} changed since it was read")
         with self._refusals(address, "rewrite"):
             self.objects.write_if_unchanged(key, edit(found.data), found.version)
+        if self.cache is not None and self.directory is None:
+            # A bucket's listings trust the fields set at creation the cache holds
+            # (``creation_fields``), and a repair may set one (created_at): the entry
+            # goes, and the next listing reads the object as a new one.
+            self.cache.correct([], [address])
 
     def _guarded(self, address: str, action: str) -> Read | None:
         with self._refusals(address, action):
@@ -525,6 +573,15 @@ class Origin:
         data = None if found is None else metadata_json.decode(found.data).data
         user = None if data is None else data.get("user_id")
         return None if user is None else str(user)
+
+
+def _entry_and_record(
+    objects: Objects, address: str, outcome: Read | Refused | Unchanged | None
+) -> tuple[Entry | None, ConversationMetadata | None]:
+    """What a listing knows of a conversation and what it shows, from one read."""
+    entry = entry_from(address, outcome)
+    record = _record_from(objects, address, outcome)
+    return (entry if isinstance(entry, Entry) else None), record
 
 
 def _record_from(

@@ -19,6 +19,11 @@ to one and the same table and the same steps below:
   what these answers make of it; ETags depend on the content, so every one is stable.
   Measured against a local S3 server (README): no fewer requests than without the
   cache, but none of the unchanged bodies and none of their parsing.
+- a bucket, for a sort and filters on fields set at creation only (``members``, see
+  ``creation_fields``): the scan is the delimiter listing's names with the signatures
+  the table holds; only names it does not hold are read. Nothing is revalidated here:
+  the caller reads every record it shows and corrects what moved (``v0_checked``,
+  ``correct``). The digest stays what it is everywhere: of what the table holds.
 
 How a listing uses the scan, and why it never shows a stale or deleted entry:
 
@@ -238,6 +243,33 @@ class V0Cache:
         holds for it (``revalidate``), storing what changed as it comes."""
         return self._guarded(query, lambda sync: sync.revalidate(addresses, revalidate), parse)
 
+    def members(self, addresses: list[str], query: Query, parse: Parser) -> Listing:
+        """``listing`` of a store without cheap signatures (a bucket) for a query on
+        fields set at creation only: the table is brought to exactly ``addresses``
+        (sorted; new ones read and stored, gone ones deleted) and its other entries are
+        taken as they are. The caller reads again every record it shows (``v0_checked``)."""
+        return self._guarded(query, lambda sync: sync.members(addresses), parse)
+
+    def correct(self, entries: Sequence[Entry], gone: Sequence[str]) -> None:
+        """Store ``entries`` as read now and forget ``gone`` (what a listing found moved
+        or deleted, what convstore itself rewrote). Only saves work later: a cache that
+        cannot be written now is left as it is, and what it holds is checked again."""
+        stored, forget = [], list(gone)
+        for entry in entries:
+            if entry.signature is None or entry.signature == UNTRUSTED:
+                forget.append(entry.address)  # read again next time, as a new one
+            else:
+                stored.append(entry)
+        if not self.path.exists():
+            return  # nothing cached: nothing to correct
+        with contextlib.suppress(sqlite3.Error, OSError):
+            connection = self._connect()
+            try:
+                sync = _Sync(connection, lambda _: iter(()))
+                sync._transaction(forget=forget, rows=stored)
+            finally:
+                connection.close()
+
     def _guarded(self, query: Query, scan: Callable[[_Sync], None], parse: Parser) -> Listing:
         if query.sort.field == "title" and not title_order.sqlite_lower_is_ascii():
             raise CacheUnavailable("this SQLite library cannot fold titles as title_order does")
@@ -393,6 +425,29 @@ class _Sync:
         self._write(rows)
         self.manifest = manifest
 
+    def members(self, addresses: list[str]) -> None:
+        """Make the scan from the table: every one of ``addresses`` (sorted) it holds, with
+        the signature it holds, and the others read now and stored (a chunk per
+        transaction). Addresses it holds that are not listed leave it in ``run``."""
+        known = self._known(addresses)
+        manifest = Manifest([], [])
+        new = [a for a, signature in zip(addresses, known, strict=True) if signature is None]
+        read: dict[str, bytes] = {}
+        for chunk in self.parse(new):
+            rows = []
+            for entry in chunk:
+                if entry.signature is None or entry.signature == UNTRUSTED:
+                    self.extras[entry.address] = entry
+                else:
+                    read[entry.address] = entry.signature
+                    rows.append(entry)
+            self._write(rows)
+        for address, signature in zip(addresses, known, strict=True):
+            signature = signature if signature is not None else read.get(address)
+            if signature is not None:
+                manifest.append(address, signature)
+        self.manifest = manifest
+
     def _known(self, addresses: list[str]) -> list[bytes | None]:
         """The signature the table holds for each of ``addresses`` (sorted), None where it
         holds none: a merge join, in one read transaction."""
@@ -484,14 +539,21 @@ class _Sync:
         if rows:
             self._transaction(rows=rows)
 
-    def _transaction(self, *statements: str, rows: list[Entry] | None = None) -> None:
-        """One write transaction: ``statements``, then ``rows`` stored."""
+    def _transaction(
+        self, *statements: str, rows: list[Entry] | None = None, forget: Sequence[str] = ()
+    ) -> None:
+        """One write transaction: ``statements``, the entries of ``forget`` deleted, then
+        ``rows`` stored."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             # Until the last transaction stamps it, the table matches no scan's digest.
             self.db.execute("DELETE FROM meta WHERE name = 'digest'")
             for statement in statements:
                 self.db.execute(statement)
+            if forget:
+                self.db.executemany(
+                    "DELETE FROM entries WHERE address = ?", [(address,) for address in forget]
+                )
             if rows:
                 self.db.executemany("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
