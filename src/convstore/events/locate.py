@@ -3,7 +3,10 @@
 
 Either store may be a bucket (an ``Objects``): there the V0 layouts are the same keys,
 and 1.x keeps V1 events at ``users/[<user_id>/]v1_conversations/<hex>/``. A place is
-found by one listing request; a location in a bucket is its store and prefix.
+found by one listing request; a location in a bucket is its store and prefix. A V0
+conversation's place is found by listing the whole conversation prefix (its events,
+its ``event_cache`` pages and the rest, in one request per 1,000 keys), which the
+location keeps: reading, counting or dating its events lists nothing again.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from convstore.events.v0 import (
     iter_events,
     iter_object_events,
     object_event_ids,
+    objects_below,
 )
 from convstore.events.v1_files import (
     V1File,
@@ -33,11 +37,11 @@ from convstore.fsutil import tree_size
 from convstore.ids import id_problem, parse_uuid
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from convstore.events.report import Problem
     from convstore.events.v0 import V0Event
-    from convstore.objects.base import Objects
+    from convstore.objects.base import ObjectInfo, Objects
 
 EventFormat = Literal["v0", "v1"]
 
@@ -50,6 +54,14 @@ class EventLocation:
     directory: Path | None
     objects: Objects | None = None
     prefix: str = ""
+    # V0 in a bucket: every object of the conversation's prefix (the parent of
+    # ``prefix``), as the listing that found it gave them.
+    listing: tuple[ObjectInfo, ...] | None = None
+
+    def below(self) -> Iterable[ObjectInfo]:
+        """Every object below ``prefix`` in a bucket, from ``listing`` if there is one."""
+        assert self.objects is not None
+        return objects_below(self.objects, self.prefix, self.listing)
 
     @property
     def where(self) -> str:
@@ -60,7 +72,7 @@ class EventLocation:
 
     def v0_events(self, on_problem: Callable[[Problem], None] | None = None) -> Iterator[V0Event]:
         if self.objects is not None:
-            return iter_object_events(self.objects, self.prefix, on_problem)
+            return iter_object_events(self.objects, self.prefix, on_problem, self.listing)
         assert self.directory is not None
         return iter_events(self.directory, on_problem)
 
@@ -84,8 +96,7 @@ def locate_events(
         if file_store is None:
             return None
         if not isinstance(file_store, Path):
-            prefix = _first_listed(file_store, v0_prefixes(conversation_id, user_id))
-            return None if prefix is None else EventLocation("v0", None, file_store, prefix)
+            return _v0_listed(file_store, v0_prefixes(conversation_id, user_id))
         found = find_events_dir(file_store, conversation_id, user_id)
         return None if found is None else EventLocation("v0", found)
     identifier = parse_uuid(conversation_id)
@@ -126,6 +137,17 @@ def _first_listed(objects: Objects, prefixes: list[str]) -> str | None:
         (prefix for prefix in prefixes if next(iter(objects.walk(prefix)), None) is not None),
         None,
     )
+
+
+def _v0_listed(objects: Objects, prefixes: list[str]) -> EventLocation | None:
+    """The first of the ``events`` prefixes with an object below it, found by listing
+    its conversation's prefix (every page), which the location keeps."""
+    for prefix in prefixes:
+        listing = tuple(objects.walk(prefix.rsplit("/", 1)[0]))
+        start = prefix + "/"
+        if any(info.key.startswith(start) for info in listing):
+            return EventLocation("v0", None, objects, prefix, listing)
+    return None
 
 
 def v1_directories(root: Path, identifier: uuid.UUID, user_id: str | None) -> list[Path]:
@@ -184,7 +206,7 @@ def event_stats(location: EventLocation) -> EventStats:
         if location.format == "v1":
             stats = object_stats(objects, location.prefix)
             return EventStats("v1", where, stats.names, stats.bytes)
-        listed = object_event_ids(objects, location.prefix)
+        listed = object_event_ids(objects, location.prefix, location.listing)
         return EventStats("v0", where, len(listed.events), listed.bytes)
     assert location.directory is not None
     if location.format == "v1":

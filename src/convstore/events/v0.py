@@ -13,7 +13,9 @@ with a cache page or two held besides, so memory does not grow with the events. 
 bucket (``iter_object_events``) the listing pages through every key of the events prefix
 (OpenHands' own S3 listing stops at 1,000: its issue #9565) and the objects are fetched
 with requests in flight, in id order (memory bounded by the window); both readers share
-the parsing, the id check and the cache page comparison.
+the parsing, the id check and the cache page comparison. Where the conversation's
+prefix was listed already (``locate``: one listing finds its events, and holds its
+cache pages too), that listing is used: no prefix is listed twice.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,11 +215,25 @@ class ListedEvents:
     bytes: int
 
 
-def object_event_ids(objects: Objects, prefix: str) -> ListedEvents:
+def objects_below(
+    objects: Objects, prefix: str, listing: Sequence[ObjectInfo] | None = None
+) -> Iterable[ObjectInfo]:
+    """Every object below ``prefix``: from ``listing`` (every object of a prefix above
+    it, listed already) where there is one, else listed now (every page)."""
+    if listing is None:
+        return objects.walk(prefix)
+    start = prefix + "/"
+    return [info for info in listing if info.key.startswith(start)]
+
+
+def object_event_ids(
+    objects: Objects, prefix: str, listing: Sequence[ObjectInfo] | None = None
+) -> ListedEvents:
     """The events of a conversation's ``events`` prefix in a store of objects, by id,
-    with their listings (sizes); other names are ignored. Every page of the listing."""
+    with their listings (sizes); other names are ignored. Every page of the listing
+    (``objects_below``: or the listing given)."""
     found = ListedEvents([], 0)
-    for info in objects.walk(prefix):
+    for info in objects_below(objects, prefix, listing):
         found.bytes += info.size
         match = _EVENT_NAME.fullmatch(info.key[len(prefix) + 1 :])
         if match:
@@ -227,14 +243,18 @@ def object_event_ids(objects: Objects, prefix: str) -> ListedEvents:
 
 
 def iter_object_events(
-    objects: Objects, prefix: str, on_problem: Callable[[Problem], None] | None = None
+    objects: Objects,
+    prefix: str,
+    on_problem: Callable[[Problem], None] | None = None,
+    listing: Sequence[ObjectInfo] | None = None,
 ) -> Iterator[V0Event]:
     """``iter_events`` of the events below ``prefix`` (``.../<id>/events``) in a store
-    of objects: the same events, problems and cache page findings, objects named by URL."""
+    of objects: the same events, problems and cache page findings, objects named by URL.
+    ``listing``: every object of the conversation's prefix, listed already."""
     pages = None
     if on_problem:
-        pages = _object_pages(objects, prefix.rsplit("/", 1)[0] + "/event_cache")
-    listed = object_event_ids(objects, prefix).events
+        pages = _object_pages(objects, prefix.rsplit("/", 1)[0] + "/event_cache", listing)
+    listed = object_event_ids(objects, prefix, listing).events
     keys = [info.key for _, info in listed]
 
     def read() -> Iterator[tuple[int, V0Event | Problem, Path | str]]:
@@ -266,9 +286,12 @@ def _directory_pages(cache_dir: Path) -> list[_Page]:
     return pages
 
 
-def _object_pages(objects: Objects, cache_prefix: str) -> list[_Page]:
+def _object_pages(
+    objects: Objects, cache_prefix: str, listing: Sequence[ObjectInfo] | None
+) -> list[_Page]:
+    """The cache pages below ``cache_prefix``, each read only when reached."""
     pages: list[_Page] = []
-    for info in objects.walk(cache_prefix):
+    for info in objects_below(objects, cache_prefix, listing):
         match = _PAGE_NAME.fullmatch(info.key[len(cache_prefix) + 1 :])
         if match and int(match[2]) == int(match[1]) + PAGE_SIZE:
             pages.append((int(match[1]), objects.describe(info.key), _reader(objects, info.key)))

@@ -66,7 +66,7 @@ def events_changed(events: EventLocation) -> datetime | None:
     if events.objects is None:
         assert events.directory is not None
         return newest_change(events.directory)
-    times = [info.modified for info in events.objects.walk(events.prefix) if info.modified]
+    times = [info.modified for info in events.below() if info.modified]
     return max(times, default=None)
 
 
