@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -77,7 +77,13 @@ def survey(settings: Settings, events: EventsUse = "read") -> list[Location]:
         found.append(_database(settings.db))
     if settings.events_dir is not None and events != "none":
         setting = settings.events_dir
-        if is_bucket_url(setting.value):
+        opened = next(
+            (f for f in found if f.objects is not None and f.setting.value == setting.value), None
+        )
+        if opened is not None:
+            # The file store's bucket (1.x writes V1 events beside it): probed already.
+            found.append(replace(opened, kind="V1 events", setting=setting))
+        elif is_bucket_url(setting.value):
             found.append(_bucket("V1 events", setting, seconds))
         else:
             found.append(_events(setting, writing=events == "write"))
