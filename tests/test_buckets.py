@@ -31,6 +31,7 @@ from tests.faults import one_line_error
 from tests.object_servers import (
     FakeGcs,
     Interceptor,
+    Request,
     authenticating_moto_server,
     create_s3_bucket,
     fake_gcs_server,
@@ -504,22 +505,29 @@ def many_events_store(
     return bucket, f"s3://{bucket}/{root}", ids
 
 
-def test_list_lists_by_delimiter_reads_in_flight_and_revalidates_by_etag(
-    s3: S3, tmp_path: Path
-) -> None:
-    bucket, url, ids = many_events_store(s3, tmp_path, count=24, events=45)  # 1,104 keys
+def recorded(s3: S3, *args: str) -> tuple[Run, list[Request]]:
+    """A command's run and every request moto received for it."""
     interceptor = s3.interceptor
-    barrier = interceptor.hold("/metadata.json", parties=8, timeout=30)
     interceptor.requests.clear()
     interceptor.recording = True
     try:
-        cold = cli("list", "--all", "--format", "jsonl", "--file-store", url, env=s3.env)
-        cold_requests = list(interceptor.requests)
-        interceptor.requests.clear()
-        warm = cli("list", "--all", "--format", "jsonl", "--file-store", url, env=s3.env)
-        warm_requests = list(interceptor.requests)
+        run = cli(*args, env=s3.env)
     finally:
         interceptor.recording = False
+    assert run.status == 0, run.stderr
+    return run, list(interceptor.requests)
+
+
+def test_list_lists_by_delimiter_reads_in_flight_and_revalidates_by_etag(
+    s3: S3, tmp_path: Path
+) -> None:
+    """A sort on a field that changes (last_updated_at): every entry of the cache is
+    revalidated, by a conditional read."""
+    bucket, url, ids = many_events_store(s3, tmp_path, count=24, events=45)  # 1,104 keys
+    barrier = s3.interceptor.hold("/metadata.json", parties=8, timeout=30)
+    listing = ("list", "--all", "--sort", "-updated", "--format", "jsonl", "--file-store", url)
+    cold, cold_requests = recorded(s3, *listing)
+    warm, warm_requests = recorded(s3, *listing)
     assert not barrier.broken  # 8 metadata reads were in flight at once
     assert cold.status == warm.status == 0, cold.stderr + warm.stderr
     assert cold.stdout == warm.stdout and len(cold.stdout.splitlines()) == len(ids)
@@ -535,6 +543,149 @@ def test_list_lists_by_delimiter_reads_in_flight_and_revalidates_by_etag(
     assert {r.status for r in revalidated} == {304}  # no body: unchanged since the cache
     # The records listed are read in full (one GET each), as on disk.
     assert len(reads) - len(revalidated) == len(ids)
+
+
+def created_store(s3: S3, tmp_path: Path, count: int) -> tuple[str, str, list[str]]:
+    """A bucket of ``count`` conversations (below ``oh/``) created a minute apart, owned
+    by alice and bob in turn; their ids, newest first."""
+    bucket = s3.new_bucket()
+    builder = FileStoreBuilder(tmp_path / "created")
+    client = s3_client(s3.endpoint)
+    ids = []
+    for index in range(count):
+        created = f"2025-12-01T{index // 60:02d}:{index % 60:02d}:00Z"
+        conversation_id, document = builder.generation(
+            "2025-12",
+            title=f"c{index}",
+            created_at=created,
+            user_id=("alice", "bob")[index % 2],
+        )
+        client.put_object(
+            Bucket=bucket,
+            Key=f"oh/sessions/{conversation_id}/metadata.json",
+            Body=json.dumps(document).encode(),
+        )
+        ids.append(conversation_id)
+    return bucket, f"s3://{bucket}/oh", ids[::-1]
+
+
+def metadata_reads(requests: list[Request]) -> list[Request]:
+    return [r for r in requests if r.method == "GET" and r.path.endswith("/metadata.json")]
+
+
+def listings(requests: list[Request], bucket: str) -> list[Request]:
+    return [r for r in requests if r.path == f"/{bucket}"]
+
+
+def page_ids(run: Run) -> list[str]:
+    return [json.loads(line)["conversation_id"] for line in run.stdout.splitlines()]
+
+
+def test_a_warm_first_page_reads_only_the_records_it_shows(s3: S3, tmp_path: Path) -> None:
+    """Sorted by created_at, set at creation (stores.creation_fields): the page is chosen
+    from the cache, and only one window of candidates (32 reads in flight) is read."""
+    from convstore.objects.base import IN_FLIGHT
+
+    bucket, url, newest_first = created_store(s3, tmp_path, 120)
+    page = ("list", "--format", "jsonl", "--file-store", url)
+    cold, cold_requests = recorded(s3, *page)
+    assert page_ids(cold) == newest_first[:20]
+    # Cold: every object read into the cache, then the window of the page's candidates.
+    assert len(metadata_reads(cold_requests)) == 120 + IN_FLIGHT
+    warm, warm_requests = recorded(s3, *page)
+    assert warm.stdout == cold.stdout
+    assert len(listings(warm_requests, bucket)) == 2  # the probe, one page of sessions/
+    reads = metadata_reads(warm_requests)
+    assert len(reads) == IN_FLIGHT == len(warm_requests) - 2
+    assert not [r for r in reads if r.conditional]  # nothing revalidated
+    assert {r.path.split("/")[-2] for r in reads} == set(newest_first[:IN_FLIGHT])
+    # A longer page: as many windows as it takes.
+    longer, longer_requests = recorded(s3, *page, "--limit", "40")
+    assert page_ids(longer) == newest_first[:40]
+    assert len(metadata_reads(longer_requests)) == 2 * IN_FLIGHT
+    # A filter on the owner is a creation field too; the title is not.
+    alice, alice_requests = recorded(s3, *page, "--user", "alice")
+    assert page_ids(alice) == newest_first[1::2][:20]  # the newest is bob's
+    assert len(metadata_reads(alice_requests)) == IN_FLIGHT
+    titled, titled_requests = recorded(s3, *page, "--title", "c1")
+    revalidated = [r for r in metadata_reads(titled_requests) if r.conditional]
+    assert len(revalidated) == 120 and {r.status for r in revalidated} == {304}
+    assert page_ids(titled)
+
+
+def test_a_warm_first_page_never_shows_a_changed_or_deleted_conversation(
+    s3: S3, tmp_path: Path
+) -> None:
+    """Behind a warm cache: the newest conversation deleted, one renamed, one created,
+    one whose created_at was edited by hand (placed again where it belongs), one that
+    left alice's (owner changed). Each page is the page read without the cache."""
+    from convstore.objects.base import IN_FLIGHT
+
+    bucket, url, newest_first = created_store(s3, tmp_path, 100)
+    deleted, renamed, moved, left, cut_short = newest_first[:5]
+    # Its delete will be cut short: an event object stays, so sessions/ still lists it.
+    s3.put(bucket, f"oh/sessions/{cut_short}/events/0.json", b"{}")
+    page = ("list", "--format", "jsonl", "--file-store", url)
+    warm_up, _ = recorded(s3, *page)
+    assert page_ids(warm_up) == newest_first[:20]
+    recorded(s3, *page, "--user", "alice")
+
+    def key(conversation_id: str) -> str:
+        return f"oh/sessions/{conversation_id}/metadata.json"
+
+    def edit(conversation_id: str, **values: Any) -> None:
+        document = json.loads(s3.get(bucket, key(conversation_id)) or b"")
+        s3.put(bucket, key(conversation_id), json.dumps({**document, **values}).encode())
+
+    for gone in (deleted, cut_short):
+        s3_client(s3.endpoint).delete_object(Bucket=bucket, Key=key(gone))
+    edit(renamed, title="renamed behind the cache")
+    edit(moved, created_at="2025-12-01T01:29:30Z")  # between the 10th and 11th newest
+    edit(left, user_id="carol")
+    _, created = FileStoreBuilder(tmp_path / "new").generation(
+        "2025-12", conversation_id=uuid.uuid4().hex, created_at="2025-12-02T00:00:00Z"
+    )
+    s3.put(bucket, key(created["conversation_id"]), json.dumps(created).encode())
+
+    run, requests = recorded(s3, *page)
+    truth = cli(*page, "--no-cache", env=s3.env)
+    assert run.stdout == truth.stdout
+    shown = page_ids(run)
+    assert shown[0] == created["conversation_id"]
+    assert deleted not in shown and cut_short not in shown
+    assert shown.index(moved) == 8  # after the new one and 7 of the 10 newest
+    titles = {
+        item["conversation_id"]: item["title"] for item in map(json.loads, run.stdout.splitlines())
+    }
+    assert titles[renamed] == "renamed behind the cache"
+    # The new one read into the cache (the deleted one left the listing), then one
+    # window, where the one cut short is a 404.
+    reads = metadata_reads(requests)
+    assert len(reads) == 1 + IN_FLIGHT
+    assert [r.path.split("/")[-2] for r in reads if r.status == 404] == [cut_short]
+    # What moved or went is corrected in the cache: the next page reads one window (and
+    # the remains, as every listing does: they are no entry).
+    again, again_requests = recorded(s3, *page)
+    assert again.stdout == run.stdout
+    reads = metadata_reads(again_requests)
+    assert len(reads) == 1 + IN_FLIGHT
+    assert [r.path.split("/")[-2] for r in reads if r.status == 404] == [cut_short]
+    alice, _ = recorded(s3, *page, "--user", "alice")
+    assert alice.stdout == cli(*page, "--user", "alice", "--no-cache", env=s3.env).stdout
+    assert left not in page_ids(alice) and page_ids(alice)
+
+
+def test_list_all_of_a_warm_bucket_reads_each_record_once(s3: S3, tmp_path: Path) -> None:
+    """``list --all`` sorted by created_at: one GET per record, no revalidation first."""
+    bucket, url, newest_first = created_store(s3, tmp_path, 70)
+    everything = ("list", "--all", "--format", "jsonl", "--file-store", url)
+    recorded(s3, *everything)  # cold: fills the cache
+    warm, requests = recorded(s3, *everything)
+    assert page_ids(warm) == newest_first
+    reads = metadata_reads(requests)
+    assert len(reads) == 70 == len({r.path for r in reads})
+    assert not [r for r in reads if r.conditional]
+    assert len(listings(requests, bucket)) == 2 == len(requests) - 70  # the probe, sessions/
 
 
 # Google Cloud Storage: the reading commands on fake-gcs-server
@@ -884,3 +1035,81 @@ def test_migrate_from_a_bucket_to_an_events_directory(v0_twins: Twins, tmp_path:
     assert {p.name: p.read_bytes() for p in written.iterdir()} == {
         p.name: p.read_bytes() for p in expected.iterdir()
     }
+
+
+def test_migrate_after_archive_moves_the_v0_objects_as_on_disk(
+    s3: S3, v0_twins: Twins, tmp_path: Path
+) -> None:
+    """``--after archive`` from a bucket moves each migrated conversation's objects below
+    ``sessions-migrated/``, as it moves the directory on disk: the same names, the same
+    bytes, nothing left below ``sessions/<id>/``."""
+    archive = ("--after", "archive", "--active-within", "0s")  # uploaded just now: idle
+    (tmp_path / "disk").mkdir()
+    before = {k: s3.get(v0_twins.bucket, k) for k in s3.keys(v0_twins.bucket)}
+    local = migrate(v0_twins, str(v0_twins.root), tmp_path / "disk" / "x.db", *archive)
+    report = tmp_path / "report.json"
+    remote = migrate(v0_twins, v0_twins.url, tmp_path / "x.db", *archive, "--report", str(report))
+    assert local.status == remote.status == 0, remote.stderr
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["sources"] == {"archived": 1}
+    assert summary["archive"] == f"{v0_twins.url}/sessions-migrated"
+    on_disk = {
+        path.relative_to(v0_twins.root).as_posix(): path.read_bytes()
+        for part in ("sessions", "sessions-migrated")
+        for path in (v0_twins.root / part).rglob("*")
+        if path.is_file()
+    }
+    in_bucket = {
+        key.removeprefix("oh/"): s3.get(v0_twins.bucket, key)
+        for key in s3.keys(v0_twins.bucket)
+        if key.startswith(("oh/sessions/", "oh/sessions-migrated/"))
+    }
+    assert in_bucket == on_disk
+    moved = {k for k in before if k.startswith(f"oh/sessions/{EVENTS_V0}/")}
+    assert len(moved) > 25 and not [k for k in in_bucket if k.startswith("sessions/")]
+    for key in moved:
+        archived = key.replace("oh/sessions/", "sessions-migrated/", 1)
+        assert in_bucket[archived] == before[key]
+
+
+def test_migrate_from_a_bucket_lists_each_prefix_once(s3: S3, tmp_path: Path) -> None:
+    """Requests of `migrate-v0-to-v1` from a bucket: sessions/ listed once (counting and
+    reading share it), each conversation's prefix listed once (its events, and its
+    event_cache pages, found in that one listing), then one GET per object read and one
+    conditional PUT per V1 event."""
+    bucket, builder = s3.new_bucket(), FileStoreBuilder(tmp_path / "m")
+    client = s3_client(s3.endpoint)
+    event = {"source": "user", "action": "message", "args": {"content": "hi"}}
+    expected: list[str] = ["oh/", "oh/sessions/"]  # the probe (both stores), sessions/
+    for index in range(10):
+        user = "alice" if index % 2 else None
+        conversation_id, document = builder.generation("2025-12", title=f"m{index}", user_id=user)
+        metadata = f"oh/sessions/{conversation_id}/metadata.json"
+        client.put_object(Bucket=bucket, Key=metadata, Body=json.dumps(document).encode())
+        owned = f"oh/users/alice/conversations/{conversation_id}/"
+        place = owned if index == 9 else f"oh/sessions/{conversation_id}/"
+        for number in range(2):
+            body = json.dumps({**event, "id": number, "timestamp": "2025-06-01T12:00:00"})
+            client.put_object(Bucket=bucket, Key=f"{place}events/{number}.json", Body=body.encode())
+        # A user's conversation is looked for in the user's layout first, as OpenHands does.
+        expected += [owned] if user else []
+        expected += [] if index == 9 else [f"oh/sessions/{conversation_id}/"]
+    db = tmp_path / "x.db"
+    run, requests = recorded(
+        s3,
+        "migrate-v0-to-v1",
+        "--file-store",
+        f"s3://{bucket}/oh",
+        "--db",
+        str(db),
+        "--create-table",
+    )
+    assert "migrated 10" in " ".join(run.stdout.split()), run.stdout
+    listed = [r.query["prefix"][0] for r in listings(requests, bucket)]
+    assert sorted(listed) == sorted(expected)
+    reads = [r for r in requests if r.method == "GET" and r.path != f"/{bucket}"]
+    assert len([r for r in reads if r.path.endswith("/metadata.json")]) == 10
+    assert len([r for r in reads if "/events/" in r.path]) == 20 == len(reads) - 10
+    puts = [r for r in requests if r.method == "PUT"]
+    assert len(puts) == 20 and {r.status for r in puts} == {200}
+    assert len(requests) == len(listed) + len(reads) + len(puts)
