@@ -1074,13 +1074,14 @@ def test_migrate_after_archive_moves_the_v0_objects_as_on_disk(
 
 def test_migrate_from_a_bucket_lists_each_prefix_once(s3: S3, tmp_path: Path) -> None:
     """Requests of `migrate-v0-to-v1` from a bucket: sessions/ listed once (counting and
-    reading share it), each conversation's prefix listed once (its events, and its
-    event_cache pages, found in that one listing), then one GET per object read and one
-    conditional PUT per V1 event."""
+    reading share it), each user's conversations in the user layout once, each
+    conversation's prefix once (its events, and its event_cache pages, found in that one
+    listing), then one GET per object read and one conditional PUT per V1 event."""
     bucket, builder = s3.new_bucket(), FileStoreBuilder(tmp_path / "m")
     client = s3_client(s3.endpoint)
     event = {"source": "user", "action": "message", "args": {"content": "hi"}}
-    expected: list[str] = ["oh/", "oh/sessions/"]  # the probe (both stores), sessions/
+    # The probe (of both stores), sessions/, and alice's conversations in the user layout.
+    expected = ["oh/", "oh/sessions/", "oh/users/alice/conversations/"]
     for index in range(10):
         user = "alice" if index % 2 else None
         conversation_id, document = builder.generation("2025-12", title=f"m{index}", user_id=user)
@@ -1091,9 +1092,8 @@ def test_migrate_from_a_bucket_lists_each_prefix_once(s3: S3, tmp_path: Path) ->
         for number in range(2):
             body = json.dumps({**event, "id": number, "timestamp": "2025-06-01T12:00:00"})
             client.put_object(Bucket=bucket, Key=f"{place}events/{number}.json", Body=body.encode())
-        # A user's conversation is looked for in the user's layout first, as OpenHands does.
-        expected += [owned] if user else []
-        expected += [] if index == 9 else [f"oh/sessions/{conversation_id}/"]
+        # OpenHands looks in the user's layout first: here only where alice has a prefix.
+        expected.append(owned if index == 9 else f"oh/sessions/{conversation_id}/")
     db = tmp_path / "x.db"
     run, requests = recorded(
         s3,

@@ -11,6 +11,7 @@ location keeps: reading, counting or dating its events lists nothing again.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,20 +84,49 @@ class EventLocation:
         return iter_v1_events(self.directory, on_problem)
 
 
+class UserLayouts:
+    """Which conversations have a prefix in a bucket's user layout
+    (``users/<user_id>/conversations/<id>/``): one delimiter listing per user, made the
+    first time that user is asked about, for a batch job over many conversations
+    (`migrate-v0-to-v1`). Without it, each conversation with a user costs a listing of
+    its prefix there, which stores written before 2025-03 mostly do not have.
+
+    A conversation whose user prefix appears after the user's listing (OpenHands writing
+    its first event meanwhile: one in use) is looked for below ``sessions/`` only."""
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+        self._names: dict[str, frozenset[str]] = {}
+        self._lock = threading.Lock()
+
+    def has(self, user_id: str, conversation_id: str) -> bool:
+        with self._lock:  # conversations are converted a few at a time, on threads
+            names = self._names.get(user_id)
+            if names is None:
+                listed = self.objects.children_of(f"users/{user_id}/conversations").names
+                names = self._names[user_id] = frozenset(listed)
+        return conversation_id in names
+
+
 def locate_events(
     conversation_id: str,
     version: str,
     user_id: str | None,
     file_store: Path | Objects | None,
     events_root: Path | Objects | None,
+    layouts: UserLayouts | None = None,
 ) -> EventLocation | None:
     """The event directory (or prefix) OpenHands reads for this conversation, or None.
-    ``events_root``: the ``v1_conversations`` directory, or the bucket 1.x writes to."""
+    ``events_root``: the ``v1_conversations`` directory, or the bucket 1.x writes to.
+    ``layouts``: which conversations of the file store's bucket have a user prefix."""
     if version == "V0":
         if file_store is None:
             return None
         if not isinstance(file_store, Path):
-            return _v0_listed(file_store, v0_prefixes(conversation_id, user_id))
+            prefixes = v0_prefixes(conversation_id, user_id)
+            if layouts is not None and user_id and not layouts.has(user_id, conversation_id):
+                prefixes = [prefix for prefix in prefixes if not prefix.startswith("users/")]
+            return _v0_listed(file_store, prefixes)
         found = find_events_dir(file_store, conversation_id, user_id)
         return None if found is None else EventLocation("v0", found)
     identifier = parse_uuid(conversation_id)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from convstore import parallel
 from convstore.errors import Conflict, ConvstoreError, StoreUnavailable, UsageError
 from convstore.events import ConversionReport, convert_conversation
-from convstore.events.locate import EventLocation, v1_bucket_root
+from convstore.events.locate import EventLocation, UserLayouts, v1_bucket_root
 from convstore.jobs.batch_sizes import BatchSizes
 from convstore.jobs.lock import migration_lock
 from convstore.jobs.v0_to_v1 import (
@@ -292,6 +292,8 @@ def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = N
 
     form = target.row_form(ROW_FIELDS)
     sizes = BatchSizes(options.batch_size)
+    bucket = catalog.files.objects if catalog.files and not catalog.files.directory else None
+    layouts = None if bucket is None else UserLayouts(bucket)
     conversions = _conversions(catalog, options, form, sizes.largest)
     with contextlib.ExitStack() as stack:
         if not options.dry_run:
@@ -299,7 +301,7 @@ def run(catalog: Catalog, options: Options, listener: OutcomeListener | None = N
         stack.enter_context(_collected_between_batches())
         started = clock()
         while batch := tuple(itertools.islice(conversions, sizes.next)):
-            _migrate_batch(target, catalog, batch, options, form, settle)
+            _migrate_batch(target, catalog, batch, options, form, settle, layouts)
             finished = clock()
             sizes.took(len(batch), finished - started)
             started = finished
@@ -334,6 +336,7 @@ def _migrate_batch(
     options: Options,
     form: RowForm,
     settle: OutcomeListener,
+    layouts: UserLayouts | None = None,
 ) -> None:
     ready = [c for c in conversions if c.outcome == "migrate"]
     for conversion in conversions:
@@ -372,7 +375,7 @@ def _migrate_batch(
             )
             settle(conversion, "conflict")
     # Every event file is in place before the row that makes OpenHands show it.
-    _convert_events(catalog, [*inserts, *updates, *unchanged], options)
+    _convert_events(catalog, [*inserts, *updates, *unchanged], options, layouts)
     failed = [c for c in [*inserts, *updates, *unchanged] if c.outcome == "failed"]
     for conversion in failed:
         settle(conversion, "failed")
@@ -400,7 +403,12 @@ def _migrate_batch(
             settle(conversion, _after(catalog, conversion, options) or outcome)
 
 
-def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Options) -> None:
+def _convert_events(
+    catalog: Catalog,
+    conversions: list[_Prepared],
+    options: Options,
+    layouts: UserLayouts | None = None,
+) -> None:
     """Write (or, dry, count) the V1 event files of each conversation from its V0 events:
     on as many cores as pay, since a conversation's events are hundreds of small files
     to parse, write and sync (measured on disk: 4.2-4.7k events/s in one process,
@@ -410,13 +418,13 @@ def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Opt
     target = options.events_root or catalog.events_bucket
     if target is None or catalog.files is None:
         return
-    found = []
-    for conversion in conversions:
-        source = conversion.source
-        location = catalog.events(source)
-        if location is not None:
-            found.append((conversion, location))
+    results: Iterable[ConversionReport | str | None]
     if isinstance(target, Path) and catalog.files.directory is not None:
+        found = []
+        for conversion in conversions:
+            location = catalog.events(conversion.source)
+            if location is not None:
+                found.append((conversion, location))
         calls = (
             (location.directory, conversion.new_id, target, options.dry_run, conversion.row)
             for conversion, location in found
@@ -424,13 +432,19 @@ def _convert_events(catalog: Catalog, conversions: list[_Prepared], options: Opt
         workers = parallel.workers_for(
             len(found), catalog.files.workers, per_worker=EVENT_CONVERSATIONS_PER_WORKER
         )
-        results: Iterable[ConversionReport | str] = parallel.ordered_map(_events_of, calls, workers)
+        results = parallel.ordered_map(_events_of, calls, workers)
+        conversions = [conversion for conversion, _ in found]
     else:
-        results = in_flight(
-            lambda item: _events_here(*item, target, options), found, CONVERSATIONS_IN_FLIGHT
-        )
+        # Finding a conversation's events in a bucket is a listing: in flight too.
+        def here(conversion: _Prepared) -> ConversionReport | str | None:
+            location = catalog.events(conversion.source, layouts)
+            return None if location is None else _events_here(conversion, location, target, options)
+
+        results = in_flight(here, conversions, CONVERSATIONS_IN_FLIGHT)
     where = target.location if isinstance(target, Objects) else target
-    for (conversion, _), result in zip(found, results, strict=True):
+    for conversion, result in zip(conversions, results, strict=True):
+        if result is None:
+            continue  # no events
         if isinstance(result, str):
             conversion.outcome = "failed"
             conversion.warnings.append(

@@ -48,7 +48,7 @@ from convstore.stores.sql_connection import engine
 if TYPE_CHECKING:
     # Imported where used: a listing of the database alone needs none of them (a
     # command's start-up is part of what a page costs; benchmarks/startup.py).
-    from convstore.events.locate import EventLocation
+    from convstore.events.locate import EventLocation, UserLayouts
     from convstore.objects.base import Objects
     from convstore.stores.deletion import Outcome, Plan
     from convstore.stores.files import FileStore
@@ -361,13 +361,16 @@ class Catalog:
             if plan.event_prefixes and self.events_bucket is not None:
                 self.events_bucket.delete_trees(plan.event_prefixes)
 
-    def events(self, record: ConversationMetadata) -> EventLocation | None:
+    def events(
+        self, record: ConversationMetadata, layouts: UserLayouts | None = None
+    ) -> EventLocation | None:
         """Where this conversation's event files are (V0 or V1 layout; a directory or a
-        bucket's prefix), if anywhere."""
+        bucket's prefix), if anywhere. ``layouts``: a batch job's memory of which
+        conversations have a user prefix in the file store's bucket."""
         from convstore.events.locate import locate_events
 
         return locate_events(
-            record.conversation_id, record.version, record.user_id, *self.event_roots()
+            record.conversation_id, record.version, record.user_id, *self.event_roots(), layouts
         )
 
     def signs_of_use(self, record: ConversationMetadata, guard: Guard) -> list[str]:
