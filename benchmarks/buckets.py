@@ -100,6 +100,10 @@ def main() -> None:
             commands = [
                 ("list, first page, cold cache", ["list", "--file-store", url]),
                 ("list, first page, warm cache", ["list", "--file-store", url]),
+                (
+                    "list --sort -updated, warm cache",
+                    ["list", "--sort", "-updated", "--file-store", url],
+                ),
                 ("list --all", ["list", "--all", "--format", "jsonl", "--file-store", url]),
                 ("verify", ["verify", "--format", "json", "--file-store", url]),
                 (
