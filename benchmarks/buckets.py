@@ -1,6 +1,6 @@
 """convstore's commands on a V0 file store in an S3 bucket: requests and wall time.
 
-    python benchmarks/buckets.py [--conversations 10000] [--events 2]
+    python benchmarks/buckets.py [--conversations 10000] [--events 2] [--listings-only]
 
 Starts moto's S3 server in a process of its own, filled as benchmarks/object_libraries.py
 fills it (``sessions/<32 hex>/metadata.json`` of the sample's mixed generations, with
@@ -43,6 +43,8 @@ import object_libraries  # beside this file
 
 HERE = Path(__file__).resolve().parent
 CONVSTORE = [sys.executable, "-m", "convstore.cli"]
+# What --listings-only runs, after the floor.
+LISTINGS = ("list, first page, cold cache", "list, first page, warm cache", "list --all")
 
 
 def environment(endpoint: str, cache: Path) -> dict[str, str]:
@@ -85,6 +87,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=2, help="V0 event objects each")
+    parser.add_argument(
+        "--listings-only",
+        action="store_true",
+        help="only the floor, the first page (cold, warm) and list --all: a large store sooner",
+    )
     arguments = parser.parse_args()
     count, events = arguments.conversations, arguments.events
     load = os.getloadavg()
@@ -112,6 +119,8 @@ def main() -> None:
                 ),
             ]
             for name, args in commands:
+                if arguments.listings_only and name not in LISTINGS:
+                    continue
                 wall, counts = measure(endpoint, args, env)
                 rows.append((name, wall, counts))
     finally:
