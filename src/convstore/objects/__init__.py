@@ -41,7 +41,11 @@ in real stores; a HEAD per conversation costs what a GET does. So the cache vali
 with conditional GETs (``If-None-Match: <ETag>``; obstore's ``if_none_match`` raises
 NotModifiedError on 304): N requests in flight as without a cache, but no body and no
 parse for the unchanged. Phase B adds ``read_if_changed(key, signature)`` to
-``Objects`` for that (local disk: the stat signature, with v0_scan's racy rule).
+``Objects`` for that (local disk: the stat signature, with v0_scan's racy rule). A sort
+and filters on fields OpenHands sets at creation only (stores/creation_fields.py: the
+default ``-created``, ``--user``, ``--repo``, ``--trigger``, ``--since``) validate
+nothing: the delimiter listing gives the set (new names read, gone ones dropped), the
+cache the order, and only the records a page shows are read (stores/v0_checked.py).
 
 rename, verify --fix: ``read`` -> change -> ``write_if_unchanged(key, data,
 read.version)``; Conflict (exit 5) when OpenHands wrote in between. S3 ``If-Match``, GCS
@@ -65,18 +69,23 @@ the same bytes is success (compare with a read), with other bytes a finding.
 Requests per command on a bucket (N conversations, E event keys each, page P = 20;
 "in flight": 32 at a time, memory bounded by the window):
 
-- ``list`` (first page, sorted, any filter): N/1000 delimiter listing + N metadata GETs
-  in flight (the floor the issue names), conditional with a warm cache (304s) + P reads
-  of the page's records.
-- ``list --all``, ``export``: the same, records streamed out in order.
+- ``list`` (first page): N/1000 delimiter listing + N metadata GETs in flight (the
+  floor the issue names) + the page's records. With a warm cache: sorted and filtered
+  on creation fields, the listing + one window of 32 GETs (the candidates of a page
+  of up to 31, read before any is shown); otherwise N conditional GETs (304s) + P.
+- ``list --all``, ``export``: the same, records streamed out in order: with a warm
+  cache and creation fields, one GET per record; otherwise two.
 - ``show ID``: 1 GET + the conversation's walk, (1+E)/1000 pages (sizes from listings).
 - ``rename``: 1 GET + 1 conditional PUT (+ 1 GET of the result).
 - ``delete ID``: 1 GET + 1 HEAD + 1 DELETE (metadata.json) + walks of its prefixes +
   one bulk DELETE per 1,000 keys (S3; GCS deletes one by one, in flight).
 - ``verify``: N/1000 + N GETs; orphan prefixes from the same delimiter listing; event
   checks add each conversation's walk.
-- ``migrate-v0-to-v1``: N GETs + per conversation its walk and E event GETs in flight,
-  and E conditional creates of V1 event files (``create_if_absent``).
+- ``migrate-v0-to-v1``: N/1000 listing (once: counting and reading share it) + N GETs +
+  per conversation one walk of its prefix (events and event_cache pages together) and
+  E event GETs in flight, E conditional creates of V1 event files
+  (``create_if_absent``); one delimiter listing per user tells which conversations
+  have a prefix in the user layout (``events.locate.UserLayouts``).
 
 Settings (phase B, config.py): ``--file-store``/``--events-dir`` and config.toml take the
 URLs; OpenHands' variables via ``addresses.openhands_file_store`` and
