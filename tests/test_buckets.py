@@ -675,13 +675,39 @@ def test_a_warm_first_page_never_shows_a_changed_or_deleted_conversation(
     assert left not in page_ids(alice) and page_ids(alice)
 
 
+def test_a_repair_by_convstore_is_listed_where_it_now_belongs(s3: S3, tmp_path: Path) -> None:
+    """`verify --fix` gives a file without created_at one (a field a warm listing takes
+    from the cache): the rewrite drops its cache entry, so the next page places it."""
+    bucket, url, newest_first = created_store(s3, tmp_path, 40)
+    undated = newest_first[-1]
+    key = f"oh/sessions/{undated}/metadata.json"
+    document = json.loads(s3.get(bucket, key) or b"")
+    del document["created_at"]
+    s3.put(bucket, key, json.dumps(document).encode())
+    page = ("list", "--format", "jsonl", "--file-store", url)
+    everything, _ = recorded(s3, *page, "--all")
+    assert page_ids(everything)[-1] == undated  # no created_at: listed last
+    fixed = cli("verify", "--fix", "--check", "files", "--file-store", url, env=s3.env)
+    assert fixed.status in (0, 1), fixed.stderr
+    repaired = json.loads(s3.get(bucket, key) or b"")["created_at"]
+    assert repaired > "2025-12-01T01"  # from last_updated_at: newer than every other
+    run, _ = recorded(s3, *page)
+    assert page_ids(run)[0] == undated
+    assert run.stdout == cli(*page, "--no-cache", env=s3.env).stdout
+
+
 def test_list_all_of_a_warm_bucket_reads_each_record_once(s3: S3, tmp_path: Path) -> None:
-    """``list --all`` sorted by created_at: one GET per record, no revalidation first."""
+    """``list --all`` sorted by created_at: one GET per record, no revalidation first,
+    and none again for a record without created_at (its V1 twin is a row, if anything)."""
     bucket, url, newest_first = created_store(s3, tmp_path, 70)
+    undated = newest_first[3]
+    key = f"oh/sessions/{undated}/metadata.json"
+    document = json.loads(s3.get(bucket, key) or b"")
+    s3.put(bucket, key, json.dumps({**document, "created_at": None}).encode())
     everything = ("list", "--all", "--format", "jsonl", "--file-store", url)
     recorded(s3, *everything)  # cold: fills the cache
     warm, requests = recorded(s3, *everything)
-    assert page_ids(warm) == newest_first
+    assert page_ids(warm) == [i for i in newest_first if i != undated] + [undated]
     reads = metadata_reads(requests)
     assert len(reads) == 70 == len({r.path for r in reads})
     assert not [r for r in reads if r.conditional]
