@@ -9,23 +9,29 @@ with moto's pages, and counts requests by method). Then runs each command as an
 operator does, a fresh ``convstore`` process (start-up included), and prints the
 requests the server received and the wall time beside the floor: every metadata.json
 fetched with the same concurrency (32 in flight) by obstore alone, after one delimiter
-listing of ``sessions/``. Order: list (first page, cold index cache, then warm), list
---all, verify, migrate-v0-to-v1 (which writes V1 event objects into the bucket: last).
+listing of ``sessions/``. Order: list (first page, cold index cache, then warm; then
+warm sorted by -updated, a field that changes), list --all, verify, migrate-v0-to-v1
+(which writes V1 event objects into the bucket: last). The server counts a listing page
+as LIST and a conditional read as GET-IF.
 
 On a shared machine the server takes much of the wall time, sharing the cores with
 convstore: requests and the ratios measured side by side in one run are the figures
 that carry to a real bucket.
 
-Measured (2026-12, x86_64, 2 cores shared with other work, load average 5.7-9.3):
+Measured (2026-12-06, x86_64, 2 cores shared with other work, Python 3.11.7, load
+average 4.7-8.3; README has the figures before this code beside them):
 
     10,000 conversations, 30,000 objects (2 events each) in moto's S3
                                             wall  x floor  requests
-    floor: list + every metadata.json      37.1s     1.0x  10,010 GET
-    list, first page, cold cache           32.6s     0.9x  10,032 GET
-    list, first page, warm cache           37.4s     1.0x  10,032 GET
-    list --all                             76.7s     2.1x  21,011 GET
-    verify                                 31.7s     0.9x  10,015 GET
-    migrate-v0-to-v1 (events too)         332.3s     9.0x  66,032 GET, 20,000 PUT
+    floor: list + every metadata.json      24.6s     1.0x  10,000 GET, 10 LIST
+    list, first page, cold cache           25.4s     1.0x  10,032 GET, 11 LIST
+    list, first page, warm cache            0.9s     0.0x  32 GET, 11 LIST
+    list --sort -updated, warm cache       27.5s     1.1x  21 GET, 10,000 GET-IF, 11 LIST
+    list --all                             39.5s     1.6x  11,000 GET, 11 LIST
+    verify                                 33.1s     1.3x  10,000 GET, 14 LIST
+    migrate-v0-to-v1 (events too)         228.0s     9.3x  30,000 GET, 10,188 LIST, 20,000 PUT
+
+(list --all: 10,000 GET since; the 1,000 more were records without created_at read again.)
 """
 
 from __future__ import annotations
