@@ -11,8 +11,10 @@ disk, requests in flight on a bucket; see ``objects.base``).
 OpenHands lists this store by reading every file for every page. convstore keeps, of
 each conversation, only its sort key and filter fields (``v0_scan.Entry``): read from
 the files or, with the V0 index cache, only from those that changed since the last run
-(``v0_cache``: on local disk a stat tells which, on a bucket a conditional read does).
-It reads in full just the records it yields. The prefix's name is the conversation's
+(``v0_cache``: on local disk a stat tells which, on a bucket a conditional read does;
+a listing on fields set at creation takes a bucket's cached entries as they are and
+confirms those it shows: ``creation_fields``, ``v0_checked``). It reads in full just
+the records it yields. The prefix's name is the conversation's
 address: what OpenHands routes by, and what rename and delete act on. Nothing is read
 or deleted through a symbolic link out of the store.
 
