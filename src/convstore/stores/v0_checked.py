@@ -38,6 +38,9 @@ from convstore.stores.v0_order import (
 )
 from convstore.stores.v0_scan import Entry
 
+# The most candidates read before any of them is shown, in a long listing (memory holds
+# their records: about a megabyte).
+LARGEST_WINDOW = 1024
 # What reading a chosen conversation gives: its entry and its record as read now
 # (None, None: it is gone), in the order the addresses were given.
 Reader = Callable[[Sequence[str]], Iterator[tuple[Entry | None, ConversationMetadata | None]]]
@@ -63,7 +66,8 @@ def checked(
 ) -> Iterator[ConversationMetadata]:
     """The records of ``candidates`` (keys in listing order, from the cache), each read
     now, in listing order, as the module's docstring says; the corrections are handed to
-    ``correct`` when the listing ends or is dropped."""
+    ``correct`` when the listing ends or is dropped. Windows of ``window`` candidates,
+    twice; then each twice the last, up to ``LARGEST_WINDOW``."""
     sort, filtered = query.sort, has_filters(query)
     start = None if query.after is None else anchor(sort, query.after)
     # Read and placed anew, not shown yet: in listing order.
@@ -71,8 +75,9 @@ def checked(
     corrections: list[Entry] = []
     gone: list[str] = []
     chosen = iter(candidates)
+    sizes = _windows(window)
     try:
-        while batch := list(itertools.islice(chosen, window)):
+        while batch := list(itertools.islice(chosen, next(sizes))):
             shown: list[tuple[Key, ConversationMetadata]] = []
             for key, (entry, record) in zip(batch, read([k[2] for k in batch]), strict=True):
                 if entry is None or record is None:
@@ -97,3 +102,14 @@ def checked(
     finally:
         if corrections or gone:
             correct(corrections, gone)
+
+
+def _windows(first: int) -> Iterator[int]:
+    """How many candidates each window reads: a page's worth, twice (pages of up to 63
+    records cost one or two windows), then more at a time for a listing that goes on,
+    so the requests in flight wait less often for a window's slowest read."""
+    yield first
+    size = first
+    while True:
+        yield size
+        size = min(size * 2, max(first, LARGEST_WINDOW))
