@@ -211,6 +211,40 @@ def test_entries_are_cached_once_old_enough_and_a_warm_listing_reads_no_file(
     assert parsed == []
 
 
+def test_a_cold_cache_is_filled_by_one_read_of_each_file_and_no_stat_scan(
+    tmp_path, aged, monkeypatch
+):
+    import random
+
+    from convstore.stores import v0_cache
+
+    rng = random.Random(4)
+    root = tmp_path / "store"
+    (root / "sessions").mkdir(parents=True)
+    for _ in range(30):
+        mutate(root, rng, "add")
+    monkeypatch.setattr(v0_cache, "BULK_LOAD", 10)  # the indexes dropped, then built once
+    scans: list[int] = []
+    real = local_objects.LocalObjects.stat_many
+
+    def counting(self, prefix, names, leaf, **options):
+        scans.append(len(names))
+        return real(self, prefix, names, leaf, **options)
+
+    monkeypatch.setattr(local_objects.LocalObjects, "stat_many", counting)
+    cache = V0Cache.for_store(root, tmp_path / "cache")
+    for index, sort in enumerate(SORT_CHOICES):
+        query = Query(sort=Sort.parse(sort))
+        expected = ids(FileStore(root), query)
+        assert cache.is_cold() == (index == 0)
+        assert ids(FileStore(root, cache=cache), query) == expected
+    assert scans == [30] * (len(SORT_CHOICES) - 1)  # the first listing read, not stat'd
+    assert sorted(_cached(cache)) == sorted(path.name for path in (root / "sessions").iterdir())
+    with sqlite3.connect(cache.path) as connection:
+        indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert set(v0_cache._INDEXES) <= indexes
+
+
 def test_a_deleted_conversation_is_never_listed(tmp_path, aged):
     root = tmp_path / "store"
     for name in ("a" * 32, "b" * 32):

@@ -179,13 +179,17 @@ class FileStore:
     ) -> Iterator[str] | Checked | None:
         """The listing through the cache, or None when it cannot be used. On a store with
         cheap signatures (local disk) the cache compares them with its own and reads
-        again what differs. On a bucket, a query on fields set at creation takes the
-        cache's entries as they are (``creation_fields``; the records shown are read
-        and confirm them: ``v0_checked``); any other is read conditionally against the
-        signature the cache holds for each object (``v0_cache``)."""
+        again what differs; a cold cache has none, and every file is read as on a
+        bucket (the read gives the signature). On a bucket, a query on fields set at
+        creation takes the cache's entries as they are (``creation_fields``; the records
+        shown are read and confirm them: ``v0_checked``); any other is read
+        conditionally against the signature the cache holds for each object
+        (``v0_cache``)."""
         assert self.cache is not None
-        stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
-        trusted = stats is None and only_creation_fields(query)
+        stats = None
+        if not self.cache.is_cold():  # else every file is read anyway: a stat first is waste
+            stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
+        trusted = self.directory is None and only_creation_fields(query)
         try:
             if stats is not None:
                 extras += self._one_by_one(stats.odd)

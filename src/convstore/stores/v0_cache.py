@@ -235,12 +235,30 @@ class V0Cache:
         to date. Raises CacheUnavailable, before anything is listed, when it cannot."""
         return self._guarded(query, lambda sync: sync.use(manifest), parse)
 
+    def is_cold(self) -> bool:
+        """True when the cache holds no entry for the store (no file yet, or an empty or
+        outdated one): a listing then has no signature to compare a stat with, and
+        reads every file (``revalidated``) instead of a stat of each and then a read."""
+        if not self.path.exists():
+            return True
+        try:
+            connection = self._connect()
+        except (sqlite3.Error, OSError):
+            return False  # the listing finds out why, and says so if it is worth saying
+        try:
+            return connection.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
+        except sqlite3.Error:
+            return False
+        finally:
+            connection.close()
+
     def revalidated(
         self, addresses: list[str], query: Query, revalidate: Revalidator, parse: Parser
     ) -> Listing:
-        """``listing`` on a store without cheap signatures: the scan is made by reading
-        each of ``addresses`` (sorted) conditionally against the signature the table
-        holds for it (``revalidate``), storing what changed as it comes."""
+        """``listing`` on a store without cheap signatures, or with a cold cache: the scan
+        is made by reading each of ``addresses`` (sorted) conditionally against the
+        signature the table holds for it (``revalidate``), storing what changed as it
+        comes."""
         return self._guarded(query, lambda sync: sync.revalidate(addresses, revalidate), parse)
 
     def members(self, addresses: list[str], query: Query, parse: Parser) -> Listing:
@@ -404,6 +422,9 @@ class _Sync:
         storing each changed entry as it comes (a chunk per transaction): memory holds
         the scan, as a stat scan's does, not the entries."""
         known = self._known(addresses)
+        if len(addresses) >= BULK_LOAD and not any(known):
+            # Filling an empty table: the indexes are built once at the end (``_refresh``).
+            self._transaction(*(f"DROP INDEX IF EXISTS {name}" for name in _INDEXES))
         manifest = Manifest([], [])
         rows: list[Entry] = []
         for address, signature, found in zip(
