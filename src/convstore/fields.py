@@ -72,6 +72,10 @@ STATS_GROUPINGS: tuple[str, ...] = (
     "status",
     *STATS_TIME_GROUPINGS,
 )
+# What a conversation is, as opposed to when it was created: the groupings but time.
+STATS_FACETS: tuple[str, ...] = tuple(
+    name for name in STATS_GROUPINGS if name not in STATS_TIME_GROUPINGS
+)
 STATS_TOKEN_FIGURES: tuple[str, ...] = (
     "prompt_tokens",
     "completion_tokens",

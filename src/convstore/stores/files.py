@@ -55,10 +55,17 @@ from convstore.stores import metadata_json, v0_order
 from convstore.stores.base import Query, Removal, changed_since_read
 from convstore.stores.base import fingerprint as fingerprint  # the name other modules use
 from convstore.stores.creation_fields import only_creation_fields
-from convstore.stores.v0_cache import CacheUnavailable, Manifest, V0Cache
+from convstore.stores.v0_cache import (
+    CacheUnavailable,
+    Counted,
+    Grouping,
+    Manifest,
+    Totals,
+    V0Cache,
+)
 from convstore.stores.v0_checked import Checked, checked
 from convstore.stores.v0_scan import METADATA as METADATA  # the name other modules use
-from convstore.stores.v0_scan import Entry, entry_from, parses
+from convstore.stores.v0_scan import Entry, entry_from, entry_read, parses
 
 SESSIONS = "sessions"
 USERS = "users"
@@ -75,6 +82,9 @@ PARSE_CHUNK = 5000
 READ_HERE = 1000
 # Records per call to a worker when a listing reads them as a batch (about 1 MB of them).
 STREAM_CHUNK = 1000
+# What ``stats`` makes of one read of a metadata.json (``v0_cache.Counted``); None when
+# there is none. A module-level function or a partial of one: worker processes run it.
+CountReduce = Callable[[str, Read | Refused | Unchanged | None], Counted | None]
 
 
 class FileStore:
@@ -281,6 +291,57 @@ class FileStore:
             entry = entry_from(name, self._outcome(name))
             if isinstance(entry, Entry):
                 found.append(entry._replace(signature=None))
+        return found
+
+    # For stats: each file's entry and figures (``v0_cache.Counted``)
+
+    def totals(self, query: Query, reduce: CountReduce, grouping: Grouping) -> Totals | None:
+        """What ``stats`` adds up of the conversations matching ``query``, through the V0
+        index cache (``v0_cache.totals``: only files without figures there are read,
+        with ``reduce``), plus those counted in memory, the odd ones (links, names SQLite
+        cannot hold) among them. None when there is no cache or it cannot be used: the
+        caller then reads every file (``counted``)."""
+        if self.cache is None:
+            return None
+        names, odd = self._conversations()
+        if not names and not odd:
+            return Totals([], [], [])  # and no cache file to keep for it
+        count = functools.partial(self._count, reduce=reduce)
+        stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
+        try:
+            if stats is not None:
+                odd += stats.odd
+                manifest = Manifest(stats.names, stats.packed, stats.size)
+                totals = self.cache.totals(manifest, query, count, grouping)
+            else:
+                totals = self.cache.revalidated_totals(
+                    names, query, self._revalidate, count, grouping
+                )
+        except CacheUnavailable:
+            return None  # the cache said why, if it is worth saying; the files are the truth
+        totals.extras += self._count_alone(odd, reduce)
+        return totals
+
+    def counted(self, reduce: CountReduce) -> Iterator[Counted]:
+        """Every conversation's ``reduce``, each file read once, in name order (a batch,
+        in worker processes where it pays), then the odd ones."""
+        names, odd = self._conversations()
+        for chunk in self._count(names, reduce):
+            yield from chunk
+        yield from self._count_alone(odd, reduce)
+
+    def _count(self, names: Sequence[str], reduce: CountReduce) -> Iterator[list[Counted]]:
+        found = (item for item in self._map(names, reduce) if item is not None)
+        while chunk := list(itertools.islice(found, PARSE_CHUNK)):
+            yield chunk
+
+    def _count_alone(self, names: Iterable[str], reduce: CountReduce) -> list[Counted]:
+        """``reduce`` of conversations read in this process, never cached."""
+        found = []
+        for name in names:
+            item = reduce(name, self._outcome(name))
+            if item is not None:
+                found.append(item._replace(entry=item.entry._replace(signature=None)))
         return found
 
     def records(
@@ -600,7 +661,27 @@ def _record_from(
     location = objects.describe(_key(address))
     if isinstance(outcome, Refused):
         return _unreadable(address, location, reason(outcome))
+    return _decoded_record(address, location, outcome, metadata_json.decode(outcome.data))
+
+
+def entry_and_record(
+    objects: Objects, address: str, outcome: Read | Refused | Unchanged | None
+) -> tuple[Entry, ConversationMetadata] | None:
+    """What a listing (``v0_scan.entry_from``) and a batch job (a record) make of one
+    read of ``sessions/<address>/metadata.json``, from one decoding (``stats``)."""
+    if outcome is None or isinstance(outcome, Unchanged):
+        return None
+    location = objects.describe(_key(address))
+    if isinstance(outcome, Refused):
+        return Entry(address, None), _unreadable(address, location, reason(outcome))
     decoded = metadata_json.decode(outcome.data)
+    entry = entry_read(address, outcome, decoded.data)
+    return entry, _decoded_record(address, location, outcome, decoded)
+
+
+def _decoded_record(
+    address: str, location: str, read: Read, decoded: metadata_json.Decoded
+) -> ConversationMetadata:
     if decoded.data is None:
         record = _unreadable(address, location, *decoded.problems)
     else:
@@ -612,7 +693,7 @@ def _record_from(
             address=address,
             problems=decoded.problems,
         )
-    return record.with_token(outcome.version, outcome.modified)
+    return record.with_token(read.version, read.modified)
 
 
 def _packed_record_from(

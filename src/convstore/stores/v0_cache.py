@@ -63,8 +63,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
+from convstore.fields import STATS_FACETS, STATS_TOKEN_FIGURES
 from convstore.objects.base import Unchanged
 from convstore.stores import title_order
 from convstore.stores.base import Query
@@ -73,8 +74,8 @@ from convstore.stores.v0_scan import UNTRUSTED, Entry
 from convstore.timestamps import as_utc, to_micros
 
 # PRAGMA user_version: a file of another format is rebuilt (earlier formats lack the
-# owner column or order titles unfolded).
-FORMAT = 3
+# owner column, order titles unfolded, or lack the figures of ``stats``).
+FORMAT = 4
 BUSY_SECONDS = 10.0  # how long a run waits for another run's write transaction
 ROUNDS = 3  # attempts to agree with concurrent writers before listing without the cache
 FIRST_ROWS = 64  # fetched before the listing starts, so a damaged file shows up early
@@ -92,8 +93,38 @@ _QUIET = frozenset(
     }
 )
 _QUIET_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+# The columns of an entry (``v0_scan.Entry``, in its order), then those of its figures
+# (``Counted.figures``, in this order): NULL in every row a listing wrote, filled by
+# ``stats``. readable: 0 when nothing of the file could be read, else 1; problems: the
+# values left out, a bit each (``stats.figures``); by_<facet>: the conversation's value
+# of each ``--by`` facet; created_us and created_day: its creation time in
+# microseconds and its UTC day (``date.toordinal``); cost in nanodollars; then the
+# token counts and the number of PRs. NULL: the value did not count.
+ENTRY_COLUMNS = (
+    "address",
+    "signature",
+    "owner",
+    "title",
+    "repository",
+    "trigger_name",
+    "created",
+    "updated",
+)
+FIGURE_COLUMNS = (
+    "readable",
+    "problems",
+    *(f"by_{name}" for name in STATS_FACETS),
+    "created_us",
+    "created_day",
+    "cost",
+    *STATS_TOKEN_FIGURES,
+    "prs",
+)
+_FIGURE_DEFINITIONS = ", ".join(
+    f"{name} {'TEXT' if name.startswith('by_') else 'INTEGER'}" for name in FIGURE_COLUMNS
+)
 _SCHEMA = (
-    """CREATE TABLE entries (
+    f"""CREATE TABLE entries (
         address TEXT PRIMARY KEY NOT NULL,
         signature BLOB NOT NULL,
         owner TEXT,
@@ -101,7 +132,8 @@ _SCHEMA = (
         repository TEXT,
         trigger_name TEXT,
         created INTEGER,
-        updated INTEGER
+        updated INTEGER,
+        {_FIGURE_DEFINITIONS}
     ) WITHOUT ROWID""",
     "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
 )
@@ -125,6 +157,25 @@ BULK_LOAD = 5000
 PRUNE_AFTER_SECONDS = 30 * 24 * 3600
 CACHE_SUFFIX = ".sqlite3"
 
+_INSERT_ENTRIES = (
+    f"INSERT OR REPLACE INTO entries ({', '.join(ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ENTRY_COLUMNS))})"
+)
+_INSERT_COUNTED = (
+    f"INSERT OR REPLACE INTO entries ({', '.join((*ENTRY_COLUMNS, *FIGURE_COLUMNS))}) "
+    f"VALUES ({', '.join('?' * (len(ENTRY_COLUMNS) + len(FIGURE_COLUMNS)))})"
+)
+# Figures are stored only on the row of the bytes they were read from (a compare-and-
+# swap on the signature): a file rewritten since has a row of its own, or will have.
+_UPDATE_FIGURES = (
+    f"UPDATE entries SET ({', '.join(FIGURE_COLUMNS)}) = "
+    f"({', '.join('?' * len(FIGURE_COLUMNS))}) WHERE address = ? AND signature = ?"
+)
+# Cost is summed as whole dollars and the nanodollars left over, each of which fits
+# SQLite's 64-bit sum (which fails on overflow) however many conversations there are.
+BILLION = 10**9
+
+T = TypeVar("T")
 Parser = Callable[[Sequence[str]], Iterator[list[Entry]]]
 # For each address, UNCHANGED while its object has the signature given (None: unknown),
 # else its entry read now, or None when it is gone (``revalidated``).
@@ -132,6 +183,56 @@ Revalidator = Callable[[Sequence[str], Sequence[bytes | None]], Iterator[Entry |
 Warn = Callable[[str], None]
 # Entries stored per transaction while a revalidation reads them.
 REVALIDATED_CHUNK = 1000
+
+
+class Counted(NamedTuple):
+    """One file read for ``stats``: its entry (what the filters look at) and its figures
+    (the values of ``FIGURE_COLUMNS``; plain values, sent back by worker processes)."""
+
+    entry: Entry
+    figures: tuple[Any, ...]
+
+
+# The files of ``addresses`` read for stats, in order, a chunk at a time (gone: absent).
+Count = Callable[[Sequence[str]], Iterator[list[Counted]]]
+Insert = Callable[[sqlite3.Connection, list[Entry]], None]
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How ``totals`` adds up: by these facets (of ``STATS_FACETS``) and, if ``by_day``,
+    by creation day; the conversations of ``aside`` are only counted (stats' twins)."""
+
+    facets: tuple[str, ...]
+    by_day: bool
+    aside: frozenset[str] = frozenset()
+
+
+@dataclass
+class Group:
+    """The figures of one group of stored conversations, as SQLite added them up."""
+
+    facets: tuple[str | None, ...]  # in ``Grouping.facets`` order
+    day: int | None  # ``date.toordinal`` (None: not by day, or no valid creation time)
+    conversations: int
+    cost: int  # nanodollars
+    costed: int
+    tokens: tuple[int | None, ...]
+    prs: int | None
+    first: int | None  # microseconds
+    last: int | None
+
+
+@dataclass
+class Totals:
+    """What ``totals`` found: the groups of the stored conversations that match; how
+    many of them there are by (readable, problems, set aside); and the conversations it
+    counted in memory only (never stored: racy, unreadable, changed during the run),
+    which the caller matches and adds itself."""
+
+    groups: list[Group]
+    kinds: list[tuple[int, int, bool, int]]
+    extras: list[Counted]
 
 
 class CacheUnavailable(Exception):
@@ -288,12 +389,55 @@ class V0Cache:
             finally:
                 connection.close()
 
+    def totals(self, manifest: Manifest, query: Query, count: Count, grouping: Grouping) -> Totals:
+        """What ``stats`` adds up of the scan's conversations that match ``query`` (which
+        ``v0_order.can_match``), after bringing the cache up to date and filling in the
+        figures of every entry that lacks them (``count`` reads files for both). Raises
+        CacheUnavailable, before anything is counted, when it cannot."""
+        return self._attempts(
+            lambda: self._totals(lambda sync: sync.use(manifest), query, count, grouping)
+        )
+
+    def revalidated_totals(
+        self,
+        addresses: list[str],
+        query: Query,
+        revalidate: Revalidator,
+        count: Count,
+        grouping: Grouping,
+    ) -> Totals:
+        """``totals`` on a store without cheap signatures (``revalidated``); a file that
+        changed is read twice, for its entry and for its figures."""
+        return self._attempts(
+            lambda: self._totals(
+                lambda sync: sync.revalidate(addresses, revalidate), query, count, grouping
+            )
+        )
+
+    def _totals(
+        self, scan: Callable[[_Sync], None], query: Query, count: Count, grouping: Grouping
+    ) -> Totals:
+        connection = self._connect()
+        try:
+            counting = _Counting(connection, count)
+            sync = _Sync(connection, counting.parse, counting.insert)
+            scan(sync)
+            return counting.totals(sync, query, grouping)
+        finally:
+            _rollback(connection)
+            connection.close()
+
     def _guarded(self, query: Query, scan: Callable[[_Sync], None], parse: Parser) -> Listing:
         if query.sort.field == "title" and not title_order.sqlite_lower_is_ascii():
             raise CacheUnavailable("this SQLite library cannot fold titles as title_order does")
+        return self._attempts(lambda: self._listing(scan, query, parse))
+
+    def _attempts(self, work: Callable[[], T]) -> T:
+        """``work`` on the file, once again on a new file if it was damaged; what keeps
+        it from being used at all, as CacheUnavailable."""
         for attempt in range(2):
             try:
-                return self._listing(scan, query, parse)
+                return work()
             except sqlite3.DatabaseError as error:
                 code = getattr(error, "sqlite_errorcode", None)
                 if code in _DAMAGED and attempt == 0:
@@ -408,10 +552,13 @@ class _Sync:
     """Brings the table to exactly one scan, leaving a read transaction open in which
     that holds (steps 1 to 3 of the module's docstring)."""
 
-    def __init__(self, connection: sqlite3.Connection, parse: Parser) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, parse: Parser, insert: Insert | None = None
+    ) -> None:
         self.db = connection
         self.manifest = Manifest([], [])
         self.parse = parse
+        self.insert = insert or _insert_entries  # stats stores the figures it read too
         self.extras: dict[str, Entry] = {}  # read, not stored: racy or unreadable
 
     def use(self, manifest: Manifest) -> None:
@@ -576,7 +723,7 @@ class _Sync:
                     "DELETE FROM entries WHERE address = ?", [(address,) for address in forget]
                 )
             if rows:
-                self.db.executemany("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?)", rows)
+                self.insert(self.db, rows)
             self.db.execute("COMMIT")
         except BaseException:
             _rollback(self.db)
@@ -623,9 +770,141 @@ class _Sync:
                     self.extras[entry.address] = entry
                     continue
                 self.extras.pop(entry.address, None)
-                self.db.execute("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?)", entry)
+                self.insert(self.db, [entry])
                 stored[entry.address] = entry.signature
         return stored
+
+
+class _Counting:
+    """What ``totals`` adds to the sync: the figures of every entry, stored beside it,
+    and then the groups added up in SQL, in a read transaction in which the table holds
+    exactly the scan and every entry of it has its figures."""
+
+    def __init__(self, connection: sqlite3.Connection, count: Count) -> None:
+        self.db = connection
+        self.count = count
+        # Read by this run and not stored with their entry (yet): racy, unreadable, or
+        # changed since the scan. What is counted in memory comes from here.
+        self.held: dict[str, Counted] = {}
+        self.gone: set[str] = set()  # in the scan, no longer there when read for figures
+
+    def parse(self, names: Sequence[str]) -> Iterator[list[Entry]]:
+        """The sync's reads, done for stats: a file's figures come with its entry, so a
+        cold cache costs one read of each file."""
+        for chunk in self.count(names):
+            for item in chunk:
+                self.held[item.entry.address] = item
+            yield [item.entry for item in chunk]
+
+    def insert(self, connection: sqlite3.Connection, rows: list[Entry]) -> None:
+        """The sync's writes: each entry with the figures read with it, where it was."""
+        counted: list[tuple[Any, ...]] = []
+        plain: list[Entry] = []
+        for entry in rows:
+            item = self.held.get(entry.address)
+            if item is not None and item.entry is entry:
+                del self.held[entry.address]
+                counted.append((*entry, *item.figures))
+            else:
+                plain.append(entry)
+        if counted:
+            connection.executemany(_INSERT_COUNTED, counted)
+        if plain:
+            _insert_entries(connection, plain)
+
+    def totals(self, sync: _Sync, query: Query, grouping: Grouping) -> Totals:
+        self.db.execute("CREATE TEMP TABLE aside (address TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.db.executemany("INSERT INTO aside VALUES (?)", ((a,) for a in grouping.aside))
+        for _ in range(ROUNDS):
+            extras = sync.run()  # the table holds the scan, in this read transaction
+            missing = dict(
+                self.db.execute("SELECT address, signature FROM entries WHERE readable IS NULL")
+            )
+            # In memory: what is not stored, and what lacks figures (the file changed
+            # since its entry was stored: its figures are of what it holds now).
+            memory = [entry.address for entry in extras] + list(missing)
+            unread = [a for a in memory if a not in self.held and a not in self.gone]
+            if not unread:
+                totals = self._aggregate(query, grouping)
+                totals.extras = [self.held[a] for a in memory if a in self.held]
+                return totals
+            _rollback(self.db)
+            self._fill(unread, missing)
+        raise CacheUnavailable("other convstore runs kept changing the cache")
+
+    def _fill(self, addresses: list[str], expected: dict[str, bytes]) -> None:
+        """Read ``addresses`` for their figures; store those of the bytes the entry was
+        read from (a compare-and-swap on the signature), hold the others."""
+        self.gone.update(addresses)
+        for chunk in self.count(addresses):
+            updates = []
+            for item in chunk:
+                address, signature = item.entry.address, item.entry.signature
+                self.gone.discard(address)
+                if signature is not None and signature == expected.get(address):
+                    updates.append((*item.figures, address, signature))
+                else:
+                    self.held[address] = item
+            if updates:
+                self.db.execute("BEGIN IMMEDIATE")
+                try:
+                    self.db.executemany(_UPDATE_FIGURES, updates)
+                    self.db.execute("COMMIT")
+                except BaseException:
+                    _rollback(self.db)
+                    raise
+
+    def _aggregate(self, query: Query, grouping: Grouping) -> Totals:
+        conditions, parameters = _filters(query)
+        where = " AND ".join(conditions) if conditions else "1"
+        keys = [f"by_{name}" for name in grouping.facets]
+        keys += ["created_day"] if grouping.by_day else []
+        sums = [
+            "count(*)",
+            f"sum(cost / {BILLION})",
+            f"sum(cost % {BILLION})",
+            "count(cost)",
+            *(f"sum({name})" for name in STATS_TOKEN_FIGURES),
+            "sum(prs)",
+            "min(created_us)",
+            "max(created_us)",
+        ]
+        statement = (
+            f"SELECT {', '.join([*keys, *sums])} FROM entries "
+            f"WHERE {where} AND readable = 1 AND address NOT IN aside"
+        )
+        if keys:
+            statement += f" GROUP BY {', '.join(keys)}"
+        facets = len(grouping.facets)
+        groups = []
+        for row in self.db.execute(statement, parameters):
+            day = row[facets] if grouping.by_day else None
+            conversations, whole, rest, costed, *tokens, prs, first, last = row[len(keys) :]
+            if conversations:
+                groups.append(
+                    Group(
+                        row[:facets],
+                        day,
+                        conversations,
+                        (whole or 0) * BILLION + (rest or 0),
+                        costed,
+                        tuple(tokens),
+                        prs,
+                        first,
+                        last,
+                    )
+                )
+        kinds = self.db.execute(
+            "SELECT readable, problems, address IN aside, count(*) FROM entries "
+            f"WHERE {where} GROUP BY 1, 2, 3",
+            parameters,
+        )
+        found = [(readable, problems, bool(aside), n) for readable, problems, aside, n in kinds]
+        return Totals(groups, found, [])
+
+
+def _insert_entries(connection: sqlite3.Connection, rows: list[Entry]) -> None:
+    connection.executemany(_INSERT_ENTRIES, rows)
 
 
 def _parts(query: Query) -> list[tuple[str, dict[str, Any], bool]]:

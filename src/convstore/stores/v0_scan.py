@@ -116,5 +116,9 @@ def entry_from(name: str, outcome: Read | Refused | Unchanged | None) -> Entry |
         return outcome
     if isinstance(outcome, Refused):
         return Entry(name, None)
-    signature = outcome.signature if outcome.stable else UNTRUSTED
-    return entry_of(summarize(name, metadata_json.decode(outcome.data).data), signature)
+    return entry_read(name, outcome, metadata_json.decode(outcome.data).data)
+
+
+def entry_read(name: str, read: Read, data: dict[str, Any] | None) -> Entry:
+    """The entry of what ``read`` gave, decoded (``data``: None when not a JSON object)."""
+    return entry_of(summarize(name, data), read.signature if read.stable else UNTRUSTED)

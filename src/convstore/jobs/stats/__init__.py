@@ -3,8 +3,9 @@
 Every conversation that matches the query (the filters of ``list``) is counted once,
 as OpenHands shows it: a V0 conversation whose migrated V1 row exists counts as that
 row, and a V0 row that a V0 file of the same id shadows counts as the file. The V0
-file store contributes conversation by conversation (``v0_files``); the database adds
-up its groups itself (``sql``); both go into one ``Tally``, which becomes a ``Report``.
+file store contributes its conversations (``v0_files``); the database adds
+up its groups itself (``sql``), and so does the V0 index cache for the files whose
+figures it holds; all go into one ``Tally``, which becomes a ``Report``.
 
 Usage from Python::
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 from convstore.fields import STATS_FIGURES as FIGURES
 from convstore.ids import v1_form
+from convstore.jobs.stats import v0_files
 from convstore.jobs.stats.figures import DIMENSIONS, TIME_DIMENSIONS, Figures
 from convstore.jobs.stats.report import COST_BY, SORT_NAMES, CostBy, Report, Request, Row, build
 from convstore.jobs.stats.sql import Aggregation, lookup_versions
 from convstore.jobs.stats.tally import Tally
-from convstore.jobs.stats.v0_files import batched, contributions
+from convstore.jobs.stats.v0_files import batched
 from convstore.stores import filters
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
@@ -95,9 +97,5 @@ def _count_files(catalog: Catalog, query: Query, tally: Tally) -> list[str]:
                     twins.add(address)
                 elif address in versions and versions[address] != "V1":
                     shadowed.append(address)
-    for item in contributions(files, query):
-        if item.conversation_id in twins:
-            tally.twins += 1
-        else:
-            tally.add(item)
+    v0_files.add(files, query, tally, twins)
     return shadowed

@@ -28,7 +28,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
-from convstore.fields import STATS_GROUPINGS, STATS_TIME_GROUPINGS, STATS_TOKEN_FIGURES
+from convstore.fields import (
+    STATS_FACETS,
+    STATS_GROUPINGS,
+    STATS_TIME_GROUPINGS,
+    STATS_TOKEN_FIGURES,
+)
 from convstore.model import ConversationMetadata
 
 DIMENSIONS = STATS_GROUPINGS
@@ -36,7 +41,7 @@ TIME_DIMENSIONS = STATS_TIME_GROUPINGS
 TOKEN_FIGURES = STATS_TOKEN_FIGURES
 
 # Facets: what a conversation is, as opposed to when it was created.
-FACETS = tuple(name for name in DIMENSIONS if name not in TIME_DIMENSIONS)
+FACETS = STATS_FACETS
 # The stored fields figures are read from, in the order the report names them.
 COUNTED_FIELDS = ("accumulated_cost", *TOKEN_FIGURES, "pr_number", "created_at")
 # The field of the record each facet reads (user: the owner, as --user matches it).

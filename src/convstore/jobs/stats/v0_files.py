@@ -1,55 +1,156 @@
-"""What the V0 file store adds to ``convstore stats``: one ``Contribution`` per conversation.
+"""What the V0 file store adds to ``convstore stats``: its conversations, from the V0
+index cache where it can be used, else from every metadata.json.
 
-``contributions`` is the one seam between stats and the file store. For now it reads
-every metadata.json (``FileStore.records``), in worker processes where the store is on
-local disk and large enough to pay for them, and applies ``figures.contribution`` to
-each record that matches the query. A source that can answer without reading the files (the V0 index
-cache, once its entries carry the figures) replaces the body of ``contributions`` and
-nothing else: whatever yields the same contributions gives the same report.
+A V0 conversation counts when the listing would show it for the same query: the
+listing's rule (``v0_order.can_match``, then ``v0_order.matches`` on its entry, which
+the cache applies in SQL as ``v0_cache._filters``). What it contributes is
+``figures.contribution`` of its record, kept in the cache as plain values
+(``v0_cache.FIGURE_COLUMNS``, encoded by ``figures_of``).
+
+- Through the cache (``FileStore.totals``): the cache is brought up to the stat scan as
+  a listing does; the entries a listing stored carry no figures, and neither does a
+  file changed since (its row was replaced), so only those files are read again (one
+  read gives a cold cache both entry and figures), in worker processes where it pays.
+  SQLite then adds up the matching entries by facet and day (GROUP BY, no row fetched
+  one by one). What the cache keeps in memory only (racy files, unreadable ones, links,
+  a file changed during the run) is counted here, conversation by conversation.
+- Without it (``--no-cache``, no usable cache): every file is read and counted here.
+
+Either way the figures are those of reading every file: the cache stores figures only
+on the row of the bytes they were read from.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from datetime import date
+from typing import Any, TypeVar
 
-from convstore import parallel
-from convstore.jobs.stats.figures import Contribution, contribution
-from convstore.model import ConversationMetadata
-from convstore.objects.base import Objects
+from convstore.jobs.stats.figures import (
+    COUNTED_FIELDS,
+    FACETS,
+    TIME_DIMENSIONS,
+    TOKEN_FIGURES,
+    Contribution,
+    Figures,
+    Problem,
+    contribution,
+)
+from convstore.jobs.stats.tally import Tally
+from convstore.objects.base import Objects, Outcome
+from convstore.stores import v0_order
 from convstore.stores.base import Query
-from convstore.stores.files import FileStore
+from convstore.stores.files import FileStore, entry_and_record
+from convstore.stores.v0_cache import Counted, Grouping, Totals
+from convstore.timestamps import from_micros, to_micros
 
-# Directories per call to a worker: large enough that a round trip is cheap beside the
-# reading, small enough that the results in flight stay a few megabytes.
-CHUNK = 1000
 T = TypeVar("T")
+# A conversation's problems as a bit mask: one bit per (field, why).
+_PROBLEMS: tuple[tuple[str, Problem], ...] = tuple(
+    (name, why) for name in COUNTED_FIELDS for why in ("missing", "invalid")
+)
+_BIT = {problem: 1 << index for index, problem in enumerate(_PROBLEMS)}
+_UNREADABLE = (0, 0, *(None,) * (len(FACETS) + 4 + len(TOKEN_FIGURES)))
 
 
-def contributions(files: FileStore, query: Query) -> Iterator[Contribution]:
-    """What each V0 conversation matching ``query`` contributes, in directory order."""
-    size = files.count_up_to(2 * parallel.MIN_ITEMS_PER_WORKER)
-    workers = files.objects.workers_for(size, files.workers)  # none on a bucket
-    if not workers:
-        yield from _matching(files.records(), query)
+def add(files: FileStore, query: Query, tally: Tally, twins: set[str]) -> None:
+    """Add the V0 conversations that match ``query`` to ``tally``; those in ``twins``
+    are only counted as folded."""
+    if not v0_order.can_match(query):
         return
-    calls = ((files.objects, chunk, query) for chunk in batched(files.located(), CHUNK))
-    for found in parallel.ordered_map(_chunk, calls, workers):
-        yield from found
+    grouping = Grouping(
+        facets=tuple(name for name in FACETS if name in tally.by),
+        by_day=any(name in TIME_DIMENSIONS for name in tally.by),
+        aside=frozenset(twins),
+    )
+    reduce = functools.partial(counted, files.objects)
+    totals = files.totals(query, reduce, grouping)
+    items: Iterable[Counted] = files.counted(reduce) if totals is None else totals.extras
+    if totals is not None:
+        _merge(totals, grouping, tally)
+    for item in items:
+        if v0_order.matches(query, item.entry):
+            if item.entry.address in twins:
+                tally.twins += 1
+            else:
+                tally.add(contribution_of(item.entry.address, item.figures))
 
 
-def _chunk(
-    objects: Objects, located: tuple[tuple[str, bool], ...], query: Query
-) -> list[Contribution]:
-    """In a worker: the contributions of some conversations."""
-    return list(_matching(FileStore(objects).records(located), query))
+def counted(objects: Objects, address: str, outcome: Outcome | None) -> Counted | None:
+    """In a worker too: what one read of a metadata.json gives stats (None: absent)."""
+    found = entry_and_record(objects, address, outcome)
+    if found is None:
+        return None
+    entry, record = found
+    return Counted(entry, figures_of(contribution(record)))
 
 
-def _matching(records: Iterable[ConversationMetadata], query: Query) -> Iterator[Contribution]:
-    for record in records:
-        if query.matches(record):
-            yield contribution(record)
+def figures_of(item: Contribution) -> tuple[Any, ...]:
+    """A contribution as the cache stores it (``v0_cache.FIGURE_COLUMNS``)."""
+    if not item.readable:
+        return _UNREADABLE
+    problems = 0
+    for problem in item.problems:
+        problems |= _BIT[problem]
+    created = item.created
+    return (
+        1,
+        problems,
+        *item.facets,
+        None if created is None else to_micros(created),
+        None if created is None else created.date().toordinal(),
+        item.cost,
+        *item.tokens,
+        item.prs,
+    )
+
+
+def contribution_of(address: str, figures: tuple[Any, ...]) -> Contribution:
+    """``figures_of``, undone."""
+    readable, problems, *rest = figures
+    facets = tuple(rest[: len(FACETS)])
+    created_us, _, cost, *rest = rest[len(FACETS) :]
+    tokens, prs = tuple(rest[: len(TOKEN_FIGURES)]), rest[len(TOKEN_FIGURES)]
+    return Contribution(
+        address,
+        bool(readable),
+        facets,
+        None if created_us is None else from_micros(created_us),
+        cost,
+        tokens,
+        prs,
+        _problems(problems),
+    )
+
+
+def _problems(mask: int) -> tuple[tuple[str, Problem], ...]:
+    return tuple(problem for problem in _PROBLEMS if mask & _BIT[problem])
+
+
+def _merge(totals: Totals, grouping: Grouping, tally: Tally) -> None:
+    """What SQLite added up, into the tally (as ``Tally.add`` of each would have)."""
+    for group in totals.groups:
+        figures = Figures(
+            conversations=group.conversations,
+            cost=group.cost,
+            costed=group.costed,
+            tokens=list(group.tokens),
+            prs=group.prs,
+        )
+        for moment in (group.first, group.last):
+            figures.seen(None if moment is None else from_micros(moment))
+        day = None if group.day is None else date.fromordinal(group.day)
+        tally.merge(dict(zip(grouping.facets, group.facets, strict=True)), day, figures)
+    for readable, problems, aside, conversations in totals.kinds:
+        if aside:
+            tally.twins += conversations
+        elif not readable:
+            tally.unreadable += conversations
+        else:
+            for name, why in _problems(problems):
+                tally.leave_out(name, why, conversations)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
