@@ -23,6 +23,7 @@ and imports included: benchmarks/startup.py says where that goes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -262,6 +263,41 @@ def list_all_no_cache(context: dict[str, Any]) -> str:
     return _all(context, None, "jsonl")
 
 
+def _stats_files(context: dict[str, Any], cache: str | None) -> str:
+    """`stats --by month` over the V0 files: counted and written as JSON, as the command
+    does after its imports."""
+    from convstore.cli import render
+    from convstore.jobs import stats
+
+    started = time.perf_counter()
+    catalog = _file_catalog(context, cache)
+    report = stats.run(catalog, stats.Request(by=("month",)))
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        render.stats(report, "json")
+    inner(time.perf_counter() - started)
+    return f"{len(report.rows)} groups, {report.totals.conversations:,} conversations"
+
+
+def stats_no_cache(context: dict[str, Any]) -> str:
+    return _stats_files(context, None)
+
+
+def stats_cold(context: dict[str, Any]) -> str:
+    return _stats_files(context, tempfile.mkdtemp(dir=context["scratch"]))
+
+
+def stats_after_listing(context: dict[str, Any]) -> str:
+    """A cache a listing filled (entries without figures): stats reads every file once
+    more, for its figures. The copy of the cache is not timed."""
+    copy = tempfile.mkdtemp(dir=context["scratch"])
+    shutil.copytree(context["warm_cache"], copy, dirs_exist_ok=True)
+    return _stats_files(context, copy)
+
+
+def stats_warm(context: dict[str, Any]) -> str:
+    return _stats_files(context, context["stats_cache"])
+
+
 def show_file(context: dict[str, Any]) -> str:
     catalog = _file_catalog(context, None)
     catalog.get(context["file_id"])
@@ -441,6 +477,7 @@ ONE = "floor: read + json.loads, one file"
 OPENHANDS_FLOOR = "openhands floor: json.loads + sort all, one page"
 OPENHANDS = "openhands: V0 search as its code does it (files)"
 HELP = "process: convstore --help"
+LIST_WARM = "list first page, cache warm"
 MEASURES = (
     Measure(READ, None, floor_read_parse),
     Measure(STAT, None, floor_stat),
@@ -450,7 +487,7 @@ MEASURES = (
     Measure("list first page, no cache", READ, list_no_cache, versus=OPENHANDS),
     Measure("list first page, no cache, one process", READ, list_no_cache_one_process),
     Measure("list first page, cache cold (fills it)", READ, list_cold),
-    Measure("list first page, cache warm", STAT, list_warm, versus=OPENHANDS),
+    Measure(LIST_WARM, STAT, list_warm, versus=OPENHANDS),
     Measure("list page at 50% depth via cursor, warm", STAT, list_deep),
     Measure(f"list --user {USER}, cache warm", STAT, list_user_warm, versus=OPENHANDS),
     Measure(f"list --user {USER}, no cache", READ, list_user_no_cache),
@@ -458,6 +495,10 @@ MEASURES = (
     Measure("list --all --format csv, cache warm", READ, list_all_warm_csv),
     Measure("list --all --format jsonl, cache cold (fills it)", READ, list_all_cold),
     Measure("list --all --format jsonl, no cache", READ, list_all_no_cache),
+    Measure("V0 stats --by month, no cache", READ, stats_no_cache),
+    Measure("V0 stats --by month, cache cold (fills it)", READ, stats_cold),
+    Measure("V0 stats --by month, after a listing filled it", READ, stats_after_listing),
+    Measure("V0 stats --by month, cache warm (x: warm list)", LIST_WARM, stats_warm),
     Measure("show ID (file)", ONE, show_file),
     Measure("verify (files)", READ, verify_files),
     Measure("verify (files), one process", READ, verify_files_one_process),
@@ -547,9 +588,12 @@ def run_rounds(names: list[str], context: dict[str, Any], repeat: int) -> dict[s
 
 
 def prepare(context: dict[str, Any]) -> None:
-    """What the measurements start from: a filled cache, cursors at 50% depth."""
+    """What the measurements start from: a cache a listing filled, one stats filled
+    (figures too), cursors at 50% depth."""
+    from convstore.jobs import stats
     from convstore.stores.base import Query, encode_cursor, record_position
 
+    stats.run(_file_catalog(context, context["stats_cache"]), stats.Request())
     catalog = _file_catalog(context, context["warm_cache"])
     catalog.page(Query(), PAGE)  # fills the cache
     files = catalog.files
@@ -599,6 +643,7 @@ def main() -> None:
             "rows": arguments.rows,
             "scratch": scratch,
             "warm_cache": str(Path(scratch, "warm-cache")),
+            "stats_cache": str(Path(scratch, "stats-cache")),
             **databases,
         }
         if with_files:
@@ -616,6 +661,7 @@ def main() -> None:
                 "files": str(CACHE / f"files-{smaller}"),
                 "file_count": smaller,
                 "warm_cache": str(Path(scratch, "warm-cache-small")),
+                "stats_cache": str(Path(scratch, "stats-cache-small")),
             }
             prepare(small)
             names = [name for name in RSS_MEASURES if name in figures]

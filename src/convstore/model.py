@@ -292,11 +292,15 @@ class ConversationMetadata(BaseModel):
         """One field as the source holds it: what ``output_fields`` gives for it (None
         where the source lacks it; the stored value where the model coerced or dropped
         it), without building every other field."""
-        if name in self._coerced:
-            return self._coerced[name]
-        if name in self._dropped:
-            return self._dropped[name]
-        if name not in self._source_fields:
+        # The private attributes straight from their dict: each read through pydantic's
+        # __getattr__ costs microseconds, and stats asks this of every field it counts.
+        private = self.__pydantic_private__ or {}
+        coerced, dropped = private.get("_coerced", {}), private.get("_dropped", {})
+        if name in coerced:
+            return coerced[name]
+        if name in dropped:
+            return dropped[name]
+        if name not in private.get("_source_fields", ()):
             return None
         return _output_value(getattr(self, name))
 

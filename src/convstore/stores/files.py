@@ -16,7 +16,8 @@ a listing on fields set at creation takes a bucket's cached entries as they are 
 confirms those it shows: ``creation_fields``, ``v0_checked``). It reads in full just
 the records it yields. The prefix's name is the conversation's
 address: what OpenHands routes by, and what rename and delete act on. Nothing is read
-or deleted through a symbolic link out of the store.
+or deleted through a symbolic link out of the store. ``stats`` goes through the same
+cache, which also keeps each conversation's figures (``totals``; ``counted`` without it).
 
 A change is a compare-and-swap against the bytes a record was read from (its token is
 their version): ``Objects.write_if_unchanged`` for a rewrite, ``delete_trees`` guarded
@@ -305,7 +306,7 @@ class FileStore:
             return None
         names, odd = self._conversations()
         if not names and not odd:
-            return Totals([], [], [])  # and no cache file to keep for it
+            return Totals([], [])  # and no cache file to keep for it
         count = functools.partial(self._count, reduce=reduce)
         stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
         try:

@@ -48,6 +48,19 @@ in WAL mode serializes the writers, readers see one snapshot each, and every sto
 entry is consistent with its own signature whoever wrote it. A damaged file is
 replaced, with a warning on stderr; a cache that cannot be used at all (a read-only
 home, a full disk, a writer holding the lock for too long) means a listing without it.
+
+``stats`` (``totals``) uses the same table. Each row also has room for the
+conversation's figures (``FIGURE_COLUMNS``: what it adds to its group, from the full
+record): NULL where a listing stored the row, which must stay cheap (a listing never
+builds records), and NULL again whenever the file changes, since that replaces the
+row. A stats run syncs the table to the scan as above, except that it reads each file
+for its entry and figures at once (a cold cache costs one read per file); then it reads
+again only the rows still without figures, stores their figures with a compare-and-swap
+on the signature (figures only ever sit on the row of the bytes they came from), and
+adds up in SQL, in one read transaction in which the table holds the scan and every row
+its figures, the rows that match (``_filters``, as a listing filters), grouped by facet
+and creation day. What is not stored (racy, unreadable, links) or changed since the
+scan is handed back, read, for the caller to count in memory.
 """
 
 from __future__ import annotations
@@ -210,10 +223,14 @@ class Grouping:
 
 @dataclass
 class Group:
-    """The figures of one group of stored conversations, as SQLite added them up."""
+    """The figures of one group of stored conversations, as SQLite added them up: those
+    of one key that are alike in being readable, their problems, and being set aside."""
 
     facets: tuple[str | None, ...]  # in ``Grouping.facets`` order
     day: int | None  # ``date.toordinal`` (None: not by day, or no valid creation time)
+    readable: bool
+    problems: int
+    aside: bool
     conversations: int
     cost: int  # nanodollars
     costed: int
@@ -225,13 +242,11 @@ class Group:
 
 @dataclass
 class Totals:
-    """What ``totals`` found: the groups of the stored conversations that match; how
-    many of them there are by (readable, problems, set aside); and the conversations it
-    counted in memory only (never stored: racy, unreadable, changed during the run),
-    which the caller matches and adds itself."""
+    """What ``totals`` found: the groups of the stored conversations that match, and the
+    conversations it read but could not count in SQL (never stored: racy, unreadable,
+    links; changed during the run), which the caller matches and adds itself."""
 
     groups: list[Group]
-    kinds: list[tuple[int, int, bool, int]]
     extras: list[Counted]
 
 
@@ -855,10 +870,12 @@ class _Counting:
                     raise
 
     def _aggregate(self, query: Query, grouping: Grouping) -> Totals:
+        """One GROUP BY (each costs a sort of the table's rows)."""
         conditions, parameters = _filters(query)
         where = " AND ".join(conditions) if conditions else "1"
         keys = [f"by_{name}" for name in grouping.facets]
         keys += ["created_day"] if grouping.by_day else []
+        kinds = ["readable", "problems", "address IN aside"]
         sums = [
             "count(*)",
             f"sum(cost / {BILLION})",
@@ -870,37 +887,31 @@ class _Counting:
             "max(created_us)",
         ]
         statement = (
-            f"SELECT {', '.join([*keys, *sums])} FROM entries "
-            f"WHERE {where} AND readable = 1 AND address NOT IN aside"
+            f"SELECT {', '.join([*keys, *kinds, *sums])} FROM entries WHERE {where} "
+            f"GROUP BY {', '.join([*keys, *kinds])}"
         )
-        if keys:
-            statement += f" GROUP BY {', '.join(keys)}"
-        facets = len(grouping.facets)
+        facets, after = len(grouping.facets), len(keys) + len(kinds)
         groups = []
         for row in self.db.execute(statement, parameters):
-            day = row[facets] if grouping.by_day else None
-            conversations, whole, rest, costed, *tokens, prs, first, last = row[len(keys) :]
-            if conversations:
-                groups.append(
-                    Group(
-                        row[:facets],
-                        day,
-                        conversations,
-                        (whole or 0) * BILLION + (rest or 0),
-                        costed,
-                        tuple(tokens),
-                        prs,
-                        first,
-                        last,
-                    )
+            readable, problems, aside = row[len(keys) : after]
+            conversations, whole, rest, costed, *tokens, prs, first, last = row[after:]
+            groups.append(
+                Group(
+                    row[:facets],
+                    row[facets] if grouping.by_day else None,
+                    bool(readable),
+                    problems,
+                    bool(aside),
+                    conversations,
+                    (whole or 0) * BILLION + (rest or 0),
+                    costed,
+                    tuple(tokens),
+                    prs,
+                    first,
+                    last,
                 )
-        kinds = self.db.execute(
-            "SELECT readable, problems, address IN aside, count(*) FROM entries "
-            f"WHERE {where} GROUP BY 1, 2, 3",
-            parameters,
-        )
-        found = [(readable, problems, bool(aside), n) for readable, problems, aside, n in kinds]
-        return Totals(groups, found, [])
+            )
+        return Totals(groups, [])
 
 
 def _insert_entries(connection: sqlite3.Connection, rows: list[Entry]) -> None:

@@ -132,6 +132,14 @@ def _problems(mask: int) -> tuple[tuple[str, Problem], ...]:
 def _merge(totals: Totals, grouping: Grouping, tally: Tally) -> None:
     """What SQLite added up, into the tally (as ``Tally.add`` of each would have)."""
     for group in totals.groups:
+        if group.aside:
+            tally.twins += group.conversations
+            continue
+        if not group.readable:
+            tally.unreadable += group.conversations
+            continue
+        for name, why in _problems(group.problems):
+            tally.leave_out(name, why, group.conversations)
         figures = Figures(
             conversations=group.conversations,
             cost=group.cost,
@@ -143,14 +151,6 @@ def _merge(totals: Totals, grouping: Grouping, tally: Tally) -> None:
             figures.seen(None if moment is None else from_micros(moment))
         day = None if group.day is None else date.fromordinal(group.day)
         tally.merge(dict(zip(grouping.facets, group.facets, strict=True)), day, figures)
-    for readable, problems, aside, conversations in totals.kinds:
-        if aside:
-            tally.twins += conversations
-        elif not readable:
-            tally.unreadable += conversations
-        else:
-            for name, why in _problems(problems):
-                tally.leave_out(name, why, conversations)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
