@@ -220,6 +220,39 @@ def test_the_cache_sees_an_object_changed_in_the_bucket(s3: S3, twins: Twins) ->
     assert titles[twins.ids["2025-01-14-bob"]] == "renamed behind"
 
 
+def test_stats_on_a_bucket_is_stats_on_disk_through_the_cache(s3: S3, twins: Twins) -> None:
+    """Cold, warm, after a listing stored entries without figures, and after another
+    client rewrote an object: the figures of the bucket are those of the disk."""
+    key = f"{twins.prefix}/sessions/{twins.ids['2025-12-alice']}/metadata.json"
+    document = json.loads(s3.get(twins.bucket, key) or b"")
+    path = twins.root / "sessions" / twins.ids["2025-12-alice"] / "metadata.json"
+    for step in ("cold", "warm", "listed", "rewritten", "warm again"):
+        if step == "listed":
+            assert cli("list", "--file-store", twins.url, env=twins.env).status == 0
+        if step == "rewritten":
+            changed = json.dumps({**document, "accumulated_cost": 123.25}).encode()
+            s3.put(twins.bucket, key, changed)
+            path.write_bytes(changed)
+        local, remote = twins.on_both("stats", "--by", "user,month", "--format", "json")
+        assert local.status == remote.status == 0, (step, remote.stderr)
+        assert json.loads(remote.stdout) == json.loads(local.stdout), step
+        no_cache = cli(
+            "stats",
+            "--by",
+            "user,month",
+            "--format",
+            "json",
+            "--no-cache",
+            "--file-store",
+            twins.url,
+            env=twins.env,
+        )
+        assert json.loads(no_cache.stdout) == json.loads(local.stdout), step
+        if step == "rewritten":
+            total = json.loads(remote.stdout)["totals"]["cost"]
+            assert total >= 123.25, total
+
+
 def test_show_on_a_bucket_is_show_on_disk(twins: Twins) -> None:
     for name in ("2025-12-alice", "2025-12-bob", "2025-01-02-None", "broken", "no-created"):
         local, remote = twins.on_both("show", twins.ids[name], "--format", "json")

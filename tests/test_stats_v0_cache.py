@@ -269,12 +269,34 @@ def test_a_file_changed_between_the_scan_and_its_reading_counts_as_read(
         return real(self, names, reduce)
 
     monkeypatch.setattr(FileStore, "_count", changing_first)
-    assert report(root, cache).totals.cost == 3 * 10**9
+    cached = report(root, cache)
+    assert cached.totals.cost == 3 * 10**9 and cached.unreadable == 0
+    assert cached == report(root, None)  # the file holds 3.0 now: it changes no more
     assert _signatures(cache) == [before] and rows(cache) == {"c" * 32: None}
     monkeypatch.setattr(FileStore, "_count", real)
     _tick()
     assert assert_exact(root, cache).totals.cost == 3 * 10**9
     assert rows(cache)["c" * 32] is not None
+
+
+def test_a_file_gone_between_the_scan_and_its_reading_is_not_counted(
+    tmp_path: Path, aged: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    write(root, "d" * 32, simple("d" * 32, accumulated_cost=1.0))
+    write(root, "e" * 32, simple("e" * 32, accumulated_cost=2.0))
+    cache = V0Cache.for_store(root, tmp_path / "cache")
+    list(FileStore(root, cache=cache).search(Query()))
+    real = FileStore._count
+
+    def deleting_first(self: FileStore, names: Any, reduce: Any) -> Any:
+        shutil.rmtree(root / "sessions" / ("d" * 32), ignore_errors=True)
+        return real(self, names, reduce)
+
+    monkeypatch.setattr(FileStore, "_count", deleting_first)
+    cached = report(root, cache)
+    assert (cached.totals.conversations, cached.unreadable) == (1, 0)
+    assert cached == report(root, None)
 
 
 def _signatures(cache: V0Cache) -> list[tuple[str, bytes]]:

@@ -870,7 +870,8 @@ class _Counting:
                     raise
 
     def _aggregate(self, query: Query, grouping: Grouping) -> Totals:
-        """One GROUP BY (each costs a sort of the table's rows)."""
+        """One GROUP BY (each costs a sort of the table's rows). Rows still without
+        figures are those of files counted in memory (changed since the scan, or gone)."""
         conditions, parameters = _filters(query)
         where = " AND ".join(conditions) if conditions else "1"
         keys = [f"by_{name}" for name in grouping.facets]
@@ -887,8 +888,8 @@ class _Counting:
             "max(created_us)",
         ]
         statement = (
-            f"SELECT {', '.join([*keys, *kinds, *sums])} FROM entries WHERE {where} "
-            f"GROUP BY {', '.join([*keys, *kinds])}"
+            f"SELECT {', '.join([*keys, *kinds, *sums])} FROM entries "
+            f"WHERE {where} AND readable IS NOT NULL GROUP BY {', '.join([*keys, *kinds])}"
         )
         facets, after = len(grouping.facets), len(keys) + len(kinds)
         groups = []
