@@ -235,7 +235,11 @@ class ConversationMetadata(BaseModel):
 
     @property
     def source_fields(self) -> frozenset[str]:
-        return self._source_fields
+        # From the private dict: pydantic's __getattr__ costs microseconds (``stored``).
+        found: frozenset[str] = (self.__pydantic_private__ or {}).get(
+            "_source_fields", frozenset()
+        )
+        return found
 
     @property
     def token(self) -> str:
