@@ -236,9 +236,7 @@ class ConversationMetadata(BaseModel):
     @property
     def source_fields(self) -> frozenset[str]:
         # From the private dict: pydantic's __getattr__ costs microseconds (``stored``).
-        found: frozenset[str] = (self.__pydantic_private__ or {}).get(
-            "_source_fields", frozenset()
-        )
+        found: frozenset[str] = (self.__pydantic_private__ or {}).get("_source_fields", frozenset())
         return found
 
     @property
