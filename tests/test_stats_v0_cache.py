@@ -10,9 +10,11 @@ and let the file system's clock tick between a run and the next write (``_tick``
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,6 +29,8 @@ from typer.testing import CliRunner
 from convstore.cli.app import app
 from convstore.jobs import stats
 from convstore.jobs.stats import v0_files
+from convstore.objects import local as local_objects
+from convstore.objects.local import RACY_WINDOW_NS
 from convstore.stores.base import Query
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
@@ -376,6 +380,64 @@ def test_twins_are_folded_alike_through_the_cache(
         versions = {row.key[0]: row.figures for row in found.rows}
         assert versions["V0"].conversations == 2 and versions["V1"].conversations == 2
     assert all(figures is not None for figures in rows(cache).values())
+
+
+# Runs side by side
+
+
+def _run_repeatedly(root: str, cache_dir: str, rounds: int, results: Any) -> None:
+    local_objects.now_ns = lambda: time.time_ns() + 2 * RACY_WINDOW_NS
+    cache = V0Cache.for_store(Path(root), Path(cache_dir))
+    for number in range(rounds):
+        if number % 2:
+            list(FileStore(Path(root), cache=cache).search(Query()))
+        results.put(report(Path(root), cache, by=("user",)).totals.conversations)
+
+
+def test_stats_and_listings_side_by_side_leave_an_intact_cache_with_exact_figures(
+    tmp_path: Path,
+) -> None:
+    """Processes run stats and list (both write the cache) while files come, change and
+    go; afterwards the file is intact and stats through it is stats of every file."""
+    import random
+
+    rng = random.Random(11)
+    root = tmp_path / "store"
+    (root / "sessions").mkdir(parents=True)
+    for index in range(60):
+        write(root, f"{index:032x}", simple(f"{index:032x}", user_id=rng.choice("abc")))
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [
+        context.Process(target=_run_repeatedly, args=(str(root), str(tmp_path / "c"), 6, results))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for step in range(40):
+        name = f"{rng.randrange(80):032x}"
+        if step % 3 == 0:
+            shutil.rmtree(root / "sessions" / name, ignore_errors=True)
+        else:
+            # Each write a size of its own: the children's clock says every file is old
+            # enough to cache, so no two versions of a file may share a signature.
+            document = simple(name, accumulated_cost=rng.randrange(9), title="x" * (step + 1))
+            write(root, name, document)
+        time.sleep(0.005)  # pacing only: any interleaving is a valid one
+    counts = [results.get(timeout=120) for _ in range(3 * 6)]
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert all(count > 0 for count in counts)
+    _tick()
+    local_objects.now_ns = lambda: time.time_ns() + 2 * RACY_WINDOW_NS
+    try:
+        cache = V0Cache.for_store(root, tmp_path / "c")
+        with sqlite3.connect(cache.path) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert_exact(root, cache, by=("user", "month"))
+    finally:
+        local_objects.now_ns = time.time_ns
 
 
 # The cache file
