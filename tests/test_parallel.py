@@ -20,7 +20,6 @@ from sqlalchemy import create_engine, text
 from convstore import parallel
 from convstore.jobs import migrate, stats
 from convstore.jobs import verify as job
-from convstore.jobs.stats import v0_files as stats_files
 from convstore.objects import local as local_objects
 from convstore.objects.local import LocalObjects
 from convstore.sample import GENERATIONS, encode, v0_document, v0_events
@@ -28,6 +27,7 @@ from convstore.schema import create_schema
 from convstore.stores.catalog import Catalog
 from convstore.stores.files import FileStore
 from convstore.stores.sql import SqlStore
+from convstore.stores.v0_cache import V0Cache
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -120,16 +120,18 @@ def test_verify_finds_the_same_in_the_same_order(store, spread):
     assert spread == [2]  # the run in one process streams without a pool
 
 
-def test_stats_counts_the_same_in_workers(store, spread, monkeypatch):
-    monkeypatch.setattr(stats_files, "CHUNK", 7)
+def test_stats_counts_the_same_in_workers(store, spread, tmp_path):
+    """In one process, in workers, and in workers through the V0 index cache (whose
+    fill reads the files in workers too)."""
     reports = []
-    for workers in (1, None):
-        catalog = Catalog(files=FileStore(store, workers=workers))
+    cache = V0Cache.for_store(store, tmp_path / "cache")
+    for workers, cached in ((1, None), (None, None), (None, cache)):
+        catalog = Catalog(files=FileStore(store, workers=workers, cache=cached))
         report = stats.run(catalog, stats.Request(by=("user", "month")))
         shown = [(row.key, row.figures) for row in report.rows]
         reports.append((shown, report.totals, report.unreadable, report.left_out))
-    assert reports[0][0] and reports[1] == reports[0]
-    assert spread == [2]
+    assert reports[0][0] and reports[1] == reports[0] and reports[2] == reports[0]
+    assert spread == [2, 2]
 
 
 def test_migrate_writes_the_same_rows_and_reports_the_same(store, spread, tmp_path):
