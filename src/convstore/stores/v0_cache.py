@@ -355,8 +355,11 @@ class V0Cache:
         """True when the cache holds no entry for the store (no file yet, or an empty or
         outdated one): a listing then has no signature to compare a stat with, and
         reads every file (``revalidated``) instead of a stat of each and then a read."""
-        if not self.path.exists():
-            return True
+        try:
+            if not self.path.exists():
+                return True
+        except OSError:  # a cache directory this user may not search
+            return False  # the listing finds out why, and says so if it is worth saying
         try:
             connection = self._connect()
         except (sqlite3.Error, OSError):
