@@ -511,3 +511,16 @@ def test_no_cache_reads_the_files_and_leaves_the_cache_alone(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["totals"]["conversations"] == 1
     assert not V0Cache.for_store(root).path.exists()
+
+
+def test_stats_counts_what_list_lists_not_names_openhands_refuses(tmp_path, aged):
+    root = tmp_path / "store"
+    write(root, "a" * 32, simple("a" * 32))
+    write(root, "f" * 101, simple("f" * 101))  # no id OpenHands' API takes
+    listed = CliRunner().invoke(
+        app, ["list", "--file-store", str(root), "--all", "--format", "json"]
+    )
+    assert [item["conversation_id"] for item in json.loads(listed.stdout)] == ["a" * 32]
+    cache = V0Cache.for_store(root, tmp_path / "cache")
+    for _ in range(2):  # cold, then warm
+        assert assert_exact(root, cache).totals.conversations == 1

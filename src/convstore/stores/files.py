@@ -134,7 +134,7 @@ class FileStore:
         listing chosen from a bucket's cache reads windows of them (``v0_checked``)."""
         if not v0_order.can_match(query):
             return
-        names, odd = self._conversations()
+        names, odd = self._shown()
         ordered = self._ordered(query, names, odd)
         if isinstance(ordered, Checked):  # read already, each as it is now
             yield from checked(query, ordered.keys, self._read_chosen, ordered.correct)
@@ -142,7 +142,7 @@ class FileStore:
         for address in itertools.islice(ordered, READ_HERE):
             if (record := self.get(address)) is not None:
                 yield record
-        rest = [address for address in ordered if _addressable(address)]  # as get() reads
+        rest = list(ordered)
         alone = set(odd)  # links: read through the store's rule for them, never in a batch
         batch = self.objects.map_reads(
             SESSIONS,
@@ -219,6 +219,13 @@ class FileStore:
         if trusted:
             return Checked(keys, self.cache.correct)
         return (key[2] for key in keys)
+
+    def _shown(self) -> tuple[list[str], list[str]]:
+        """``_conversations`` that a listing shows and stats counts: names that can be a
+        conversation's (``_addressable``, as ``get`` has it). Batch jobs see every name
+        (``located``): verify reports the others, as OpenHands cannot open them."""
+        names, odd = self._conversations()
+        return [n for n in names if _addressable(n)], [n for n in odd if _addressable(n)]
 
     def _conversations(self) -> tuple[list[str], list[str]]:
         """One listing of sessions/: the conversations a batch reads, sorted (plain order:
@@ -304,7 +311,7 @@ class FileStore:
         caller then reads every file (``counted``)."""
         if self.cache is None:
             return None
-        names, odd = self._conversations()
+        names, odd = self._shown()
         if not names and not odd:
             return Totals([], [])  # and no cache file to keep for it
         count = functools.partial(self._count, reduce=reduce)
@@ -326,7 +333,7 @@ class FileStore:
     def counted(self, reduce: CountReduce) -> Iterator[Counted]:
         """Every conversation's ``reduce``, each file read once, in name order (a batch,
         in worker processes where it pays), then the odd ones."""
-        names, odd = self._conversations()
+        names, odd = self._shown()
         for chunk in self._count(names, reduce):
             yield from chunk
         yield from self._count_alone(odd, reduce)
