@@ -38,7 +38,7 @@ from convstore.stores.sql import SqlStore
 from convstore.stores.v0_cache import FIGURE_COLUMNS, FORMAT, V0Cache
 from tests.conftest import Database
 from tests.test_stats_figures import GROUPINGS, v0_document
-from tests.test_v0_cache import _tick, aged, rewrite_in_place
+from tests.test_v0_cache import _tick, aged, rewrite_in_place, write
 from tests.unprivileged import make_traversable, run_unprivileged
 
 __all__ = ["aged"]  # a fixture, used by name
@@ -68,14 +68,6 @@ def assert_exact(root: Path, cache: V0Cache, **options: Any) -> stats.Report:
     cached = report(root, cache, **options)
     assert cached == report(root, None, **options)
     return cached
-
-
-def write(root: Path, conversation_id: str, document: dict[str, Any] | bytes) -> Path:
-    directory = root / "sessions" / conversation_id
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "metadata.json"
-    path.write_bytes(document if isinstance(document, bytes) else json.dumps(document).encode())
-    return path
 
 
 def simple(conversation_id: str, **values: Any) -> dict[str, Any]:
