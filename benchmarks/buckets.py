@@ -110,13 +110,16 @@ def main() -> None:
     load = os.getloadavg()
     server, endpoint = object_libraries.start_server(count, events)
     url = f"s3://{object_libraries.BUCKET}"
+    objects = count * (1 + events)
+    # Each row as soon as it is measured: a run at 100,000 conversations takes hours.
+    print(f"{count:,} conversations, {objects:,} objects ({events} events each) in moto's S3")
+    print(f"{'':34} {'wall':>9} {'x floor':>8}  requests", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="convstore-bench-") as scratch:
             env = environment(endpoint, Path(scratch) / "cache")
             db = Path(scratch) / "openhands.db"
-            rows: list[tuple[str, float, dict[str, int]]] = []
-            wall, counts = floor(endpoint, object_libraries_in_flight())
-            rows.append(("floor: list + every metadata.json", wall, counts))
+            base, counts = floor(endpoint, object_libraries_in_flight())
+            show("floor: list + every metadata.json", base, base, counts)
             commands = [
                 ("list, first page, cold cache", ["list", "--file-store", url]),
                 ("list, first page, warm cache", ["list", "--file-store", url]),
@@ -135,20 +138,18 @@ def main() -> None:
                 if arguments.listings_only and name not in LISTINGS:
                     continue
                 wall, counts = measure(endpoint, args, env)
-                rows.append((name, wall, counts))
+                show(name, wall, base, counts)
     finally:
         assert server.stdin is not None
         server.stdin.close()
         server.wait()
-    base = rows[0][1]
-    objects = count * (1 + events)
-    print(f"{count:,} conversations, {objects:,} objects ({events} events each) in moto's S3")
-    print(f"{'':34} {'wall':>9} {'x floor':>8}  requests")
-    for name, wall, counts in rows:
-        print(f"{name:34} {wall:8.1f}s {wall / base:7.1f}x  {requests(counts)}")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     print(f"machine: {machine}, Python {platform.python_version()}")
     print(f"load average before {load[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+
+
+def show(name: str, wall: float, base: float, counts: dict[str, int]) -> None:
+    print(f"{name:34} {wall:8.1f}s {wall / base:7.1f}x  {requests(counts)}", flush=True)
 
 
 def object_libraries_in_flight() -> int:
