@@ -1,6 +1,7 @@
 """convstore's commands on a V0 file store in an S3 bucket: requests and wall time.
 
     python benchmarks/buckets.py [--conversations 10000] [--events 2] [--listings-only]
+                                 [--only NAME]
 
 Starts moto's S3 server in a process of its own, filled as benchmarks/object_libraries.py
 fills it (``sessions/<32 hex>/metadata.json`` of the sample's mixed generations, with
@@ -105,6 +106,7 @@ def main() -> None:
         action="store_true",
         help="only the floor, the first page (cold, warm) and list --all: a large store sooner",
     )
+    parser.add_argument("--only", help="after the floor, only the commands whose name has this")
     arguments = parser.parse_args()
     count, events = arguments.conversations, arguments.events
     load = os.getloadavg()
@@ -136,6 +138,8 @@ def main() -> None:
             ]
             for name, args in commands:
                 if arguments.listings_only and name not in LISTINGS:
+                    continue
+                if arguments.only and arguments.only not in name:
                     continue
                 wall, counts = measure(endpoint, args, env)
                 show(name, wall, base, counts)

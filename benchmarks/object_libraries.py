@@ -156,8 +156,31 @@ def indexed_list_objects_v2(self, bucket, prefix, delimiter, continuation_token,
             child_tokens.add(token)
     return found, truncated, token
 
+# Kept in step with writes (migrate PUTs a V1 event object per event): sorting every key
+# again after each write made a listing cost a sort of the bucket, hours for migrate.
+real_put, real_delete = S3Backend.put_object, S3Backend.delete_object
+
+def indexed_put(self, bucket_name, key_name, *args, **kwargs):
+    key = real_put(self, bucket_name, key_name, *args, **kwargs)
+    names = index.get(bucket_name)
+    if names is not None:
+        at = bisect_left(names, key_name)
+        if at == len(names) or names[at] != key_name:
+            names.insert(at, key_name)
+    return key
+
+def indexed_delete(self, bucket_name, key_name, *args, **kwargs):
+    result = real_delete(self, bucket_name, key_name, *args, **kwargs)
+    names = index.get(bucket_name)
+    if names is not None and key_name not in self.get_bucket(bucket_name).keys:
+        at = bisect_left(names, key_name)
+        if at < len(names) and names[at] == key_name:
+            del names[at]
+    return result
+
 if not {exact}:
     S3Backend.list_objects_v2 = indexed_list_objects_v2
+    S3Backend.put_object, S3Backend.delete_object = indexed_put, indexed_delete
 
 counts, lock = collections.Counter(), threading.Lock()
 dispatch = DomainDispatcherApplication.__call__
