@@ -40,6 +40,16 @@ average 4.7-8.3; README has the figures before this code beside them):
     list, first page, cold cache          246.1s     0.9x  100,032 GET, 101 LIST
     list, first page, warm cache            2.6s     0.0x  32 GET, 101 LIST
     list --all                            296.1s     1.1x  100,000 GET, 101 LIST
+
+    100,000 conversations, the whole set (2026-12-07, load average 5-8; migrate in a run
+    of its own, --only migrate, after its floor of 292.8 s):
+    floor: list + every metadata.json     382.2s     1.0x  100,000 GET, 100 LIST
+    list, first page, cold cache          330.4s     0.9x  100,032 GET, 101 LIST
+    list, first page, warm cache            4.1s     0.0x  32 GET, 101 LIST
+    list --sort -updated, warm cache      315.4s     0.8x  21 GET, 100,000 GET-IF, 101 LIST
+    list --all                            322.1s     0.8x  100,000 GET, 101 LIST
+    verify                                292.5s     0.8x  100,000 GET, 104 LIST
+    migrate-v0-to-v1 (events too)        2281.8s     7.8x  300,000 GET, 100,962 LIST, 200,000 PUT
 """
 
 from __future__ import annotations
