@@ -34,13 +34,6 @@ average 4.7-8.3; README has the figures before this code beside them):
 
 (list --all: 10,000 GET since; the 1,000 more were records without created_at read again.)
 
-    100,000 conversations, 300,000 objects (2 events each) in moto's S3 (--listings-only)
-                                            wall  x floor  requests
-    floor: list + every metadata.json     279.3s     1.0x  100,000 GET, 100 LIST
-    list, first page, cold cache          246.1s     0.9x  100,032 GET, 101 LIST
-    list, first page, warm cache            2.6s     0.0x  32 GET, 101 LIST
-    list --all                            296.1s     1.1x  100,000 GET, 101 LIST
-
     100,000 conversations, the whole set (2026-12-07, load average 5-8; migrate in a run
     of its own, --only migrate, after its floor of 292.8 s):
     floor: list + every metadata.json     382.2s     1.0x  100,000 GET, 100 LIST
