@@ -505,7 +505,9 @@ def test_no_cache_reads_the_files_and_leaves_the_cache_alone(tmp_path: Path) -> 
     assert not V0Cache.for_store(root).path.exists()
 
 
-def test_stats_counts_what_list_lists_not_names_openhands_refuses(tmp_path, aged):
+def test_stats_counts_what_list_lists_not_names_openhands_refuses(
+    tmp_path: Path, aged: None
+) -> None:
     root = tmp_path / "store"
     write(root, "a" * 32, simple("a" * 32))
     write(root, "f" * 101, simple("f" * 101))  # no id OpenHands' API takes
