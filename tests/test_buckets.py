@@ -747,6 +747,31 @@ def test_list_all_of_a_warm_bucket_reads_each_record_once(s3: S3, tmp_path: Path
     assert len(listings(requests, bucket)) == 2 == len(requests) - 70  # the probe, sessions/
 
 
+
+def test_stats_on_a_bucket_reads_each_changed_object_once(s3: S3, tmp_path: Path) -> None:
+    """Cold, every object is read once, for its entry and its figures together; warm,
+    each is revalidated (304, no body); one rewritten by another client is read once."""
+    bucket, url, newest_first = created_store(s3, tmp_path, 12)
+    command = ("stats", "--by", "user", "--format", "json", "--file-store", url)
+    cold, cold_requests = recorded(s3, *command)
+    reads = metadata_reads(cold_requests)
+    assert len(reads) == 12 == len({r.path for r in reads})
+    assert not [r for r in reads if r.conditional]
+    warm, warm_requests = recorded(s3, *command)
+    assert warm.stdout == cold.stdout
+    reads = metadata_reads(warm_requests)
+    assert len(reads) == 12 and all(r.conditional and r.status == 304 for r in reads)
+    key = f"oh/sessions/{newest_first[5]}/metadata.json"
+    document = json.loads(s3.get(bucket, key) or b"")
+    s3.put(bucket, key, json.dumps({**document, "accumulated_cost": 5.5}).encode())
+    changed, changed_requests = recorded(s3, *command)
+    reads = metadata_reads(changed_requests)
+    assert len(reads) == 12 and all(r.conditional for r in reads)
+    assert [r.path.split("/")[-2] for r in reads if r.status != 304] == [newest_first[5]]
+    assert json.loads(changed.stdout)["totals"] != json.loads(cold.stdout)["totals"]
+    assert changed.stdout == cli(*command, "--no-cache", env=s3.env).stdout
+
+
 # Google Cloud Storage: the reading commands on fake-gcs-server
 
 

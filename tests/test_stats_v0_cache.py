@@ -176,8 +176,22 @@ def test_stats_through_the_cache_is_stats_of_every_file(
 # Reading no more than needed
 
 
+@pytest.fixture
+def stat_scans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many names each stat scan of the file store examined."""
+    scans: list[int] = []
+    real = local_objects.LocalObjects.stat_many
+
+    def counting(self: Any, prefix: str, names: Any, leaf: str, **options: Any) -> Any:
+        scans.append(len(names))
+        return real(self, prefix, names, leaf, **options)
+
+    monkeypatch.setattr(local_objects.LocalObjects, "stat_many", counting)
+    yield scans
+
+
 def test_a_cold_run_reads_each_file_once_and_a_warm_run_none(
-    tmp_path: Path, aged: None, reads: list[str]
+    tmp_path: Path, aged: None, reads: list[str], stat_scans: list[int]
 ) -> None:
     root = tmp_path / "store"
     names = [f"{index:032x}" for index in range(6)]
@@ -186,10 +200,11 @@ def test_a_cold_run_reads_each_file_once_and_a_warm_run_none(
     cache = V0Cache.for_store(root, tmp_path / "cache")
     cold = report(root, cache)
     assert sorted(reads) == names  # entry and figures from one read each
+    assert stat_scans == []  # a cold cache has no signature to compare a stat with
     assert all(figures is not None for figures in rows(cache).values())
     reads.clear()
     assert report(root, cache) == cold
-    assert reads == []
+    assert reads == [] and stat_scans == [6]
     assert cold.totals.conversations == 6 and cold.totals.cost == 6 * 10**9
 
 

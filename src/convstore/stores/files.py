@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from convstore.errors import Conflict, ConvstoreError, StoreUnavailable
 from convstore.ids import id_problem
@@ -46,9 +46,11 @@ from convstore.objects.base import (
     Linked,
     NotRegular,
     Objects,
+    Outcome,
     OutOfStore,
     Read,
     Refused,
+    Signatures,
     TooLarge,
     Unchanged,
 )
@@ -68,6 +70,8 @@ from convstore.stores.v0_checked import Checked, checked
 from convstore.stores.v0_scan import METADATA as METADATA  # the name other modules use
 from convstore.stores.v0_scan import Entry, entry_from, entry_read, parses
 
+T = TypeVar("T")
+
 SESSIONS = "sessions"
 USERS = "users"
 ARCHIVE = "sessions-migrated"  # where migrate-v0-to-v1 --after archive moves conversations
@@ -84,8 +88,9 @@ READ_HERE = 1000
 # Records per call to a worker when a listing reads them as a batch (about 1 MB of them).
 STREAM_CHUNK = 1000
 # What ``stats`` makes of one read of a metadata.json (``v0_cache.Counted``); None when
-# there is none. A module-level function or a partial of one: worker processes run it.
-CountReduce = Callable[[str, Read | Refused | Unchanged | None], Counted | None]
+# there is none; UNCHANGED passed on. A module-level function or a partial of one: worker
+# processes run it.
+CountReduce = Callable[[str, Read | Refused | Unchanged | None], Counted | Unchanged | None]
 
 
 class FileStore:
@@ -197,9 +202,7 @@ class FileStore:
         conditionally against the signature the cache holds for each object
         (``v0_cache``)."""
         assert self.cache is not None
-        stats = None
-        if not self.cache.is_cold():  # else every file is read anyway: a stat first is waste
-            stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
+        stats = self._stat_scan(names)
         trusted = self.directory is None and only_creation_fields(query)
         try:
             if stats is not None:
@@ -209,7 +212,8 @@ class FileStore:
             elif trusted:
                 listing = self.cache.members(names, query, self._parse)
             else:
-                listing = self.cache.revalidated(names, query, self._revalidate, self._parse)
+                revalidate = functools.partial(self._revalidate, reduce=entry_from)
+                listing = self.cache.revalidated(names, query, revalidate, self._parse)
         except CacheUnavailable:
             if stats is not None:
                 names[:] = stats.names
@@ -257,16 +261,30 @@ class FileStore:
         while chunk := list(itertools.islice(entries, PARSE_CHUNK)):
             yield chunk
 
+    def _stat_scan(self, names: list[str]) -> Signatures | None:
+        """The cache's scan of ``names`` by a stat of each; None where it is made by
+        reading them (``_revalidate``): a store without cheap signatures (a bucket), or a
+        cold cache, which has no signature to compare a stat with (every file is read
+        anyway, and a stat first is waste)."""
+        assert self.cache is not None
+        if self.cache.is_cold():
+            return None
+        return self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
+
     def _revalidate(
-        self, names: Sequence[str], known: Sequence[bytes | None]
-    ) -> Iterator[Entry | Unchanged | None]:
-        """For each name: UNCHANGED while its object has the signature ``known``, else its
-        entry as read now (None when gone). Conditional reads, many in flight."""
+        self,
+        names: Sequence[str],
+        known: Sequence[bytes | None],
+        reduce: Callable[[str, Outcome | None], T],
+    ) -> Iterator[T]:
+        """For each name: UNCHANGED while its object has the signature ``known``, else
+        ``reduce`` of it as read now (its entry; None when gone). Conditional reads, many
+        in flight."""
         return self.objects.map_reads(
             SESSIONS,
             names,
             METADATA,
-            entry_from,
+            reduce,
             limit=metadata_json.MAX_METADATA_BYTES,
             workers=self.workers,
             whole=parses,
@@ -315,16 +333,15 @@ class FileStore:
         if not names and not odd:
             return Totals([], [])  # and no cache file to keep for it
         count = functools.partial(self._count, reduce=reduce)
-        stats = self.objects.stat_many(SESSIONS, names, METADATA, workers=self.workers)
+        stats = self._stat_scan(names)
         try:
             if stats is not None:
                 odd += stats.odd
                 manifest = Manifest(stats.names, stats.packed, stats.size)
                 totals = self.cache.totals(manifest, query, count, grouping)
             else:
-                totals = self.cache.revalidated_totals(
-                    names, query, self._revalidate, count, grouping
-                )
+                revalidate = functools.partial(self._revalidate, reduce=reduce)
+                totals = self.cache.revalidated_totals(names, query, revalidate, count, grouping)
         except CacheUnavailable:
             return None  # the cache said why, if it is worth saying; the files are the truth
         totals.extras += self._count_alone(odd, reduce)
@@ -339,7 +356,7 @@ class FileStore:
         yield from self._count_alone(odd, reduce)
 
     def _count(self, names: Sequence[str], reduce: CountReduce) -> Iterator[list[Counted]]:
-        found = (item for item in self._map(names, reduce) if item is not None)
+        found = (item for item in self._map(names, reduce) if isinstance(item, Counted))
         while chunk := list(itertools.islice(found, PARSE_CHUNK)):
             yield chunk
 
@@ -348,7 +365,7 @@ class FileStore:
         found = []
         for name in names:
             item = reduce(name, self._outcome(name))
-            if item is not None:
+            if isinstance(item, Counted):
                 found.append(item._replace(entry=item.entry._replace(signature=None)))
         return found
 

@@ -208,6 +208,10 @@ class Counted(NamedTuple):
 
 # The files of ``addresses`` read for stats, in order, a chunk at a time (gone: absent).
 Count = Callable[[Sequence[str]], Iterator[list[Counted]]]
+# ``Revalidator`` for stats: what changed comes back counted, entry and figures together.
+CountRevalidator = Callable[
+    [Sequence[str], Sequence[bytes | None]], Iterator[Counted | Unchanged | None]
+]
 Insert = Callable[[sqlite3.Connection, list[Entry]], None]
 
 
@@ -413,33 +417,41 @@ class V0Cache:
         figures of every entry that lacks them (``count`` reads files for both). Raises
         CacheUnavailable, before anything is counted, when it cannot."""
         return self._attempts(
-            lambda: self._totals(lambda sync: sync.use(manifest), query, count, grouping)
+            lambda: self._totals(lambda sync, _: sync.use(manifest), query, count, grouping)
         )
 
     def revalidated_totals(
         self,
         addresses: list[str],
         query: Query,
-        revalidate: Revalidator,
+        revalidate: CountRevalidator,
         count: Count,
         grouping: Grouping,
     ) -> Totals:
-        """``totals`` on a store without cheap signatures (``revalidated``); a file that
-        changed is read twice, for its entry and for its figures."""
+        """``totals`` on a store without cheap signatures, or with a cold cache
+        (``revalidated``): a file that changed is read once, for its entry and its
+        figures together."""
         return self._attempts(
             lambda: self._totals(
-                lambda sync: sync.revalidate(addresses, revalidate), query, count, grouping
+                lambda sync, counting: sync.revalidate(addresses, counting.entries(revalidate)),
+                query,
+                count,
+                grouping,
             )
         )
 
     def _totals(
-        self, scan: Callable[[_Sync], None], query: Query, count: Count, grouping: Grouping
+        self,
+        scan: Callable[[_Sync, _Counting], None],
+        query: Query,
+        count: Count,
+        grouping: Grouping,
     ) -> Totals:
         connection = self._connect()
         try:
             counting = _Counting(connection, count)
             sync = _Sync(connection, counting.parse, counting.insert)
-            scan(sync)
+            scan(sync, counting)
             return counting.totals(sync, query, grouping)
         finally:
             _rollback(connection)
@@ -813,6 +825,22 @@ class _Counting:
             for item in chunk:
                 self.held[item.entry.address] = item
             yield [item.entry for item in chunk]
+
+    def entries(self, revalidate: CountRevalidator) -> Revalidator:
+        """The sync's conditional reads, done for stats as ``parse`` does its reads: a
+        changed file's figures are held for ``insert`` to store beside its entry."""
+
+        def revalidated(
+            addresses: Sequence[str], known: Sequence[bytes | None]
+        ) -> Iterator[Entry | Unchanged | None]:
+            for found in revalidate(addresses, known):
+                if isinstance(found, Counted):
+                    self.held[found.entry.address] = found
+                    yield found.entry
+                else:
+                    yield found
+
+        return revalidated
 
     def insert(self, connection: sqlite3.Connection, rows: list[Entry]) -> None:
         """The sync's writes: each entry with the figures read with it, where it was."""

@@ -7,10 +7,11 @@ the cache applies in SQL as ``v0_cache._filters``). What it contributes is
 ``figures.contribution`` of its record, kept in the cache as plain values
 (``v0_cache.FIGURE_COLUMNS``, encoded by ``figures_of``).
 
-- Through the cache (``FileStore.totals``): the cache is brought up to the stat scan as
-  a listing does; the entries a listing stored carry no figures, and neither does a
-  file changed since (its row was replaced), so only those files are read again (one
-  read gives a cold cache both entry and figures), in worker processes where it pays.
+- Through the cache (``FileStore.totals``): the cache is brought up to date as a
+  listing does it (a stat scan; reads instead on a bucket or into a cold cache, where a
+  changed file's one read gives both its entry and its figures); the entries a listing
+  stored carry no figures, and neither does a file changed since the stat scan (its row
+  was replaced), so only those files are read again, in worker processes where it pays.
   SQLite then adds up the matching entries by facet and day (GROUP BY, no row fetched
   one by one). What the cache keeps in memory only (racy files, unreadable ones, links,
   a file changed during the run) is counted here, conversation by conversation.
@@ -39,7 +40,7 @@ from convstore.jobs.stats.figures import (
     contribution,
 )
 from convstore.jobs.stats.tally import Tally
-from convstore.objects.base import Objects, Outcome
+from convstore.objects.base import Objects, Outcome, Unchanged
 from convstore.stores import v0_order
 from convstore.stores.base import Query
 from convstore.stores.files import FileStore, entry_and_record
@@ -78,8 +79,11 @@ def add(files: FileStore, query: Query, tally: Tally, twins: set[str]) -> None:
                 tally.add(contribution_of(item.entry.address, item.figures))
 
 
-def counted(objects: Objects, address: str, outcome: Outcome | None) -> Counted | None:
-    """In a worker too: what one read of a metadata.json gives stats (None: absent)."""
+def counted(objects: Objects, address: str, outcome: Outcome | None) -> Counted | Unchanged | None:
+    """In a worker too: what one read of a metadata.json gives stats (None: absent;
+    UNCHANGED passed on, from a conditional read)."""
+    if isinstance(outcome, Unchanged):
+        return outcome
     found = entry_and_record(objects, address, outcome)
     if found is None:
         return None
