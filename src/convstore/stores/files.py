@@ -90,7 +90,7 @@ STREAM_CHUNK = 1000
 # What ``stats`` makes of one read of a metadata.json (``v0_cache.Counted``); None when
 # there is none; UNCHANGED passed on. A module-level function or a partial of one: worker
 # processes run it.
-CountReduce = Callable[[str, Read | Refused | Unchanged | None], Counted | Unchanged | None]
+CountReduce = Callable[[str, Outcome], Counted | Unchanged | None]
 
 
 class FileStore:
@@ -275,11 +275,11 @@ class FileStore:
         self,
         names: Sequence[str],
         known: Sequence[bytes | None],
-        reduce: Callable[[str, Outcome | None], T],
+        reduce: Callable[[str, Outcome], T],
     ) -> Iterator[T]:
-        """For each name: UNCHANGED while its object has the signature ``known``, else
-        ``reduce`` of it as read now (its entry; None when gone). Conditional reads, many
-        in flight."""
+        """For each name, ``reduce`` of a conditional read (many in flight) against the
+        signature ``known``: UNCHANGED passed on, else what it makes of the object as
+        read now (``entry_from``: its entry; None when gone)."""
         return self.objects.map_reads(
             SESSIONS,
             names,
