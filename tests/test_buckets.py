@@ -747,7 +747,6 @@ def test_list_all_of_a_warm_bucket_reads_each_record_once(s3: S3, tmp_path: Path
     assert len(listings(requests, bucket)) == 2 == len(requests) - 70  # the probe, sessions/
 
 
-
 def test_stats_on_a_bucket_reads_each_changed_object_once(s3: S3, tmp_path: Path) -> None:
     """Cold, every object is read once, for its entry and its figures together; warm,
     each is revalidated (304, no body); one rewritten by another client is read once."""

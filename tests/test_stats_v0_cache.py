@@ -38,10 +38,10 @@ from convstore.stores.sql import SqlStore
 from convstore.stores.v0_cache import FIGURE_COLUMNS, FORMAT, V0Cache
 from tests.conftest import Database
 from tests.test_stats_figures import GROUPINGS, v0_document
-from tests.test_v0_cache import _tick, aged, rewrite_in_place, write
+from tests.test_v0_cache import _tick, aged, rewrite_in_place, stat_scans, write
 from tests.unprivileged import make_traversable, run_unprivileged
 
-__all__ = ["aged"]  # a fixture, used by name
+__all__ = ["aged", "stat_scans"]  # fixtures, used by name
 
 JANUARY = "2026-01-05T10:00:00Z"
 
@@ -174,20 +174,6 @@ def test_stats_through_the_cache_is_stats_of_every_file(
 
 
 # Reading no more than needed
-
-
-@pytest.fixture
-def stat_scans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """How many names each stat scan of the file store examined."""
-    scans: list[int] = []
-    real = local_objects.LocalObjects.stat_many
-
-    def counting(self: Any, prefix: str, names: Any, leaf: str, **options: Any) -> Any:
-        scans.append(len(names))
-        return real(self, prefix, names, leaf, **options)
-
-    monkeypatch.setattr(local_objects.LocalObjects, "stat_many", counting)
-    yield scans
 
 
 def test_a_cold_run_reads_each_file_once_and_a_warm_run_none(

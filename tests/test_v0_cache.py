@@ -18,6 +18,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ def _tick() -> None:
 def aged(monkeypatch: pytest.MonkeyPatch) -> None:
     """Listings see every file as older than the racy window, so they cache it."""
     monkeypatch.setattr(local_objects, "now_ns", lambda: time.time_ns() + 2 * RACY_WINDOW_NS)
+
+
+@pytest.fixture
+def stat_scans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """How many names each stat scan of the file store examined."""
+    scans: list[int] = []
+    real = local_objects.LocalObjects.stat_many
+
+    def counting(self: Any, prefix: str, names: Any, leaf: str, **options: Any) -> Any:
+        scans.append(len(names))
+        return real(self, prefix, names, leaf, **options)
+
+    monkeypatch.setattr(local_objects.LocalObjects, "stat_many", counting)
+    yield scans
 
 
 def document(rng: Any, conversation_id: str) -> dict[str, Any]:
@@ -212,7 +227,7 @@ def test_entries_are_cached_once_old_enough_and_a_warm_listing_reads_no_file(
 
 
 def test_a_cold_cache_is_filled_by_one_read_of_each_file_and_no_stat_scan(
-    tmp_path, aged, monkeypatch
+    tmp_path, aged, monkeypatch, stat_scans
 ):
     import random
 
@@ -224,21 +239,13 @@ def test_a_cold_cache_is_filled_by_one_read_of_each_file_and_no_stat_scan(
     for _ in range(30):
         mutate(root, rng, "add")
     monkeypatch.setattr(v0_cache, "BULK_LOAD", 10)  # the indexes dropped, then built once
-    scans: list[int] = []
-    real = local_objects.LocalObjects.stat_many
-
-    def counting(self, prefix, names, leaf, **options):
-        scans.append(len(names))
-        return real(self, prefix, names, leaf, **options)
-
-    monkeypatch.setattr(local_objects.LocalObjects, "stat_many", counting)
     cache = V0Cache.for_store(root, tmp_path / "cache")
     for index, sort in enumerate(SORT_CHOICES):
         query = Query(sort=Sort.parse(sort))
         expected = ids(FileStore(root), query)
         assert cache.is_cold() == (index == 0)
         assert ids(FileStore(root, cache=cache), query) == expected
-    assert scans == [30] * (len(SORT_CHOICES) - 1)  # the first listing read, not stat'd
+    assert stat_scans == [30] * (len(SORT_CHOICES) - 1)  # the first listing read, not stat'd
     assert sorted(_cached(cache)) == sorted(path.name for path in (root / "sessions").iterdir())
     with sqlite3.connect(cache.path) as connection:
         indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
