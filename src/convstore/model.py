@@ -9,6 +9,8 @@ keys convstore does not know are kept in ``extra`` so a rewrite loses nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -18,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic import ValidationError as PydanticValidationError
 
 # Re-exported: the names live apart so that --help can list them without pydantic.
+from convstore import __version__
 from convstore.fields import LEGACY_FIELDS as LEGACY_FIELDS
 from convstore.fields import METADATA_JSON_FIELDS as METADATA_JSON_FIELDS
 from convstore.fields import OUTPUT_FIELDS as OUTPUT_FIELDS
@@ -143,6 +146,9 @@ class ConversationMetadata(BaseModel):
     # When its source was last written, where the store says (a V0 file's mtime, an
     # object's last-modified): a file without created_at was created no later.
     _modified: datetime | None = PrivateAttr(default=None)
+    # ``output_fields`` as JSON text, once made (``output_json``): a record a whole-store
+    # listing keeps in the V0 cache keeps it too, so printing it again costs a write.
+    _output_json: str | None = PrivateAttr(default=None)
 
     @classmethod
     def from_source(
@@ -338,7 +344,25 @@ class ConversationMetadata(BaseModel):
         )
         return data
 
+    def output_json(self) -> str:
+        """``output_fields`` as one line of JSON (what ``list --format json|jsonl``
+        prints), made once per record."""
+        private = self.__pydantic_private__ or {}
+        text = private.get("_output_json")
+        if text is None:
+            text = self._output_json = _encode(self.output_fields())
+        return text
 
+    def drop_problems(self, names: Iterable[str]) -> None:
+        """Forget the problems of ``names`` (one the catalog finds moot), and with them
+        the output made of the record before."""
+        dropped = frozenset(names)
+        self.problems[:] = [problem for problem in self.problems if problem not in dropped]
+        self._output_json = None
+
+
+# One encoder for every record: json.dumps would build one per call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 _STORED_OUTPUT_FIELDS = OUTPUT_FIELDS[1:-4]  # all but the id and where the record lives
 
 
@@ -382,6 +406,11 @@ def _json_constant(value: float) -> str:
 # ``packed``: a tuple of values in this order, a set of names, the private attributes.
 Packed = tuple[tuple[Any, ...], frozenset[str], dict[str, Any] | None]
 _FIELD_ORDER = tuple(ConversationMetadata.model_fields)
+# What a pack is made of, and of which release (whose rules made its problems): a pack
+# kept from another (the V0 cache keeps them) is not unpacked.
+PACKED_SHAPE = hashlib.sha256(
+    repr((__version__, _FIELD_ORDER, tuple(ConversationMetadata.__private_attributes__))).encode()
+).hexdigest()[:32]
 # Every field's default (required ones as None, always overwritten), in declaration order.
 _DEFAULTS: dict[str, Any] = {
     name: None if info.is_required() or info.default_factory else info.default
@@ -533,6 +562,7 @@ def _constructed(
                 "_coerced": coerced,
                 "_token": "",
                 "_modified": None,
+                "_output_json": None,
             },
         }
     )

@@ -89,16 +89,12 @@ def records(
     return _table(items, optional, emails)
 
 
-# One encoder for every record: json.dumps would build one per call.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
-
-
 def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     count = 0
     target.write("[")
     for record in items:
         target.write(",\n" if count else "\n")
-        target.write(_encode(record.output_fields()))
+        target.write(record.output_json())
         count += 1
     target.write("\n]\n" if count else "]\n")
     return count
@@ -107,7 +103,7 @@ def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
 def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     count = 0
     for record in items:
-        target.write(_encode(record.output_fields()) + "\n")
+        target.write(record.output_json() + "\n")
         count += 1
     return count
 

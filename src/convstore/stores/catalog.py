@@ -243,7 +243,7 @@ class Catalog:
         lookup, and only for such a record."""
         undated = record.version == "V0" and not UNDATED.isdisjoint(record.problems)
         if undated and self.twin(record, user) is not None:
-            record.problems[:] = [p for p in record.problems if p not in UNDATED]
+            record.drop_problems(UNDATED)
         return record
 
     def store_of(self, record: ConversationMetadata) -> ConversationStore:

@@ -14,10 +14,12 @@ the files or, with the V0 index cache, only from those that changed since the la
 (``v0_cache``: on local disk a stat tells which, on a bucket a conditional read does;
 a listing on fields set at creation takes a bucket's cached entries as they are and
 confirms those it shows: ``creation_fields``, ``v0_checked``). It reads in full just
-the records it yields. The prefix's name is the conversation's
-address: what OpenHands routes by, and what rename and delete act on. Nothing is read
-or deleted through a symbolic link out of the store. ``stats`` goes through the same
-cache, which also keeps each conversation's figures (``totals``; ``counted`` without it).
+the records it yields; a whole-store listing keeps those it read in the cache, and the
+next one shows the records of unchanged files from there (``v0_cache.Kept``). The
+prefix's name is the conversation's address: what OpenHands routes by, and what rename
+and delete act on. Nothing is read or deleted through a symbolic link out of the store.
+``stats`` goes through the same cache, which also keeps each conversation's figures
+(``totals``; ``counted`` without it).
 
 A change is a compare-and-swap against the bytes a record was read from (its token is
 their version): ``Objects.write_if_unchanged`` for a rewrite, ``delete_trees`` guarded
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +43,13 @@ from typing import Any, TypeVar
 
 from convstore.errors import Conflict, ConvstoreError, StoreUnavailable
 from convstore.ids import id_problem
-from convstore.model import ConversationMetadata, Packed, Store, Version, format_v0_datetime
+from convstore.model import (
+    PACKED_SHAPE,
+    ConversationMetadata,
+    Store,
+    Version,
+    format_v0_datetime,
+)
 from convstore.objects.base import (
     Forbidden,
     Linked,
@@ -62,6 +71,7 @@ from convstore.stores.v0_cache import (
     CacheUnavailable,
     Counted,
     Grouping,
+    Kept,
     Manifest,
     Totals,
     V0Cache,
@@ -91,6 +101,15 @@ STREAM_CHUNK = 1000
 # there is none; UNCHANGED passed on. A module-level function or a partial of one: worker
 # processes run it.
 CountReduce = Callable[[str, Outcome], Counted | Unchanged | None]
+
+
+@dataclass
+class Ordered:
+    """The addresses of a listing, in order; and the scan of the cache it was listed
+    through (None: listed from the files), which says which kept records are current."""
+
+    addresses: Iterator[str]
+    scan: Manifest | None = None
 
 
 class FileStore:
@@ -144,31 +163,61 @@ class FileStore:
         if isinstance(ordered, Checked):  # read already, each as it is now
             yield from checked(query, ordered.keys, self._read_chosen, ordered.correct)
             return
-        for address in itertools.islice(ordered, READ_HERE):
+        for address in itertools.islice(ordered.addresses, READ_HERE):
             if (record := self.get(address)) is not None:
                 yield record
-        rest = list(ordered)
-        alone = set(odd)  # links: read through the store's rule for them, never in a batch
+        rest = list(ordered.addresses)
+        if not rest:
+            return
+        kept = None
+        if ordered.scan is not None and self.cache is not None:
+            kept = self.cache.kept(ordered.scan, PACKED_SHAPE)
+        try:
+            yield from self._streamed(rest, set(odd), kept)
+        finally:
+            if kept is not None:
+                kept.close()
+
+    def _streamed(
+        self, addresses: list[str], alone: set[str], kept: Kept | None
+    ) -> Iterator[ConversationMetadata]:
+        """The records of ``addresses``, in order: those ``kept`` holds of unchanged files
+        from there, the others read as a batch, ``STREAM_CHUNK`` at a time, and kept for
+        the next listing. ``alone``: links, read through the store's rule for them."""
+        usable = set() if kept is None else kept.usable()
         batch = self.objects.map_reads(
             SESSIONS,
-            [address for address in rest if address not in alone],
+            [address for address in addresses if address not in alone and address not in usable],
             METADATA,
-            functools.partial(_packed_record_from, self.objects),
+            functools.partial(_pickled_record_from, self.objects, kept is not None),
             limit=metadata_json.MAX_METADATA_BYTES,
             workers=self.workers,
             whole=parses,
             chunk=STREAM_CHUNK,
         )
-        for address in rest:
-            if address in alone:
-                record = self.get(address)
-            else:
-                packed = next(batch)
-                record = None if packed is None else ConversationMetadata.unpacked(packed)
-            if record is not None:
-                yield record
+        for start in range(0, len(addresses), STREAM_CHUNK):
+            chunk = addresses[start : start + STREAM_CHUNK]
+            stored = {} if kept is None else kept.fetch([a for a in chunk if a in usable])
+            read: list[tuple[str, bytes, bytes]] = []
+            for address in chunk:
+                record: ConversationMetadata | None
+                if address in alone or (address in usable and address not in stored):
+                    record = self.get(address)  # a link; or kept, replaced since
+                elif address in usable:
+                    record = _unpickled(stored[address])
+                elif (found := next(batch)) is None:
+                    continue  # gone
+                else:
+                    signature, pickled = found
+                    if signature is not None:
+                        read.append((address, signature, pickled))
+                    record = _unpickled(pickled)
+                if record is not None:
+                    yield record
+            if kept is not None:
+                kept.keep(read)
 
-    def _ordered(self, query: Query, names: list[str], odd: list[str]) -> Iterator[str] | Checked:
+    def _ordered(self, query: Query, names: list[str], odd: list[str]) -> Ordered | Checked:
         """The addresses of the matching conversations of ``_conversations()``, in listing
         order; or, chosen from the cache on a bucket, their keys, which the records read
         must confirm (``v0_checked``). Only keys are kept (memory grows by sort keys, not
@@ -176,7 +225,7 @@ class FileStore:
         if not names and not odd:
             # No sessions/ (a 1.x-only install) or an empty one: nothing to read, and no
             # cache file to keep for it.
-            return iter(())
+            return Ordered(iter(()))
         extras = self._one_by_one(odd)
         if self.cache is not None:
             listing = self._cached(names, extras, query)
@@ -188,11 +237,11 @@ class FileStore:
             if key is not None:
                 found.append((*key, name))
         found.sort(reverse=query.sort.descending)
-        return (key[2] for key in found)
+        return Ordered(key[2] for key in found)
 
     def _cached(
         self, names: list[str], extras: list[Entry], query: Query
-    ) -> Iterator[str] | Checked | None:
+    ) -> Ordered | Checked | None:
         """The listing through the cache, or None when it cannot be used. On a store with
         cheap signatures (local disk) the cache compares them with its own and reads
         again what differs; a cold cache has none, and every file is read as on a
@@ -222,7 +271,7 @@ class FileStore:
         keys = v0_order.merged(query.sort, listing.keys, extra)
         if trusted:
             return Checked(keys, self.cache.correct)
-        return (key[2] for key in keys)
+        return Ordered((key[2] for key in keys), listing.scan)
 
     def _shown(self) -> tuple[list[str], list[str]]:
         """``_conversations`` that a listing shows and stats counts: names that can be a
@@ -721,12 +770,29 @@ def _decoded_record(
     return record.with_token(read.version, read.modified)
 
 
-def _packed_record_from(
-    objects: Objects, address: str, outcome: Read | Refused | Unchanged | None
-) -> Packed | None:
-    """``_record_from``, packed to go back from a worker process cheaply."""
+def _pickled_record_from(
+    objects: Objects, keep: bool, address: str, outcome: Read | Refused | Unchanged | None
+) -> tuple[bytes | None, bytes] | None:
+    """``_record_from`` in a worker, packed and pickled (cheaper than the pool pickling
+    the model), with the signature of the bytes it was made from when the listing keeps
+    it (``keep``: its JSON output made too); None for a signature no later scan may
+    trust."""
     record = _record_from(objects, address, outcome)
-    return None if record is None else record.packed()
+    if record is None:
+        return None
+    signature = None
+    if keep:
+        record.output_json()
+        if isinstance(outcome, Read) and outcome.stable:
+            signature = outcome.signature
+    return signature, pickle.dumps(record.packed(), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickled(pickled: bytes) -> ConversationMetadata:
+    # Kept records come from the user's own cache file (``v0_cache._connect`` refuses
+    # another user's), records read now from this run's worker processes: unpickling
+    # them runs nothing the user could not run.
+    return ConversationMetadata.unpacked(pickle.loads(pickled))
 
 
 def _unreadable(address: str, location: str, *problems: str) -> ConversationMetadata:

@@ -65,6 +65,7 @@ scan is handed back, read, for the caller to count in memory.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import hashlib
@@ -87,8 +88,9 @@ from convstore.stores.v0_scan import UNTRUSTED, Entry
 from convstore.timestamps import as_utc, to_micros
 
 # PRAGMA user_version: a file of another format is rebuilt (earlier formats lack the
-# owner column, order titles unfolded, or lack the figures of ``stats``).
-FORMAT = 4
+# owner column, order titles unfolded, lack the figures of ``stats`` or the records of
+# ``Kept``).
+FORMAT = 5
 BUSY_SECONDS = 10.0  # how long a run waits for another run's write transaction
 ROUNDS = 3  # attempts to agree with concurrent writers before listing without the cache
 FIRST_ROWS = 64  # fetched before the listing starts, so a damaged file shows up early
@@ -149,6 +151,14 @@ _SCHEMA = (
         {_FIGURE_DEFINITIONS}
     ) WITHOUT ROWID""",
     "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID",
+    # ``Kept``: a rowid table, since records are a kilobyte or two each (a WITHOUT ROWID
+    # table would spill them to overflow pages), and an index of what ``usable`` reads.
+    """CREATE TABLE shown (
+        address TEXT PRIMARY KEY NOT NULL,
+        signature BLOB NOT NULL,
+        record BLOB NOT NULL
+    )""",
+    "CREATE INDEX shown_signatures ON shown (address, signature)",
 )
 # What each sort orders by: titles folded (title_order), in the SQL the index is on.
 _COLUMNS = {
@@ -196,6 +206,8 @@ Revalidator = Callable[[Sequence[str], Sequence[bytes | None]], Iterator[Entry |
 Warn = Callable[[str], None]
 # Entries stored per transaction while a revalidation reads them.
 REVALIDATED_CHUNK = 1000
+# How long ``Kept.keep`` waits for another run's write transaction before it gives up.
+KEEP_BUSY_MILLISECONDS = 100
 
 
 class Counted(NamedTuple):
@@ -284,6 +296,13 @@ class Manifest:
         start = index * self.size
         return bytes(self.signatures[start : start + self.size])
 
+    def signature_of(self, address: str) -> bytes | None:
+        """The signature of ``address`` in the scan (None: not in it)."""
+        index = bisect.bisect_left(self.addresses, address)
+        if index < len(self.addresses) and self.addresses[index] == address:
+            return self.signature(index)
+        return None
+
     def append(self, address: str, signature: bytes) -> None:
         assert isinstance(self.signatures, list)
         self.addresses.append(address)
@@ -318,10 +337,12 @@ class Manifest:
 
 @dataclass
 class Listing:
-    """The keys of the cached entries in listing order, and the entries kept in memory."""
+    """The keys of the cached entries in listing order, the entries kept in memory, and
+    the scan the table held when the keys were read."""
 
     keys: Iterator[Key]
     extras: list[Entry] = field(default_factory=list)
+    scan: Manifest = field(default_factory=lambda: Manifest([], []))
 
 
 class V0Cache:
@@ -496,7 +517,29 @@ class V0Cache:
         except BaseException:
             connection.close()
             raise
-        return Listing(iter(rows), extras)
+        return Listing(iter(rows), extras, sync.manifest)
+
+    def kept(self, scan: Manifest, shape: str) -> Kept:
+        """The records kept for the files of ``scan`` (see ``Kept``); ``shape`` names the
+        form of the records the caller keeps: those of another form are dropped."""
+        try:
+            connection = self._connect()
+        except (sqlite3.Error, OSError):
+            return Kept(None, scan)  # the listing just used the file; nothing to say here
+        try:
+            if _meta(connection, "shape") != shape:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("DELETE FROM shown")
+                connection.execute("INSERT OR REPLACE INTO meta VALUES ('shape', ?)", (shape,))
+                connection.execute("COMMIT")
+        except sqlite3.Error:
+            _rollback(connection)
+            connection.close()
+            return Kept(None, scan)
+        # Keeping records only saves work later: a run that would wait for another's
+        # write transaction keeps nothing rather than hold up its own output.
+        connection.execute(f"PRAGMA busy_timeout = {KEEP_BUSY_MILLISECONDS}")
+        return Kept(connection, scan)
 
     # The file
 
@@ -504,7 +547,15 @@ class V0Cache:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Titles and user ids are the operator's data: the file is private from the start
         # (SQLite gives its -wal and -shm files the same mode).
-        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            owner = os.fstat(descriptor).st_uid
+        finally:
+            os.close(descriptor)
+        # Kept records are unpickled (``Kept``): a file another user could have written
+        # (a cache in someone else's home, under sudo) is not used.
+        if hasattr(os, "getuid") and owner != os.getuid():
+            raise PermissionError(errno.EPERM, f"{self.path} belongs to another user")
         # Used now: pruning goes by the mtime, which a listing that only reads keeps.
         with contextlib.suppress(OSError):
             os.utime(self.path)
@@ -530,7 +581,7 @@ class V0Cache:
         connection.execute("BEGIN IMMEDIATE")
         try:
             if not _schema_ready(connection, self.store):
-                for table in ("entries", "meta"):
+                for table in ("entries", "meta", "shown"):
                     connection.execute(f"DROP TABLE IF EXISTS {table}")
                 for statement in (*_SCHEMA, *_INDEXES.values()):
                     connection.execute(statement)
@@ -572,10 +623,12 @@ def prune(directory: Path, keep: Path, now: float | None = None) -> list[Path]:
 
 def _schema_ready(connection: sqlite3.Connection, store: str) -> bool:
     (version,) = connection.execute("PRAGMA user_version").fetchone()
-    if version != FORMAT:
-        return False
-    row = connection.execute("SELECT value FROM meta WHERE name = 'store'").fetchone()
-    return row is not None and row[0] == store
+    return bool(version == FORMAT and _meta(connection, "store") == store)
+
+
+def _meta(connection: sqlite3.Connection, name: str) -> Any:
+    row = connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return None if row is None else row[0]
 
 
 class _Sync:
@@ -749,9 +802,7 @@ class _Sync:
             for statement in statements:
                 self.db.execute(statement)
             if forget:
-                self.db.executemany(
-                    "DELETE FROM entries WHERE address = ?", [(address,) for address in forget]
-                )
+                _forget(self.db, forget)
             if rows:
                 self.insert(self.db, rows)
             self.db.execute("COMMIT")
@@ -762,7 +813,7 @@ class _Sync:
     def _settle(self, expected: list[tuple[str, bytes]]) -> Manifest:
         """Inside the last write transaction: delete what the scan did not see, and read
         again what a concurrent run changed since (rare). Returns what the table holds."""
-        unknown: list[tuple[str]] = []
+        unknown: list[str] = []
         changed: set[str] = set()
         index, count = 0, len(expected)
         for address, signature in self.db.execute(
@@ -776,9 +827,9 @@ class _Sync:
                     changed.add(address)
                 index += 1
             else:
-                unknown.append((address,))
+                unknown.append(address)
         changed.update(address for address, _ in expected[index:])
-        self.db.executemany("DELETE FROM entries WHERE address = ?", unknown)
+        _forget(self.db, unknown)
         reread = self._reread(sorted(changed)) if changed else {}
         held = Manifest([], [])
         for address, signature in expected:
@@ -950,6 +1001,14 @@ def _insert_entries(connection: sqlite3.Connection, rows: list[Entry]) -> None:
     connection.executemany(_INSERT_ENTRIES, rows)
 
 
+def _forget(connection: sqlite3.Connection, addresses: Sequence[str]) -> None:
+    """Delete the entries of ``addresses``, and the records kept of them."""
+    for table in ("entries", "shown"):
+        connection.executemany(
+            f"DELETE FROM {table} WHERE address = ?", [(address,) for address in addresses]
+        )
+
+
 def _parts(query: Query) -> list[tuple[str, dict[str, Any], bool]]:
     """The listing as at most two queries, each served by an index in order: entries
     with a sort value, then entries without one (``base``: missing values last). Each
@@ -1031,6 +1090,80 @@ def _filters(query: Query) -> tuple[list[str], dict[str, Any]]:
             conditions.append(f"{column} < :{name}_until")
             parameters[f"{name}_until"] = to_micros(as_utc(until))
     return conditions, parameters
+
+
+class Kept:
+    """Records a whole-store listing made of files, each kept (table ``shown``) with the
+    signature of the bytes it was made from, so that the next one shows a file the scan
+    finds unchanged without reading it again. A record is used only when its signature
+    is the one this run's scan found (``scan``): never one of other bytes, whoever kept
+    it and whenever. To the cache a record is opaque bytes (the caller's ``shape``).
+
+    Only saves work: a cache it cannot read gives no records, one it cannot write (a
+    busy or read-only file) keeps none, and the files are read as without it."""
+
+    def __init__(self, connection: sqlite3.Connection | None, scan: Manifest) -> None:
+        self.db = connection
+        self.scan = scan
+        self.keeping = connection is not None
+
+    def usable(self) -> set[str]:
+        """The addresses whose kept record is of the scan's signature (a merge join of
+        the two sorted lists, over the index: no record is read)."""
+        if self.db is None:
+            return set()
+        found: set[str] = set()
+        addresses, count, index = self.scan.addresses, len(self.scan.addresses), 0
+        try:
+            for address, signature in self.db.execute(
+                "SELECT address, signature FROM shown INDEXED BY shown_signatures ORDER BY address"
+            ):
+                while index < count and addresses[index] < address:
+                    index += 1
+                if index < count and addresses[index] == address:
+                    if self.scan.signature(index) == signature:
+                        found.add(addresses[index])  # the scan's string: no copy kept
+                    index += 1
+        except sqlite3.Error:
+            return set()
+        return found
+
+    def fetch(self, addresses: Sequence[str]) -> dict[str, bytes]:
+        """The kept records of ``addresses`` still of the scan's signature (another run
+        may have replaced one since ``usable``)."""
+        if self.db is None or not addresses:
+            return {}
+        marks = ", ".join("?" * len(addresses))
+        try:
+            rows = self.db.execute(
+                f"SELECT address, signature, record FROM shown WHERE address IN ({marks})",
+                list(addresses),
+            ).fetchall()
+        except sqlite3.Error:
+            return {}
+        return {
+            address: record
+            for address, signature, record in rows
+            if self.scan.signature_of(address) == signature
+        }
+
+    def keep(self, rows: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Keep records as (address, signature of the bytes read, record), in one
+        transaction; after a failure, keep nothing more in this run."""
+        if self.db is None or not self.keeping or not rows:
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO shown VALUES (?, ?, ?)", rows)
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            _rollback(self.db)
+            self.keeping = False
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
 
 
 class _Rows:
