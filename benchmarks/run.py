@@ -23,6 +23,7 @@ and imports included: benchmarks/startup.py says where that goes).
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import itertools
 import json
@@ -588,16 +589,18 @@ def run_rounds(names: list[str], context: dict[str, Any], repeat: int) -> dict[s
 
 
 def prepare(context: dict[str, Any]) -> None:
-    """What the measurements start from: a cache a listing filled, one stats filled
-    (figures too), cursors at 50% depth."""
+    """What the measurements start from: a cache a listing filled and a whole listing
+    (``list --all``) kept its records in, one stats filled (figures too), cursors at
+    50% depth."""
     from convstore.jobs import stats
     from convstore.stores.base import Query, encode_cursor, record_position
 
     stats.run(_file_catalog(context, context["stats_cache"]), stats.Request())
     catalog = _file_catalog(context, context["warm_cache"])
     catalog.page(Query(), PAGE)  # fills the cache
+    collections.deque(catalog.search(Query()), maxlen=0)  # keeps every record in it
     files = catalog.files
-    addresses = files._ordered(Query(), *files._conversations())  # keys only: none read
+    addresses = files._ordered(Query(), *files._conversations()).addresses  # none read
     halfway = next(itertools.islice(addresses, context["file_count"] // 2, None))
     middle = files.get(halfway)
     context["files_cursor"] = encode_cursor(Query().sort, record_position(Query().sort, middle))

@@ -125,9 +125,15 @@ def _csv_cell(value: Any) -> str:
     sentence may hold any separator); text and numbers as they are."""
     if value is None:
         return ""
-    if isinstance(value, list | dict | bool):
-        return json.dumps(value, ensure_ascii=False)
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return _json_text(value)
     return str(value)
+
+
+# One encoder for every cell: json.dumps with options builds one per call.
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
