@@ -747,6 +747,40 @@ def test_list_all_of_a_warm_bucket_reads_each_record_once(s3: S3, tmp_path: Path
     assert len(listings(requests, bucket)) == 2 == len(requests) - 70  # the probe, sessions/
 
 
+def test_a_warm_whole_listing_by_a_changing_field_gets_no_unchanged_record(
+    s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``list --all --sort -updated`` revalidates every object (304, no body) and takes
+    the records of the unchanged ones from those the last whole listing kept
+    (``v0_cache.Kept``); one rewritten by another client is read again and shown as it
+    is now."""
+    from convstore.stores import files as files_module
+
+    monkeypatch.setattr(files_module, "READ_HERE", 0)  # a whole listing from the first
+    bucket, url, newest_first = created_store(s3, tmp_path, 12)
+    listing = ("list", "--all", "--sort", "-updated", "--format", "jsonl", "--file-store", url)
+    cold, cold_requests = recorded(s3, *listing)
+    assert len(metadata_reads(cold_requests)) == 24  # entries into the cache, then records
+    warm, requests = recorded(s3, *listing)
+    assert warm.stdout == cold.stdout
+    reads = metadata_reads(requests)
+    assert len(reads) == 12 and {(r.conditional, r.status) for r in reads} == {(True, 304)}
+
+    rewritten = newest_first[5]
+    key = f"oh/sessions/{rewritten}/metadata.json"
+    document = json.loads(s3.get(bucket, key) or b"")
+    s3.put(bucket, key, json.dumps({**document, "title": "rewritten"}).encode())
+    again, requests = recorded(s3, *listing)
+    assert again.stdout == cli(*listing, "--no-cache", env=s3.env).stdout
+    assert '"title": "rewritten"' in again.stdout
+    bodies = [r for r in metadata_reads(requests) if r.status != 304]
+    # Its revalidation gives its entry, then its record is read: the kept one is stale.
+    assert [(r.path.split("/")[-2], r.conditional) for r in bodies] == [
+        (rewritten, True),
+        (rewritten, False),
+    ]
+
+
 def test_stats_on_a_bucket_reads_each_changed_object_once(s3: S3, tmp_path: Path) -> None:
     """Cold, every object is read once, for its entry and its figures together; warm,
     each is revalidated (304, no body); one rewritten by another client is read once."""
