@@ -37,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from installed import compile_convstore  # beside this file
+
 PAGE = 50  # as the issue's `convstore list --limit 50`
 USERS = [f"user-{n:02}" for n in range(50)]
 COMMON_USER = USERS[0]  # about 1 row in 50
@@ -435,7 +437,9 @@ CONVSTORE = str(Path(sys.executable).with_name("convstore"))
 
 def process(arguments: list[str]) -> tuple[str, float]:
     """The whole ``convstore`` process, as an operator runs it: the second of two runs
-    (the first brings the program's files and the table's pages into memory)."""
+    (the first brings the program's files and the table's pages into memory), its
+    modules compiled as an installation has them."""
+    compile_convstore()
     command = [CONVSTORE, *arguments]
     environment = {**os.environ, "COLUMNS": "120"}
     for _ in range(2):

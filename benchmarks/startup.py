@@ -26,6 +26,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from installed import compile_convstore  # beside this file
+
 TARGET = 1.5
 PYTHON = sys.executable
 # The console script next to this interpreter, as an operator runs it.
@@ -157,6 +159,8 @@ def main() -> None:
     if not Path(CONVSTORE).exists():
         sys.exit(f"no {CONVSTORE}: install convstore into this interpreter's environment")
     from convstore.sample import write_sample
+
+    compile_convstore()  # as an installation has it
 
     with tempfile.TemporaryDirectory() as scratch, socket.socket() as listener:
         sample = write_sample(Path(scratch) / "sample").file_store
