@@ -1130,7 +1130,8 @@ class Kept:
 
     def fetch(self, addresses: Sequence[str]) -> dict[str, bytes]:
         """The kept records of ``addresses`` still of the scan's signature (another run
-        may have replaced one since ``usable``)."""
+        may have replaced one since ``usable``). One statement: ``addresses`` are a chunk
+        of a listing (``files.STREAM_CHUNK``), far below SQLite's 32,766 parameters."""
         if self.db is None or not addresses:
             return {}
         marks = ", ".join("?" * len(addresses))
