@@ -62,9 +62,12 @@ def made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 def shown(root: Path, cache: V0Cache | None, query: Query | None = None) -> list[Any]:
-    """What a listing shows of each record, and the token a rename would check."""
+    """What a listing prints of each record (JSON, CSV), and the token a rename checks."""
     store = FileStore(root, cache=cache, workers=1)
-    return [(record.output_json(), record.token) for record in store.search(query or Query())]
+    return [
+        (record.output_text("json"), record.output_text("csv"), record.token)
+        for record in store.search(query or Query())
+    ]
 
 
 def kept(cache: V0Cache) -> dict[str, bytes]:
@@ -107,7 +110,7 @@ def test_the_next_whole_listing_reads_only_what_changed(
     made.clear()
     assert shown(root, cache) == expected
     assert sorted(made) == sorted([edited, *added])
-    assert any('"title": "edited"' in line for line, _ in expected)
+    assert any('"title": "edited"' in line for line, _, _ in expected)
     assert sorted(kept(cache)) == sorted({*names, *added} - {deleted})
 
 

@@ -10,7 +10,6 @@ keys convstore does not know are kept in ``extra`` so a rewrite loses nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -28,6 +27,7 @@ from convstore.fields import SQL_ONLY_FIELDS as SQL_ONLY_FIELDS
 from convstore.ids import id_problem
 from convstore.owners import owner_of
 from convstore.quoting import clip
+from convstore.record_text import FORMATS
 
 # Re-exported: the parser lives apart so that scanning processes need no pydantic.
 from convstore.timestamps import as_utc as as_utc
@@ -146,9 +146,9 @@ class ConversationMetadata(BaseModel):
     # When its source was last written, where the store says (a V0 file's mtime, an
     # object's last-modified): a file without created_at was created no later.
     _modified: datetime | None = PrivateAttr(default=None)
-    # ``output_fields`` as JSON text, once made (``output_json``): a record a whole-store
-    # listing keeps in the V0 cache keeps it too, so printing it again costs a write.
-    _output_json: str | None = PrivateAttr(default=None)
+    # ``output_fields`` in each machine format made so far (``output_text``): a record a
+    # whole listing keeps in the V0 cache keeps them too, so printing it again is a write.
+    _output_text: dict[str, str] | None = PrivateAttr(default=None)
 
     @classmethod
     def from_source(
@@ -344,13 +344,17 @@ class ConversationMetadata(BaseModel):
         )
         return data
 
-    def output_json(self) -> str:
-        """``output_fields`` as one line of JSON (what ``list --format json|jsonl``
-        prints), made once per record."""
+    def output_text(self, fmt: str) -> str:
+        """``output_fields`` as one line of a machine format (``record_text.FORMATS``:
+        the JSON object of ``list --format json|jsonl``, the row of ``--format csv``),
+        made once per record and format."""
         private = self.__pydantic_private__ or {}
-        text = private.get("_output_json")
+        made = private.get("_output_text")
+        if made is None:
+            made = self._output_text = {}
+        text = made.get(fmt)
         if text is None:
-            text = self._output_json = _encode(self.output_fields())
+            text = made[fmt] = FORMATS[fmt](self.output_fields())
         return text
 
     def drop_problems(self, names: Iterable[str]) -> None:
@@ -358,11 +362,9 @@ class ConversationMetadata(BaseModel):
         the output made of the record before."""
         dropped = frozenset(names)
         self.problems[:] = [problem for problem in self.problems if problem not in dropped]
-        self._output_json = None
+        self._output_text = None
 
 
-# One encoder for every record: json.dumps would build one per call.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
 _STORED_OUTPUT_FIELDS = OUTPUT_FIELDS[1:-4]  # all but the id and where the record lives
 
 
@@ -562,7 +564,7 @@ def _constructed(
                 "_coerced": coerced,
                 "_token": "",
                 "_modified": None,
-                "_output_json": None,
+                "_output_text": None,
             },
         }
     )

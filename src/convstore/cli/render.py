@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
+from convstore.record_text import csv_cell, csv_row
 from convstore.timestamps import format_timestamp
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     target.write("[")
     for record in items:
         target.write(",\n" if count else "\n")
-        target.write(record.output_json())
+        target.write(record.output_text("json"))
         count += 1
     target.write("\n]\n" if count else "]\n")
     return count
@@ -103,7 +104,7 @@ def _json_array(items: Iterable[ConversationMetadata], target: TextIO) -> int:
 def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     count = 0
     for record in items:
-        target.write(record.output_json() + "\n")
+        target.write(record.output_text("json") + "\n")
         count += 1
     return count
 
@@ -111,29 +112,12 @@ def _lines(items: Iterable[ConversationMetadata], target: TextIO) -> int:
 def _csv(items: Iterable[ConversationMetadata], target: TextIO) -> int:
     from convstore.fields import OUTPUT_FIELDS
 
-    writer = csv.writer(target, lineterminator="\n")
-    writer.writerow(OUTPUT_FIELDS)
+    target.write(csv_row(OUTPUT_FIELDS))
     count = 0
     for record in items:
-        writer.writerow([_csv_cell(value) for value in record.output_fields().values()])
+        target.write(record.output_text("csv"))
         count += 1
     return count
-
-
-def _csv_cell(value: Any) -> str:
-    """Null as an empty cell; lists, objects and booleans as JSON (problems too: a
-    sentence may hold any separator); text and numbers as they are."""
-    if value is None:
-        return ""
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return _json_text(value)
-    return str(value)
-
-
-# One encoder for every cell: json.dumps with options builds one per call.
-_json_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
@@ -766,10 +750,10 @@ def _stats_csv(report: StatsReport) -> None:
     for row in report.rows:
         values = _stats_figures(row.figures, _text_money)
         cells = [*row.key, *([row.email] if email else []), *values.values(), _share(row.share)]
-        writer.writerow(["group", *(_csv_cell(value) for value in cells)])
+        writer.writerow(["group", *(csv_cell(value) for value in cells)])
     totals = _stats_figures(report.totals, _text_money)
     blanks = [""] * (len(report.by) + len(email))
-    writer.writerow(["total", *blanks, *(_csv_cell(value) for value in totals.values()), ""])
+    writer.writerow(["total", *blanks, *(csv_cell(value) for value in totals.values()), ""])
 
 
 # Table headings of the figures, and whether a column of them may be left out when no

@@ -63,6 +63,7 @@ from convstore.objects.base import (
     TooLarge,
     Unchanged,
 )
+from convstore.record_text import FORMATS
 from convstore.stores import metadata_json, v0_order
 from convstore.stores.base import Query, Removal, changed_since_read
 from convstore.stores.base import fingerprint as fingerprint  # the name other modules use
@@ -775,14 +776,15 @@ def _pickled_record_from(
 ) -> tuple[bytes | None, bytes] | None:
     """``_record_from`` in a worker, packed and pickled (cheaper than the pool pickling
     the model), with the signature of the bytes it was made from when the listing keeps
-    it (``keep``: its JSON output made too); None for a signature no later scan may
-    trust."""
+    it (``keep``: its output in each machine format made too); None for a signature no
+    later scan may trust."""
     record = _record_from(objects, address, outcome)
     if record is None:
         return None
     signature = None
     if keep:
-        record.output_json()
+        for fmt in FORMATS:  # printed as kept, whichever the next listing prints
+            record.output_text(fmt)
         if isinstance(outcome, Read) and outcome.stable:
             signature = outcome.signature
     return signature, pickle.dumps(record.packed(), protocol=pickle.HIGHEST_PROTOCOL)
