@@ -283,6 +283,33 @@ def test_a_damaged_cache_is_rebuilt_with_a_warning(tmp_path, aged):
     assert _integrity(cache) == "ok"
 
 
+def test_a_cache_file_of_an_older_format_is_made_again_with_larger_pages(tmp_path, aged):
+    """Only a new file takes SQLite's page size: one an older convstore made (4 KB
+    pages, which waste half of each for kept records) is replaced, private as ever."""
+    from convstore.stores import v0_cache
+
+    root = tmp_path / "store"
+    write(root, "a" * 32, {"conversation_id": "a" * 32, "title": "kept"})
+    cache = V0Cache.for_store(root, tmp_path / "cache")
+    cache.path.parent.mkdir(parents=True)
+    old = sqlite3.connect(cache.path)
+    old.execute("PRAGMA page_size = 4096")
+    old.execute("PRAGMA journal_mode = WAL")
+    old.execute("CREATE TABLE entries (address TEXT PRIMARY KEY)")
+    old.execute("PRAGMA user_version = 4")
+    old.close()
+    os.chmod(cache.path, 0o600)
+    assert ids(FileStore(root, cache=cache), Query()) == ["a" * 32]
+    assert _cached(cache) == ["a" * 32]
+    connection = sqlite3.connect(cache.path)
+    try:
+        assert connection.execute("PRAGMA page_size").fetchone() == (v0_cache.PAGE_SIZE,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (v0_cache.FORMAT,)
+    finally:
+        connection.close()
+    assert cache.path.stat().st_mode & 0o777 == 0o600
+
+
 def test_no_cache_reads_the_files_and_leaves_the_cache_alone(tmp_path):
     root = tmp_path / "store"
     write(root, "d" * 32, {"conversation_id": "d" * 32})
