@@ -61,6 +61,12 @@ adds up in SQL, in one read transaction in which the table holds the scan and ev
 its figures, the rows that match (``_filters``, as a listing filters), grouped by facet
 and creation day. What is not stored (racy, unreadable, links) or changed since the
 scan is handed back, read, for the caller to count in memory.
+
+A whole-store listing (``list --all``) keeps the records it read in the table ``shown``
+(``Kept``), each with the signature of the bytes it was made from; the next one takes
+the record of every file whose signature in its own scan is that one, and reads only
+the others. A page keeps none. A record outlives changes to its row of ``entries`` (it
+is keyed by its own signature) and goes with a conversation that is gone.
 """
 
 from __future__ import annotations
