@@ -17,7 +17,6 @@ import random
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,16 @@ from convstore.stores.base import Query, Sort
 from convstore.stores.files import FileStore
 from convstore.stores.v0_cache import V0Cache
 from tests.conftest import Database, FileStoreBuilder
-from tests.test_v0_cache import _tick, aged, document, mutate, random_query, write
+from tests.test_v0_cache import (
+    _tick,
+    aged,
+    document,
+    mutate,
+    random_query,
+    random_store,
+    record_calls,
+    write,
+)
 
 __all__ = ["aged"]  # a fixture, used by name
 
@@ -47,18 +55,9 @@ def whole(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The conversations whose records were made by reading their file (in this process:
-    the stores below read with ``workers=1``)."""
-    addresses: list[str] = []
-    real = files_module._record_from
-
-    def counting(objects: Any, address: str, outcome: Any) -> Any:
-        addresses.append(address)
-        return real(objects, address, outcome)
-
-    monkeypatch.setattr(files_module, "_record_from", counting)
-    yield addresses
+def made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The conversations whose records were made by reading their file."""
+    return record_calls(monkeypatch, files_module, "_record_from")
 
 
 def shown(root: Path, cache: V0Cache | None, query: Query | None = None) -> list[Any]:
@@ -131,11 +130,7 @@ def test_a_whole_listing_with_kept_records_is_the_listing_without_them(
 ) -> None:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch, "store")
-        (root / "sessions").mkdir(parents=True)
-        cache = V0Cache.for_store(root, Path(scratch, "cache"))
-        for _ in range(rng.randrange(0, 15)):
-            mutate(root, rng, "add")
+        root, cache = random_store(scratch, rng, 15)
         for _ in range(rounds):
             everything = list(FileStore(root).search(Query()))
             for _ in range(3):

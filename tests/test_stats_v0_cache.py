@@ -16,7 +16,6 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from convstore.stores.sql import SqlStore
 from convstore.stores.v0_cache import FIGURE_COLUMNS, FORMAT, V0Cache
 from tests.conftest import Database
 from tests.test_stats_figures import GROUPINGS, v0_document
-from tests.test_v0_cache import _tick, aged, rewrite_in_place, stat_scans, write
+from tests.test_v0_cache import _tick, aged, record_calls, rewrite_in_place, stat_scans, write
 from tests.unprivileged import make_traversable, run_unprivileged
 
 __all__ = ["aged", "stat_scans"]  # fixtures, used by name
@@ -90,17 +89,9 @@ def rows(cache: V0Cache) -> dict[str, tuple[Any, ...]]:
 
 
 @pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The addresses stats reads a file of, in this process (``workers=1``)."""
-    seen: list[str] = []
-    real = v0_files.counted
-
-    def counting(objects: Any, address: str, outcome: Any) -> Any:
-        seen.append(address)
-        return real(objects, address, outcome)
-
-    monkeypatch.setattr(v0_files, "counted", counting)
-    yield seen
+    return record_calls(monkeypatch, v0_files, "counted")
 
 
 # Whatever happens to the files between runs

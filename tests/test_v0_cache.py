@@ -98,6 +98,29 @@ def rewrite_in_place(path: Path, data: bytes, keep_mtime: bool) -> None:
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
+def random_store(scratch: str, rng: Any, most: int) -> tuple[Path, V0Cache]:
+    """A store of up to ``most`` random conversations below ``scratch``, and its cache."""
+    root = Path(scratch, "store")
+    (root / "sessions").mkdir(parents=True)
+    for _ in range(rng.randrange(0, most)):
+        mutate(root, rng, "add")
+    return root, V0Cache.for_store(root, Path(scratch, "cache"))
+
+
+def record_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[str]:
+    """The address of each call of ``owner.name(objects, address, outcome)`` from now on
+    (in this process: the stores of such tests read with ``workers=1``)."""
+    addresses: list[str] = []
+    real = getattr(owner, name)
+
+    def recording(objects: Any, address: str, outcome: Any) -> Any:
+        addresses.append(address)
+        return real(objects, address, outcome)
+
+    monkeypatch.setattr(owner, name, recording)
+    return addresses
+
+
 def ids(store: FileStore, query: Query) -> list[str]:
     return [record.conversation_id for record in store.search(query)]
 
@@ -163,11 +186,7 @@ def test_a_listing_with_the_cache_is_the_listing_without_it(seed, rounds, aged):
 
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch, "store")
-        (root / "sessions").mkdir(parents=True)
-        cache = V0Cache.for_store(root, Path(scratch, "cache"))
-        for _ in range(rng.randrange(0, 12)):
-            mutate(root, rng, "add")
+        root, cache = random_store(scratch, rng, 12)
         for _ in range(rounds):
             plain, cached = FileStore(root), FileStore(root, cache=cache)
             everything = list(plain.search(Query()))
