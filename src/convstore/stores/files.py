@@ -791,7 +791,7 @@ def _pickled_record_from(
 
 
 def _unpickled(pickled: bytes) -> ConversationMetadata:
-    # Kept records come from the user's own cache file (``v0_cache._connect`` refuses
+    # Kept records come from the user's own cache file (``V0Cache._own_file`` refuses
     # another user's), records read now from this run's worker processes: unpickling
     # them runs nothing the user could not run.
     return ConversationMetadata.unpacked(pickle.loads(pickled))

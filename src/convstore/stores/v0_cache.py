@@ -81,7 +81,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -351,8 +351,8 @@ class Listing:
     the scan the table held when the keys were read."""
 
     keys: Iterator[Key]
-    extras: list[Entry] = field(default_factory=list)
-    scan: Manifest = field(default_factory=lambda: Manifest([], []))
+    extras: list[Entry]
+    scan: Manifest
 
 
 class V0Cache:
@@ -538,12 +538,10 @@ class V0Cache:
             return Kept(None, scan)  # the listing just used the file; nothing to say here
         try:
             if _meta(connection, "shape") != shape:
-                connection.execute("BEGIN IMMEDIATE")
-                connection.execute("DELETE FROM shown")
-                connection.execute("INSERT OR REPLACE INTO meta VALUES ('shape', ?)", (shape,))
-                connection.execute("COMMIT")
+                with _writing(connection):
+                    connection.execute("DELETE FROM shown")
+                    connection.execute("INSERT OR REPLACE INTO meta VALUES ('shape', ?)", (shape,))
         except sqlite3.Error:
-            _rollback(connection)
             connection.close()
             return Kept(None, scan)
         # Keeping records only saves work later: a run that would wait for another's
@@ -607,8 +605,7 @@ class V0Cache:
     def _ensure_schema(self, connection: sqlite3.Connection) -> None:
         if _schema_ready(connection, self.store):
             return
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with _writing(connection):
             if not _schema_ready(connection, self.store):
                 for table in ("entries", "meta", "shown"):
                     connection.execute(f"DROP TABLE IF EXISTS {table}")
@@ -616,10 +613,6 @@ class V0Cache:
                     connection.execute(statement)
                 connection.execute("INSERT INTO meta VALUES ('store', ?)", (self.store,))
                 connection.execute(f"PRAGMA user_version = {FORMAT}")
-            connection.execute("COMMIT")
-        except BaseException:
-            _rollback(connection)
-            raise
 
     def _remove(self) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -805,8 +798,7 @@ class _Sync:
             for index, address in enumerate(self.manifest.addresses)
         ]
         token = secrets.token_bytes(16)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with _writing(self.db):
             final = self._settle([(a, s) for a, s in expected if s is not None])
             for statement in _INDEXES.values():
                 self.db.execute(statement)
@@ -814,10 +806,6 @@ class _Sync:
                 "INSERT OR REPLACE INTO meta VALUES ('digest', ?), ('generation', ?)",
                 (final.digest(), token),
             )
-            self.db.execute("COMMIT")
-        except BaseException:
-            _rollback(self.db)
-            raise
         return token
 
     def _write(self, rows: list[Entry]) -> None:
@@ -829,8 +817,7 @@ class _Sync:
     ) -> None:
         """One write transaction: ``statements``, the entries of ``forget`` deleted, then
         ``rows`` stored."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with _writing(self.db):
             # Until the last transaction stamps it, the table matches no scan's digest.
             self.db.execute("DELETE FROM meta WHERE name = 'digest'")
             for statement in statements:
@@ -839,10 +826,6 @@ class _Sync:
                 _forget(self.db, forget)
             if rows:
                 self.insert(self.db, rows)
-            self.db.execute("COMMIT")
-        except BaseException:
-            _rollback(self.db)
-            raise
 
     def _settle(self, expected: list[tuple[str, bytes]]) -> Manifest:
         """Inside the last write transaction: delete what the scan did not see, and read
@@ -977,13 +960,8 @@ class _Counting:
                 else:
                     self.held[address] = item
             if updates:
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
+                with _writing(self.db):
                     self.db.executemany(_UPDATE_FIGURES, updates)
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    _rollback(self.db)
-                    raise
 
     def _aggregate(self, query: Query, grouping: Grouping) -> Totals:
         """One GROUP BY (each costs a sort of the table's rows). Rows still without
@@ -1188,11 +1166,9 @@ class Kept:
         if self.db is None or not self.keeping or not rows:
             return
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO shown VALUES (?, ?, ?)", rows)
-            self.db.execute("COMMIT")
+            with _writing(self.db):
+                self.db.executemany("INSERT OR REPLACE INTO shown VALUES (?, ?, ?)", rows)
         except sqlite3.Error:
-            _rollback(self.db)
             self.keeping = False
 
     def close(self) -> None:
@@ -1233,6 +1209,18 @@ class _Rows:
             missing = placeholder(self.sort)
             for (address,) in rows:
                 yield (not descending, missing, address)
+
+
+@contextlib.contextmanager
+def _writing(connection: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed at the end, rolled back if anything raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        _rollback(connection)
+        raise
 
 
 def _rollback(connection: sqlite3.Connection) -> None:
