@@ -271,6 +271,66 @@ def test_a_cold_cache_is_filled_by_one_read_of_each_file_and_no_stat_scan(
     assert set(v0_cache._INDEXES) <= indexes
 
 
+@pytest.mark.parametrize("meddle", [False, True])
+def test_a_fill_trusts_its_own_writes_only_while_no_other_run_writes(
+    tmp_path, aged, monkeypatch, meddle
+):
+    """A scan made by reading skips the walks that repair what other runs changed when
+    SQLite says no other connection committed since it read the table; when one did
+    (here: between two chunks of the fill, a row for no conversation added and a
+    stored signature changed), they run, and neither change survives."""
+    import random
+
+    from convstore.stores import v0_cache
+
+    rng = random.Random(6)
+    root = tmp_path / "store"
+    (root / "sessions").mkdir(parents=True)
+    for _ in range(30):
+        mutate(root, rng, "add")
+    names = sorted(path.name for path in (root / "sessions").iterdir())
+    monkeypatch.setattr(v0_cache, "REVALIDATED_CHUNK", 10)
+    cache = V0Cache.for_store(root, tmp_path / "cache")
+    expected = ids(FileStore(root), Query())
+    real = FileStore._revalidate
+
+    def meddling(self: Any, *arguments: Any, **options: Any) -> Iterator[Any]:
+        for index, found in enumerate(real(self, *arguments, **options)):
+            if index == 15 and meddle:  # a chunk of ten is stored, the next is not yet
+                with sqlite3.connect(cache.path) as other:
+                    other.execute(
+                        "INSERT INTO entries (address, signature) VALUES (?, ?)", ("f" * 32, b"x")
+                    )
+                    other.execute(
+                        "UPDATE entries SET signature = ? WHERE address = ?", (b"y", names[0])
+                    )
+            yield found
+
+    walks = record_calls_of(monkeypatch, v0_cache._Sync, "_settle")
+    monkeypatch.setattr(FileStore, "_revalidate", meddling)
+    assert ids(FileStore(root, cache=cache, workers=1), Query()) == expected
+    assert len(walks) == (1 if meddle else 0)
+    with sqlite3.connect(cache.path) as connection:
+        rows = dict(connection.execute("SELECT address, signature FROM entries"))
+    assert sorted(rows) == names
+    assert rows[names[0]] != b"y"
+    monkeypatch.setattr(FileStore, "_revalidate", real)
+    assert ids(FileStore(root, cache=cache), Query()) == expected  # warm: the stat scan agrees
+
+
+def record_calls_of(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
+    """One item for each call of the method ``owner.name`` from now on."""
+    calls: list[int] = []
+    real = getattr(owner, name)
+
+    def recording(self: Any, *arguments: Any) -> Any:
+        calls.append(1)
+        return real(self, *arguments)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 def test_a_deleted_conversation_is_never_listed(tmp_path, aged):
     root = tmp_path / "store"
     for name in ("a" * 32, "b" * 32):

@@ -36,7 +36,9 @@ How a listing uses the scan, and why it never shows a stale or deleted entry:
    again. They are parsed (in parallel where it pays) and written, a chunk per
    transaction. A last write transaction walks the table again against what it must
    now hold, repairs what a concurrent run changed meanwhile, deletes every address
-   the scan did not see, and stores the digest and a fresh generation token.
+   the scan did not see, and stores the digest and a fresh generation token. A scan
+   made by reading (a bucket's, a cold cache's) skips both walks when no other
+   connection has written since it read the table (``_Sync._close``).
 3. A read transaction that finds this run's token queries the table as in 1. If
    another run wrote in between, step 2 repeats; after a few rounds the caller lists
    without the cache.
@@ -670,6 +672,8 @@ class _Sync:
         self.parse = parse
         self.insert = insert or _insert_entries  # stats stores the figures it read too
         self.extras: dict[str, Entry] = {}  # read, not stored: racy or unreadable
+        self.leftover: list[str] = []  # rows of addresses not in the scan (``_close``)
+        self.version: int | None = None  # the data_version ``_known`` read at
 
     def use(self, manifest: Manifest) -> None:
         self.manifest = manifest
@@ -680,33 +684,39 @@ class _Sync:
         the scan, as a stat scan's does, not the entries."""
         known = self._known(addresses)
         if len(addresses) >= BULK_LOAD and not any(known):
-            # Filling an empty table: the indexes are built once at the end (``_refresh``).
+            # Filling an empty table: the indexes are built once at the end.
             self._transaction(*(f"DROP INDEX IF EXISTS {name}" for name in _INDEXES))
-        manifest = Manifest([], [])
+        scanned: list[str] = []
+        signatures: list[bytes] = []
         rows: list[Entry] = []
         for address, signature, found in zip(
             addresses, known, revalidate(addresses, known), strict=True
         ):
-            if found is None:
-                continue  # gone: not in the scan, and its row goes
-            if isinstance(found, Unchanged):
+            if found is None:  # gone: not in the scan
+                if signature is not None:
+                    self.leftover.append(address)
+            elif isinstance(found, Unchanged):
                 assert signature is not None
-                manifest.append(address, signature)
+                scanned.append(address)
+                signatures.append(signature)
             elif found.signature is None or found.signature == UNTRUSTED:
                 self.extras[address] = found
+                if signature is not None:
+                    self.leftover.append(address)
             else:
-                manifest.append(address, found.signature)
+                scanned.append(address)
+                signatures.append(found.signature)
                 rows.append(found)
                 if len(rows) >= REVALIDATED_CHUNK:
                     self._write(rows)
                     rows = []
-        self._write(rows)
-        self.manifest = manifest
+        self.manifest = Manifest(scanned, signatures)
+        self._close(rows)
 
     def members(self, addresses: list[str]) -> None:
         """Make the scan from the table: every one of ``addresses`` (sorted) it holds, with
         the signature it holds, and the others read now and stored (a chunk per
-        transaction). Addresses it holds that are not listed leave it in ``run``."""
+        transaction). Addresses it holds that are not listed leave it (``_close``)."""
         known = self._known(addresses)
         manifest = Manifest([], [])
         new = [a for a, signature in zip(addresses, known, strict=True) if signature is None]
@@ -725,14 +735,17 @@ class _Sync:
             if signature is not None:
                 manifest.append(address, signature)
         self.manifest = manifest
+        self._close([])
 
     def _known(self, addresses: list[str]) -> list[bytes | None]:
         """The signature the table holds for each of ``addresses`` (sorted), None where it
-        holds none: a merge join, in one read transaction."""
+        holds none: a merge join, in one read transaction. What else it holds goes to
+        ``leftover``, and the snapshot's ``data_version`` is noted, for ``_close``."""
         known: list[bytes | None] = [None] * len(addresses)
         index, count = 0, len(addresses)
         self.db.execute("BEGIN")
         try:
+            self.version = self.db.execute("PRAGMA data_version").fetchone()[0]
             for address, signature in self.db.execute(
                 "SELECT address, signature FROM entries ORDER BY address"
             ):
@@ -741,9 +754,41 @@ class _Sync:
                 if index < count and addresses[index] == address:
                     known[index] = signature
                     index += 1
+                else:
+                    self.leftover.append(address)
         finally:
             self.db.execute("COMMIT")
         return known
+
+    def _close(self, rows: list[Entry]) -> None:
+        """The last write of a scan made on ``_known``'s snapshot: ``rows`` stored, and, if
+        no other connection has committed since that snapshot, the table stamped as
+        holding the scan, which it then does once ``leftover`` is deleted. SQLite changes
+        a connection's ``PRAGMA data_version`` on every other connection's commit and on
+        none of its own: equal, the table is that snapshot plus this run's writes, and
+        ``run`` finds its digest without the two walks of the table it otherwise makes
+        to find and repair what another run changed."""
+        with _writing(self.db):
+            self.db.execute("DELETE FROM meta WHERE name = 'digest'")
+            if rows:
+                self.insert(self.db, rows)
+            if self.db.execute("PRAGMA data_version").fetchone()[0] != self.version:
+                return
+            _forget(self.db, self.leftover)
+            self._stamp(self.manifest)
+
+    def _stamp(self, held: Manifest) -> bytes:
+        """Inside a write transaction, once the table holds exactly ``held``: its indexes
+        built (a bulk load drops them) and its digest stored with a new generation token,
+        which is returned."""
+        for statement in _INDEXES.values():
+            self.db.execute(statement)
+        token = secrets.token_bytes(16)
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('digest', ?), ('generation', ?)",
+            (held.digest(), token),
+        )
+        return token
 
     def run(self) -> list[Entry]:
         digest = self.manifest.digest()
@@ -797,16 +842,8 @@ class _Sync:
             (address, read.get(address, self.manifest.signature(index)))
             for index, address in enumerate(self.manifest.addresses)
         ]
-        token = secrets.token_bytes(16)
         with _writing(self.db):
-            final = self._settle([(a, s) for a, s in expected if s is not None])
-            for statement in _INDEXES.values():
-                self.db.execute(statement)
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('digest', ?), ('generation', ?)",
-                (final.digest(), token),
-            )
-        return token
+            return self._stamp(self._settle([(a, s) for a, s in expected if s is not None]))
 
     def _write(self, rows: list[Entry]) -> None:
         if rows:
