@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from convstore.model import METADATA_JSON_FIELDS, OUTPUT_FIELDS, SQL_ONLY_FIELDS
+from convstore.record_text import csv_cell, csv_row
 from tests.conftest import Database, FileStoreBuilder
 from tests.faults import cli
 
@@ -179,6 +180,19 @@ def test_csv_cells_keep_lists_objects_and_problems_apart(files: FileStoreBuilder
     problems = json.loads(cells["problems"])
     assert problems and all(isinstance(problem, str) for problem in problems)
     assert cells["is_public"] in ("true", "false", "")
+
+
+CELLS = (None, True, False, 0, -7, 2**40, 1.5, 0.1, 1e16, -0.0, "", "plain", "a,b", 'say "hi"')
+CELLS += ("two\nlines", "ünïcode ☕", [], [3, "a,b"], {}, {"k": None, "l": [True]})
+
+
+def test_a_csv_row_holds_each_value_as_its_csv_cell() -> None:
+    """csv_row hands the csv module the values it writes as csv_cell would, unconverted
+    (a call per cell was a third of a row): the two ways give the same row."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([csv_cell(value) for value in CELLS])
+    assert csv_row(CELLS) == buffer.getvalue()
+    assert next(csv.reader(io.StringIO(csv_row(CELLS))))[:4] == ["", "true", "false", "0"]
 
 
 def test_readme_and_list_help_document_the_keys_in_order() -> None:

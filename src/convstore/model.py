@@ -350,12 +350,22 @@ class ConversationMetadata(BaseModel):
         made once per record and format."""
         private = self.__pydantic_private__ or {}
         made = private.get("_output_text")
+        text = None if made is None else made.get(fmt)
+        return self.make_output_texts((fmt,))[fmt] if text is None else text
+
+    def make_output_texts(self, formats: Iterable[str]) -> dict[str, str]:
+        """Make the lines of ``formats`` not made yet, from one ``output_fields``; every
+        line made so far, by format."""
+        private = self.__pydantic_private__ or {}
+        made = private.get("_output_text")
         if made is None:
             made = self._output_text = {}
-        text = made.get(fmt)
-        if text is None:
-            text = made[fmt] = FORMATS[fmt](self.output_fields())
-        return text
+        wanted = [fmt for fmt in formats if fmt not in made]
+        if wanted:
+            fields = self.output_fields()
+            for fmt in wanted:
+                made[fmt] = FORMATS[fmt](fields)
+        return made
 
     def drop_problems(self, names: Iterable[str]) -> None:
         """Forget the problems of ``names`` (one the catalog finds moot), and with them

@@ -783,8 +783,7 @@ def _pickled_record_from(
         return None
     signature = None
     if keep:
-        for fmt in FORMATS:  # printed as kept, whichever the next listing prints
-            record.output_text(fmt)
+        record.make_output_texts(FORMATS)  # printed as kept, whichever the next listing prints
         if isinstance(outcome, Read) and outcome.stable:
             signature = outcome.signature
     return signature, pickle.dumps(record.packed(), protocol=pickle.HIGHEST_PROTOCOL)
