@@ -107,18 +107,19 @@ def random_store(scratch: str, rng: Any, most: int) -> tuple[Path, V0Cache]:
     return root, V0Cache.for_store(root, Path(scratch, "cache"))
 
 
-def record_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[str]:
-    """The address of each call of ``owner.name(objects, address, outcome)`` from now on
+def record_calls(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[Any]:
+    """The second argument of each call of ``owner.name`` from now on: the address of a
+    reader's ``(objects, address, outcome)``, what a method was given after ``self``
     (in this process: the stores of such tests read with ``workers=1``)."""
-    addresses: list[str] = []
+    seen: list[Any] = []
     real = getattr(owner, name)
 
-    def recording(objects: Any, address: str, outcome: Any) -> Any:
-        addresses.append(address)
-        return real(objects, address, outcome)
+    def recording(*arguments: Any) -> Any:
+        seen.append(arguments[1])
+        return real(*arguments)
 
     monkeypatch.setattr(owner, name, recording)
-    return addresses
+    return seen
 
 
 def ids(store: FileStore, query: Query) -> list[str]:
@@ -306,7 +307,7 @@ def test_a_fill_trusts_its_own_writes_only_while_no_other_run_writes(
                     )
             yield found
 
-    walks = record_calls_of(monkeypatch, v0_cache._Sync, "_settle")
+    walks = record_calls(monkeypatch, v0_cache._Sync, "_settle")
     monkeypatch.setattr(FileStore, "_revalidate", meddling)
     assert ids(FileStore(root, cache=cache, workers=1), Query()) == expected
     assert len(walks) == (1 if meddle else 0)
@@ -316,19 +317,6 @@ def test_a_fill_trusts_its_own_writes_only_while_no_other_run_writes(
     assert rows[names[0]] != b"y"
     monkeypatch.setattr(FileStore, "_revalidate", real)
     assert ids(FileStore(root, cache=cache), Query()) == expected  # warm: the stat scan agrees
-
-
-def record_calls_of(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[int]:
-    """One item for each call of the method ``owner.name`` from now on."""
-    calls: list[int] = []
-    real = getattr(owner, name)
-
-    def recording(self: Any, *arguments: Any) -> Any:
-        calls.append(1)
-        return real(self, *arguments)
-
-    monkeypatch.setattr(owner, name, recording)
-    return calls
 
 
 def test_a_deleted_conversation_is_never_listed(tmp_path, aged):

@@ -710,8 +710,9 @@ class _Sync:
                 if len(rows) >= REVALIDATED_CHUNK:
                     self._write(rows)
                     rows = []
+        self._write(rows)
         self.manifest = Manifest(scanned, signatures)
-        self._close(rows)
+        self._close()
 
     def members(self, addresses: list[str]) -> None:
         """Make the scan from the table: every one of ``addresses`` (sorted) it holds, with
@@ -735,7 +736,7 @@ class _Sync:
             if signature is not None:
                 manifest.append(address, signature)
         self.manifest = manifest
-        self._close([])
+        self._close()
 
     def _known(self, addresses: list[str]) -> list[bytes | None]:
         """The signature the table holds for each of ``addresses`` (sorted), None where it
@@ -760,22 +761,18 @@ class _Sync:
             self.db.execute("COMMIT")
         return known
 
-    def _close(self, rows: list[Entry]) -> None:
-        """The last write of a scan made on ``_known``'s snapshot: ``rows`` stored, and, if
-        no other connection has committed since that snapshot, the table stamped as
-        holding the scan, which it then does once ``leftover`` is deleted. SQLite changes
-        a connection's ``PRAGMA data_version`` on every other connection's commit and on
-        none of its own: equal, the table is that snapshot plus this run's writes, and
-        ``run`` finds its digest without the two walks of the table it otherwise makes
-        to find and repair what another run changed."""
+    def _close(self) -> None:
+        """After the writes of a scan made on ``_known``'s snapshot: if no other connection
+        has committed since that snapshot, the table stamped as holding the scan, which it
+        then does once ``leftover`` is deleted. SQLite changes a connection's ``PRAGMA
+        data_version`` on every other connection's commit and on none of its own: equal,
+        the table is that snapshot plus this run's writes, and ``run`` finds its digest
+        without the two walks of the table it otherwise makes to find and repair what
+        another run changed."""
         with _writing(self.db):
-            self.db.execute("DELETE FROM meta WHERE name = 'digest'")
-            if rows:
-                self.insert(self.db, rows)
-            if self.db.execute("PRAGMA data_version").fetchone()[0] != self.version:
-                return
-            _forget(self.db, self.leftover)
-            self._stamp(self.manifest)
+            if self.db.execute("PRAGMA data_version").fetchone()[0] == self.version:
+                _forget(self.db, self.leftover)
+                self._stamp(self.manifest)
 
     def _stamp(self, held: Manifest) -> bytes:
         """Inside a write transaction, once the table holds exactly ``held``: its indexes
